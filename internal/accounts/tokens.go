@@ -1,0 +1,133 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// Tokens logs users in and issues and checks their JWTs: HS256 only, with a
+// fixed issuer and an expiry, and a per-user version that revokes them all.
+type Tokens struct {
+	pool  *pgxpool.Pool
+	clock clock.Clock
+	cfg   config.Auth
+	// dummyHash is compared against when no user matches, so a login for an
+	// unknown name costs what a wrong password does and reveals nothing.
+	dummyHash string
+}
+
+// NewTokens returns the token service.
+func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth) (*Tokens, error) {
+	dummy, err := argon2id.CreateHash("no user has this password", argon2id.DefaultParams)
+	if err != nil {
+		return nil, fmt.Errorf("preparing login: %w", err)
+	}
+	return &Tokens{pool: pool, clock: clk, cfg: cfg, dummyHash: dummy}, nil
+}
+
+// claims are a trialsd JWT's claims: the registered ones with the user's
+// token version.
+type claims struct {
+	jwt.RegisteredClaims
+	Version int32 `json:"ver"`
+}
+
+var errBadLogin = apperr.Errorf(apperr.Unauthorized, "Invalid username or password")
+
+// Login checks a username (or e-mail) and password and returns the user
+// with a new JWT. A user without a password cannot log in, not even with an
+// empty one.
+func (t *Tokens) Login(ctx context.Context, login, password string) (User, string, error) {
+	u, err := store.New(t.pool).UserByLogin(ctx, login)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return User{}, "", fmt.Errorf("looking up login: %w", err)
+	}
+	hash := t.dummyHash
+	if err == nil && u.PasswordHash != nil {
+		hash = *u.PasswordHash
+	}
+	ok, cmpErr := argon2id.ComparePasswordAndHash(password, hash)
+	if cmpErr != nil {
+		return User{}, "", fmt.Errorf("checking password: %w", cmpErr)
+	}
+	if !ok || err != nil || u.PasswordHash == nil || password == "" {
+		return User{}, "", errBadLogin
+	}
+	token, err := t.Issue(fromRow(u), u.TokenVersion)
+	if err != nil {
+		return User{}, "", err
+	}
+	return fromRow(u), token, nil
+}
+
+// Issue signs a JWT for the user at the given token version.
+func (t *Tokens) Issue(u User, version int32) (string, error) {
+	now := t.clock.Now()
+	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.cfg.JWTIssuer,
+			Subject:   strconv.FormatInt(u.ID, 10),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.cfg.JWTTTL)),
+		},
+		Version: version,
+	})
+	signed, err := token.SignedString([]byte(t.cfg.JWTSecret))
+	if err != nil {
+		return "", fmt.Errorf("signing token: %w", err)
+	}
+	return signed, nil
+}
+
+// TTL is how long an issued token lives.
+func (t *Tokens) TTL() time.Duration { return t.cfg.JWTTTL }
+
+var errBadToken = apperr.Errorf(apperr.Unauthorized, "Invalid or expired token")
+
+// Authenticate returns the user a JWT was issued to, or an Unauthorized
+// error for any other algorithm (none included), a bad signature, another
+// issuer, an expired token, or one revoked since.
+func (t *Tokens) Authenticate(ctx context.Context, token string) (User, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(t.cfg.JWTSecret), nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(t.cfg.JWTIssuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(t.clock.Now),
+	)
+	if err != nil {
+		return User{}, errBadToken
+	}
+	id, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil {
+		return User{}, errBadToken
+	}
+	u, err := store.New(t.pool).UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, errBadToken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("looking up token's user: %w", err)
+	}
+	if u.TokenVersion != c.Version {
+		return User{}, errBadToken
+	}
+	return fromRow(u), nil
+}
+
+// RevokeAll invalidates every token issued to the user so far.
+func (t *Tokens) RevokeAll(ctx context.Context, userID int64) error {
+	return store.New(t.pool).BumpTokenVersion(ctx, userID)
+}

@@ -1,0 +1,243 @@
+// Package chaos_test drives real trialsd processes through faults. It
+// watches another process's progress the only way it can, by polling the
+// database; every wait is bounded.
+package chaos_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/testdb"
+)
+
+// trialsdBinary builds the daemon once per test run.
+func trialsdBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "trialsd")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/trialsd/trialsd/cmd/trialsd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building trialsd: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startDaemon runs `trialsd serve` on the database, its log in a file;
+// extra are more TRIALSD_* settings.
+func startDaemon(t *testing.T, bin, dbURL, name string, extra ...string) *exec.Cmd {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"TRIALSD_DATABASE_URL="+dbURL,
+		"TRIALSD_HTTP_ADDR="+freeAddr(t),
+		"TRIALSD_AUTH_JWT_SECRET=chaos-chaos-chaos-chaos-chaos-chaos",
+		"TRIALSD_TURNSTILE_ENABLED=false",
+		"TRIALSD_RIVER_JOB_TIMEOUT=2s",
+		"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER=3s",
+		"TRIALSD_RIVER_FETCH_POLL_INTERVAL=100ms",
+		"TRIALSD_LOG_LEVEL=warn",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			log, _ := os.ReadFile(logFile.Name())
+			t.Logf("%s log:\n%s", name, tail(string(log), 3000))
+		}
+	})
+	return cmd
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitFor polls cond every 50 ms until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A daemon SIGKILLed in the middle of an expiry storm loses nothing and
+// doubles nothing: after a restart every trial is expired, with exactly one
+// trial.expired event and exactly one live Delete job.
+func TestCrashMidStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+	trials := 10_000
+	if n, err := strconv.Atoi(os.Getenv("TRIALSD_CHAOS_TRIALS")); err == nil {
+		trials = n
+	}
+	bin := trialsdBinary(t)
+	pool, dbURL := testdb.NewWithURL(t)
+	createDueTrials(t, pool, trials, 2*time.Second)
+
+	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	first := startDaemon(t, bin, dbURL, "first")
+	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	atKill := expired()
+	t.Logf("SIGKILL with %d of %d trials expired", atKill, trials)
+	if atKill >= trials {
+		t.Fatalf("the storm was over before the kill (%d); lower the trial count's speed or raise it", atKill)
+	}
+
+	startDaemon(t, bin, dbURL, "second")
+	waitFor(t, 120*time.Second, "every trial to expire", func() bool { return expired() == trials })
+
+	checkExpiredOnce(t, pool, trials)
+}
+
+// createDueTrials creates n trials due after in, concurrently, with the
+// daemon's own code.
+func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := daemon.New(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := d.Accounts.CreateAdmin(ctx, "chaosadmin", "chaos@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Now().Add(in)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+					lifecycle.StartTrialRequest{ExpirationDate: &due}, "request:chaos"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// checkExpiredOnce asserts that every trial expired exactly once and awaits
+// exactly one Delete, the one it records.
+func checkExpiredOnce(t *testing.T, pool *pgxpool.Pool, trials int) {
+	t.Helper()
+	if n := count(t, pool, `SELECT count(*) FROM (SELECT trial_id FROM trial_events WHERE kind = 'trial.expired' GROUP BY trial_id HAVING count(*) <> 1) x`); n != 0 {
+		t.Errorf("%d trials with other than one trial.expired event", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM trial_events WHERE kind = 'trial.expired'`); n != trials {
+		t.Errorf("%d trial.expired events for %d trials", n, trials)
+	}
+	live := `state IN ('available', 'scheduled', 'running', 'retryable', 'pending')`
+	if n := count(t, pool, fmt.Sprintf(`SELECT count(*) FROM (SELECT args->>'trial_id' FROM river_job WHERE kind = 'trial.delete' AND %s GROUP BY 1 HAVING count(*) <> 1) x`, live)); n != 0 {
+		t.Errorf("%d trials with more than one live Delete job", n)
+	}
+	if n := count(t, pool, fmt.Sprintf(`SELECT count(*) FROM river_job WHERE kind = 'trial.delete' AND %s`, live)); n != trials {
+		t.Errorf("%d live Delete jobs for %d expired trials", n, trials)
+	}
+	if n := count(t, pool, fmt.Sprintf(`SELECT count(*) FROM trials t LEFT JOIN river_job j ON j.id = t.transition_job_id AND j.kind = 'trial.delete' AND j.%s WHERE j.id IS NULL`, live)); n != 0 {
+		t.Errorf("%d trials whose recorded Delete job is not live", n)
+	}
+}
+
+// Three replicas share the database through a storm and a rolling restart:
+// no transition is lost or doubled, and the periodic reconcile (every
+// minute here) is enqueued at most once per tick whoever leads.
+func TestReplicasThroughRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+	const trials = 4000
+	bin := trialsdBinary(t)
+	pool, dbURL := testdb.NewWithURL(t)
+	createDueTrials(t, pool, trials, 3*time.Second)
+	everyMinute := "TRIALSD_LIFECYCLE_RECONCILE_SCHEDULE=* * * * *"
+
+	replicas := []*exec.Cmd{
+		startDaemon(t, bin, dbURL, "replica-1", everyMinute),
+		startDaemon(t, bin, dbURL, "replica-2", everyMinute),
+		startDaemon(t, bin, dbURL, "replica-3", everyMinute),
+	}
+	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/10 })
+	// Rolling restart: each replica in turn stops gracefully and is replaced.
+	for i, r := range replicas {
+		_ = r.Process.Signal(syscall.SIGTERM)
+		_ = r.Wait()
+		startDaemon(t, bin, dbURL, fmt.Sprintf("replica-%d-new", i+1), everyMinute)
+	}
+	waitFor(t, 120*time.Second, "every trial to expire", func() bool { return expired() == trials })
+	checkExpiredOnce(t, pool, trials)
+	if n := count(t, pool, `SELECT count(*) FROM (SELECT args->>'tick' FROM river_job WHERE kind = 'trials.reconcile' GROUP BY 1 HAVING count(*) > 1) x`); n != 0 {
+		t.Errorf("%d reconcile ticks enqueued more than once", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM river_leader`); n > 1 {
+		t.Errorf("%d leaders recorded", n)
+	}
+}

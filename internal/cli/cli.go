@@ -1,0 +1,139 @@
+// Package cli is trialsd's command line. main calls Run with the process's
+// arguments, environment and standard streams, so the whole program can be
+// tested with fakes of each.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/database"
+	"github.com/trialsd/trialsd/internal/logging"
+)
+
+// Env is what a command sees of the outside world.
+type Env struct {
+	Args    []string
+	Getenv  func(string) string
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Version string
+}
+
+// app carries what every command shares.
+type app struct {
+	env         Env
+	configFiles []string
+}
+
+// Run executes the command line and returns the process's exit code.
+func Run(ctx context.Context, env Env) int {
+	a := &app{env: env}
+	root := a.rootCommand()
+	root.SetArgs(env.Args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(env.Stderr, "trialsd:", describe(err))
+		return 1
+	}
+	return 0
+}
+
+// describe renders an error for an operator: a domain error's message, or
+// the whole chain of anything else.
+func describe(err error) string {
+	var e *apperr.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "trialsd",
+		Short:         "Trial lifecycle scheduler daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringArrayVar(&a.configFiles, "config", nil,
+		"config file; repeat to overlay files, later ones win (env TRIALSD_CONFIG)")
+	root.AddCommand(a.serveCommand(), a.migrateCommand(), a.usersCommand(), a.apikeysCommand(), a.webhooksCommand(), a.trialsCommand(), a.versionCommand())
+	return root
+}
+
+// loadConfig reads the config files and the environment.
+func (a *app) loadConfig() (*config.Config, error) {
+	files := a.configFiles
+	if len(files) == 0 {
+		if f := a.env.Getenv("TRIALSD_CONFIG"); f != "" {
+			files = []string{f}
+		}
+	}
+	return config.Load(files, a.env.Getenv)
+}
+
+// newLogger builds the process's logger from the log.* settings.
+func (a *app) newLogger(cfg *config.Config) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(a.env.Stderr, opts)
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(a.env.Stderr, opts)
+	}
+	// Lines logged while serving a request or working a job carry its ids.
+	return slog.New(logging.NewHandler(h))
+}
+
+// openMigrated opens the database for an operator command and insists it is
+// migrated, so a fresh install gets a clear instruction instead of SQL errors.
+func (a *app) openMigrated(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	pool, err := database.Open(ctx, cfg.Database.URL, 4, false)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
+		return nil, errors.New("the database does not exist: run `trialsd migrate up` first")
+	}
+	if err != nil {
+		return nil, err
+	}
+	pending, err := database.Pending(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if pending {
+		pool.Close()
+		return nil, errors.New("the database has pending migrations: run `trialsd migrate up` first")
+	}
+	return pool, nil
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(a.env.Stdout, "trialsd", a.env.Version)
+			return nil
+		},
+	}
+}
+
+// DefaultEnv is the real process's environment.
+func DefaultEnv(version string) Env {
+	return Env{Args: os.Args[1:], Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Version: version}
+}

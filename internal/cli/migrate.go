@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/database"
+)
+
+func (a *app) migrateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Manage the database schema (River's tables and trialsd's)",
+	}
+	withPool := func(create bool, fn func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			pool, err := database.Open(cmd.Context(), cfg.Database.URL, 4, create)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			return fn(cmd.Context(), cfg, pool)
+		}
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "up",
+		Short: "Create the database if missing and apply every pending migration",
+		Args:  cobra.NoArgs,
+		RunE: withPool(true, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
+			return database.MigrateUp(ctx, pool, a.newLogger(cfg))
+		}),
+	}, &cobra.Command{
+		Use:   "down",
+		Short: "Roll back the latest trialsd migration (River's tables are kept)",
+		Args:  cobra.NoArgs,
+		RunE: withPool(false, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
+			return database.MigrateDown(ctx, pool, a.newLogger(cfg))
+		}),
+	}, &cobra.Command{
+		Use:   "status",
+		Short: "List every migration and whether it is applied",
+		Args:  cobra.NoArgs,
+		RunE: withPool(false, func(ctx context.Context, _ *config.Config, pool *pgxpool.Pool) error {
+			states, err := database.MigrationStatus(ctx, pool)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCHEMA\tVERSION\tNAME\tSTATE")
+			for _, s := range states {
+				state := "pending"
+				if s.Applied {
+					state = "applied"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Schema, s.Version, s.Name, state)
+			}
+			return tw.Flush()
+		}),
+	})
+	return cmd
+}

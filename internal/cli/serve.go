@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/database"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var apiOnly, workersOnly, migrate bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and the lifecycle workers",
+		Long: `Run the HTTP API and the River workers that apply trial transitions.
+
+Several replicas may run against one database; each transition is applied once.
+With --migrate, the database is created if missing and migrated first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if apiOnly && workersOnly {
+				return errors.New("--api-only and --workers-only exclude each other")
+			}
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if err := cfg.ValidateForServe(); err != nil {
+				return err
+			}
+			logger := a.newLogger(cfg)
+			if !cfg.Turnstile.Enabled {
+				logger.Warn("TURNSTILE VERIFICATION IS DISABLED: public sign-ups are open to bots; never run like this in production")
+			}
+			ctx := cmd.Context()
+			pool, err := database.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns, migrate)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if migrate {
+				if err := database.MigrateUp(ctx, pool, logger); err != nil {
+					return err
+				}
+			}
+			d, err := daemon.New(cfg, logger, pool, clock.Real{}, daemon.Options{API: !workersOnly, Workers: !apiOnly})
+			if err != nil {
+				return err
+			}
+			return d.Run(ctx)
+		},
+	}
+	cmd.Flags().BoolVar(&apiOnly, "api-only", false, "serve HTTP only; run no jobs")
+	cmd.Flags().BoolVar(&workersOnly, "workers-only", false, "run jobs only; serve no API (metrics still served on http.metrics_addr)")
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "create the database if missing and apply pending migrations before serving")
+	return cmd
+}

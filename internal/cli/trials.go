@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/wire"
+)
+
+// trialRow is a trial as the CLI prints it.
+type trialRow struct {
+	wire.EnterpriseTrial
+	State string `json:"state"`
+}
+
+func (a *app) trialsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "trials", Short: "Inspect and act on trials, with the daemon's own rules"}
+	var asJSON bool
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON for scripts instead of a table")
+	out := func(v any, table func(tw *tabwriter.Writer)) error {
+		if asJSON {
+			enc := json.NewEncoder(a.env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+		table(tw)
+		return tw.Flush()
+	}
+	trialID := func(arg string) (int64, error) {
+		id, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil || id <= 0 {
+			return 0, fmt.Errorf("%q is not a trial id", arg)
+		}
+		return id, nil
+	}
+
+	var state, username string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List trials, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				f := lifecycle.ListFilter{State: state, Limit: limit}
+				if username != "" {
+					u, err := d.Accounts.UserByUsername(ctx, username)
+					if err != nil {
+						return err
+					}
+					f.UserID = u.ID
+				}
+				trials, err := d.Lifecycle.List(ctx, f)
+				if err != nil {
+					return err
+				}
+				rows := make([]trialRow, len(trials))
+				for i, t := range trials {
+					rows[i] = trialRow{wire.Trial(t), t.State}
+				}
+				return out(rows, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "ID\tSTATE\tUSER\tORG\tEXPIRES\tEXPIRED\tDELETED\tUPGRADED")
+					for _, r := range rows {
+						fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.State, r.UserID, r.OrganizationID,
+							r.ExpirationDate, orDash(r.ExpiredDate), orDash(r.DeletedDate), orDash(r.UpgradedDate))
+					}
+				})
+			})
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only trials in this state: active, expired, deleted or upgraded")
+	list.Flags().StringVar(&username, "user", "", "only this user's trials (username)")
+	list.Flags().IntVar(&limit, "limit", 100, "at most this many")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a trial with its history and pending jobs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := trialID(args[0])
+			if err != nil {
+				return err
+			}
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				t, err := d.Lifecycle.Trial(ctx, id)
+				if err != nil {
+					return err
+				}
+				events, err := d.Lifecycle.Events(ctx, id)
+				if err != nil {
+					return err
+				}
+				jobs, err := d.Lifecycle.PendingJobs(ctx, t)
+				if err != nil {
+					return err
+				}
+				v := struct {
+					Trial  trialRow               `json:"trial"`
+					Events []lifecycle.Event      `json:"events"`
+					Jobs   []lifecycle.PendingJob `json:"pendingJobs"`
+				}{trialRow{wire.Trial(t), t.State}, events, jobs}
+				return out(v, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "trial %d (%s), user %d, organization %d, expires %s\n\n", t.ID, t.State, t.UserID, t.OrganizationID, v.Trial.ExpirationDate)
+					fmt.Fprintln(tw, "EVENT\tAT\tACTOR\tCAUSE")
+					for _, e := range events {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Kind, wire.Format(e.At), e.Actor, e.Cause)
+					}
+					fmt.Fprintln(tw, "\nPENDING JOB\tKIND\tSTATE\tDUE")
+					for _, j := range jobs {
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.State, wire.Format(j.ScheduledAt))
+					}
+				})
+			})
+		},
+	}
+
+	var until string
+	extend := &cobra.Command{
+		Use:   "extend ID --until DATE",
+		Short: "Move a trial's expiration date (re-activating an expired trial, expiring it now if in the past)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := trialID(args[0])
+			if err != nil {
+				return err
+			}
+			date, err := time.Parse(time.RFC3339Nano, until)
+			if err != nil {
+				return fmt.Errorf("--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
+			}
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				if err := d.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "trial %d now expires %s\n", id, wire.Format(date))
+				return nil
+			})
+		},
+	}
+	extend.Flags().StringVar(&until, "until", "", "the new expiration date (required)")
+	_ = extend.MarkFlagRequired("until")
+
+	upgrade := &cobra.Command{
+		Use:   "upgrade ID",
+		Short: "Upgrade a trial to a full enterprise account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := trialID(args[0])
+			if err != nil {
+				return err
+			}
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				if err := d.Lifecycle.Upgrade(ctx, lifecycle.Operator, id, "cli:trials-upgrade"); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "trial %d upgraded\n", id)
+				return nil
+			})
+		},
+	}
+
+	reconcile := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Run one repair sweep now and print what it fixed",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				report, err := d.Lifecycle.Reconcile(ctx)
+				if err != nil {
+					return err
+				}
+				return out(report, func(tw *tabwriter.Writer) {
+					fmt.Fprintf(tw, "checked %d trials due within the horizon\n", report.Checked)
+					if len(report.Repaired) == 0 {
+						fmt.Fprintln(tw, "nothing to repair")
+					}
+					for kind, n := range report.Repaired {
+						fmt.Fprintf(tw, "re-enqueued %d %s\n", n, kind)
+					}
+				})
+			})
+		},
+	}
+
+	var within time.Duration
+	upcoming := &cobra.Command{
+		Use:   "upcoming",
+		Short: "Transitions due within a window, by hour, from the jobs River holds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+				counts, err := d.Lifecycle.UpcomingTransitions(ctx, within)
+				if err != nil {
+					return err
+				}
+				return out(counts, func(tw *tabwriter.Writer) {
+					fmt.Fprintln(tw, "HOUR (UTC)\tKIND\tCOUNT")
+					for _, c := range counts {
+						fmt.Fprintf(tw, "%s\t%s\t%d\n", c.Hour.UTC().Format("2006-01-02 15:00"), c.Kind, c.N)
+					}
+				})
+			})
+		},
+	}
+	upcoming.Flags().DurationVar(&within, "within", 24*time.Hour, "how far ahead to look")
+
+	cmd.AddCommand(list, show, extend, upgrade, reconcile, upcoming)
+	return cmd
+}
+
+func orDash(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}

@@ -1,0 +1,271 @@
+// Package config loads trialsd's settings from YAML files and TRIALSD_*
+// environment variables, and refuses to start on a value it cannot use.
+//
+// Every key is declared once in keys.go with its default; that single table
+// drives viper's defaults (without which viper ignores the environment when
+// unmarshalling), the environment binding and the validation messages.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is the validated configuration of one trialsd process.
+type Config struct {
+	Database  Database
+	HTTP      HTTP
+	Lifecycle Lifecycle
+	River     River
+	Signup    Signup
+	Turnstile Turnstile
+	Auth      Auth
+	Billing   Billing
+	Webhooks  Webhooks
+	Email     Email
+	Log       Log
+	Metrics   Metrics
+}
+
+// Email configures how e-mails (activation codes) are sent.
+type Email struct {
+	// Sender is "log" (development: e-mails are logged) or "smtp".
+	Sender       string
+	From         string
+	SMTPAddr     string
+	SMTPUsername string
+	SMTPPassword string
+}
+
+// Database says where Postgres is and how many connections to hold.
+type Database struct {
+	URL      string
+	MaxConns int32
+}
+
+// HTTP configures the API listener and its timeouts.
+type HTTP struct {
+	Addr              string
+	MetricsAddr       string
+	TrustedProxies    []netip.Prefix
+	RedirectOrigins   []string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	// RiverUI serves River's web UI at /riverui/, to admins only.
+	RiverUI bool
+}
+
+// Lifecycle holds the durations of the trial state machine.
+type Lifecycle struct {
+	TrialLength       time.Duration
+	GracePeriod       time.Duration
+	PurgeAfter        time.Duration
+	ReminderBefore    []time.Duration
+	ReconcileSchedule string
+	// ReconcileHorizon is how far ahead the reconciler looks for transitions
+	// without a job; it must exceed the interval between two sweeps.
+	ReconcileHorizon time.Duration
+}
+
+// River tunes the job queue that runs every transition.
+type River struct {
+	MaxWorkers           int
+	FetchPollInterval    time.Duration
+	FetchCooldown        time.Duration
+	JobTimeout           time.Duration
+	RescueStuckJobsAfter time.Duration
+	CompletedRetention   time.Duration
+	MaxAttempts          int
+	ShutdownTimeout      time.Duration
+}
+
+// Signup configures the public sign-up endpoints.
+type Signup struct {
+	FreeEmailDomains []string
+	RateLimit        RateLimit
+}
+
+// RateLimit is a number of events allowed per period, e.g. "10/m".
+type RateLimit struct {
+	Events int
+	Per    time.Duration
+}
+
+// String renders the limit the way it is written in config.
+func (r RateLimit) String() string {
+	unit := map[time.Duration]string{time.Second: "s", time.Minute: "m", time.Hour: "h"}[r.Per]
+	return fmt.Sprintf("%d/%s", r.Events, unit)
+}
+
+// Turnstile configures server-side verification of Cloudflare Turnstile tokens.
+type Turnstile struct {
+	Enabled   bool
+	Secret    string
+	VerifyURL string
+}
+
+// Auth configures login tokens.
+type Auth struct {
+	JWTSecret string
+	JWTTTL    time.Duration
+	JWTIssuer string
+}
+
+// Billing configures the payment provider's callback.
+type Billing struct {
+	CallbackSecret    string
+	PendingPaymentTTL time.Duration
+}
+
+// Webhooks configures delivery of lifecycle events.
+type Webhooks struct {
+	Endpoints   []string
+	Secret      string
+	MaxAttempts int
+	Timeout     time.Duration
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Format string
+	Level  string
+}
+
+// Metrics configures how trial state gauges are refreshed.
+type Metrics struct {
+	RefreshInterval time.Duration
+}
+
+// Load reads the files in order (later ones override earlier ones), then the
+// environment through getenv, and validates the result. An error names the
+// key at fault.
+func Load(files []string, getenv func(string) string) (*Config, error) {
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.name, k.def)
+	}
+	for i, f := range files {
+		v.SetConfigFile(f)
+		read := v.MergeInConfig
+		if i == 0 {
+			read = v.ReadInConfig
+		}
+		if err := read(); err != nil {
+			return nil, fmt.Errorf("reading config file %s: %w", f, err)
+		}
+	}
+	if err := checkUnknownKeys(v); err != nil {
+		return nil, err
+	}
+	// Explicit lookups rather than viper.AutomaticEnv, so the environment is
+	// injectable and tests do not depend on the process's variables.
+	for _, k := range keys {
+		if val := getenv(EnvName(k.name)); val != "" {
+			v.Set(k.name, val)
+		}
+	}
+
+	cfg := &Config{}
+	for _, k := range keys {
+		if err := k.parse(cfg, v.Get(k.name)); err != nil {
+			return nil, fmt.Errorf("config key %s (env %s): %w", k.name, EnvName(k.name), err)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ValidateForServe checks what only a running daemon needs: the secrets.
+// Operator commands (migrate, users, apikeys) run without them.
+func (c *Config) ValidateForServe() error {
+	checks := []check{
+		{"auth.jwt_secret", len(c.Auth.JWTSecret) < 32, "must be set to at least 32 characters"},
+		{"turnstile.secret", c.Turnstile.Enabled && c.Turnstile.Secret == "", "must be set while turnstile.enabled is true"},
+	}
+	return firstFailure(checks)
+}
+
+type check struct {
+	key string
+	bad bool
+	msg string
+}
+
+func firstFailure(checks []check) error {
+	for _, ch := range checks {
+		if ch.bad {
+			return fmt.Errorf("config key %s (env %s): %s", ch.key, EnvName(ch.key), ch.msg)
+		}
+	}
+	return nil
+}
+
+// Default returns the configuration with every default and no secrets. It
+// does not validate: a daemon needs at least auth.jwt_secret set.
+func Default() *Config {
+	cfg := &Config{}
+	for _, k := range keys {
+		if err := k.parse(cfg, k.def); err != nil {
+			panic(fmt.Sprintf("default of %s does not parse: %v", k.name, err))
+		}
+	}
+	return cfg
+}
+
+// EnvName is the environment variable that overrides a key.
+func EnvName(key string) string {
+	return "TRIALSD_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Keys lists every configuration key with its default as written in YAML.
+func Keys() map[string]any {
+	m := make(map[string]any, len(keys))
+	for _, k := range keys {
+		m[k.name] = k.def
+	}
+	return m
+}
+
+// checkUnknownKeys rejects misspelt keys in files, which would otherwise be
+// silently ignored and leave the default in force.
+func checkUnknownKeys(v *viper.Viper) error {
+	known := Keys()
+	for _, k := range v.AllKeys() {
+		if _, ok := known[k]; !ok {
+			return fmt.Errorf("config key %s is not a trialsd setting", k)
+		}
+	}
+	return nil
+}
+
+// validate checks what every command needs to be coherent.
+func (c *Config) validate() error {
+	checks := []check{
+		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
+		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
+		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
+		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
+	}
+	return firstFailure(checks)
+}
+
+func parseAbsoluteURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("%q is not an absolute URL", s)
+	}
+	return s, nil
+}

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/spf13/cast"
+)
+
+// key is one configuration setting: its name, its default as it would be
+// written in YAML, and how to store a value of it into a Config.
+type key struct {
+	name  string
+	def   any
+	parse func(c *Config, raw any) error
+}
+
+// defaultFreeEmailDomains are refused for enterprise trials unless the
+// operator replaces the list.
+var defaultFreeEmailDomains = []string{
+	"gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com",
+	"hotmail.com", "hotmail.co.uk", "outlook.com", "live.com", "msn.com",
+	"aol.com", "icloud.com", "me.com", "mac.com", "proton.me", "protonmail.com",
+	"gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "mail.ru", "yandex.com",
+	"yandex.ru", "zoho.com", "qq.com", "163.com", "126.com",
+}
+
+// The River defaults were picked from ../shared/PERFORMANCE-NOTES.md: River's
+// own (100 workers, 100 ms cooldown, 1 s poll) cap throughput near 1k jobs/s and
+// let expiry lag up to a second behind.
+var keys = []key{
+	{"database.url", "postgres://postgres@127.0.0.1:5432/trialsd?sslmode=disable", str(func(c *Config) *string { return &c.Database.URL })},
+	{"database.max_conns", 20, func(c *Config, raw any) error {
+		n, err := positiveInt(raw)
+		c.Database.MaxConns = int32(n)
+		return err
+	}},
+
+	{"http.addr", "127.0.0.1:4800", str(func(c *Config) *string { return &c.HTTP.Addr })},
+	{"http.metrics_addr", "", str(func(c *Config) *string { return &c.HTTP.MetricsAddr })},
+	{"http.trusted_proxies", []string{}, func(c *Config, raw any) error {
+		c.HTTP.TrustedProxies = nil
+		for _, s := range list(raw) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR: %w", s, err)
+			}
+			c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p)
+		}
+		return nil
+	}},
+	{"http.redirect_origins", []string{"https://studio.edgeimpulse.com"}, urls(func(c *Config) *[]string { return &c.HTTP.RedirectOrigins }, "/")},
+	{"http.read_header_timeout", "5s", dur(func(c *Config) *time.Duration { return &c.HTTP.ReadHeaderTimeout })},
+	{"http.read_timeout", "15s", dur(func(c *Config) *time.Duration { return &c.HTTP.ReadTimeout })},
+	{"http.write_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })},
+	{"http.idle_timeout", "60s", dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
+	{"http.shutdown_timeout", "20s", dur(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
+	{"http.riverui", false, func(c *Config, raw any) (err error) {
+		c.HTTP.RiverUI, err = cast.ToBoolE(raw)
+		return err
+	}},
+
+	{"lifecycle.trial_length", "336h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.TrialLength })},
+	{"lifecycle.grace_period", "720h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.GracePeriod })},
+	{"lifecycle.purge_after", "720h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.PurgeAfter })},
+	{"lifecycle.reminder_before", []string{"72h"}, func(c *Config, raw any) error {
+		c.Lifecycle.ReminderBefore = nil
+		for _, s := range list(raw) {
+			d, err := parsePositiveDuration(s)
+			if err != nil {
+				return err
+			}
+			c.Lifecycle.ReminderBefore = append(c.Lifecycle.ReminderBefore, d)
+		}
+		return nil
+	}},
+	{"lifecycle.reconcile_schedule", "*/5 * * * *", func(c *Config, raw any) error {
+		s := cast.ToString(raw)
+		if _, err := cron.ParseStandard(s); err != nil {
+			return fmt.Errorf("%q is not a cron expression: %w", s, err)
+		}
+		c.Lifecycle.ReconcileSchedule = s
+		return nil
+	}},
+	{"lifecycle.reconcile_horizon", "1h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ReconcileHorizon })},
+
+	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
+		c.River.MaxWorkers, err = positiveInt(raw)
+		return err
+	}},
+	{"river.fetch_poll_interval", "250ms", dur(func(c *Config) *time.Duration { return &c.River.FetchPollInterval })},
+	{"river.fetch_cooldown", "20ms", dur(func(c *Config) *time.Duration { return &c.River.FetchCooldown })},
+	{"river.job_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.JobTimeout })},
+	{"river.rescue_stuck_jobs_after", "1m", dur(func(c *Config) *time.Duration { return &c.River.RescueStuckJobsAfter })},
+	{"river.completed_retention", "24h", dur(func(c *Config) *time.Duration { return &c.River.CompletedRetention })},
+	{"river.max_attempts", 25, func(c *Config, raw any) (err error) {
+		c.River.MaxAttempts, err = positiveInt(raw)
+		return err
+	}},
+	{"river.shutdown_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.ShutdownTimeout })},
+
+	{"signup.free_email_domains", defaultFreeEmailDomains, func(c *Config, raw any) error {
+		c.Signup.FreeEmailDomains = nil
+		for _, s := range list(raw) {
+			c.Signup.FreeEmailDomains = append(c.Signup.FreeEmailDomains, strings.ToLower(s))
+		}
+		return nil
+	}},
+	{"signup.rate_limit", "10/m", func(c *Config, raw any) (err error) {
+		c.Signup.RateLimit, err = parseRateLimit(cast.ToString(raw))
+		return err
+	}},
+
+	{"turnstile.enabled", true, func(c *Config, raw any) (err error) {
+		c.Turnstile.Enabled, err = cast.ToBoolE(raw)
+		return err
+	}},
+	{"turnstile.secret", "", str(func(c *Config) *string { return &c.Turnstile.Secret })},
+	{"turnstile.verify_url", "https://challenges.cloudflare.com/turnstile/v0/siteverify", func(c *Config, raw any) (err error) {
+		c.Turnstile.VerifyURL, err = parseAbsoluteURL(cast.ToString(raw))
+		return err
+	}},
+
+	{"auth.jwt_secret", "", str(func(c *Config) *string { return &c.Auth.JWTSecret })},
+	{"auth.jwt_ttl", "24h", dur(func(c *Config) *time.Duration { return &c.Auth.JWTTTL })},
+	{"auth.jwt_issuer", "trialsd", str(func(c *Config) *string { return &c.Auth.JWTIssuer })},
+
+	{"billing.callback_secret", "", str(func(c *Config) *string { return &c.Billing.CallbackSecret })},
+	{"billing.pending_payment_ttl", "168h", dur(func(c *Config) *time.Duration { return &c.Billing.PendingPaymentTTL })},
+
+	{"webhooks.endpoints", []string{}, urls(func(c *Config) *[]string { return &c.Webhooks.Endpoints }, "")},
+	{"webhooks.secret", "", str(func(c *Config) *string { return &c.Webhooks.Secret })},
+	{"webhooks.max_attempts", 12, func(c *Config, raw any) (err error) {
+		c.Webhooks.MaxAttempts, err = positiveInt(raw)
+		return err
+	}},
+	{"webhooks.timeout", "10s", dur(func(c *Config) *time.Duration { return &c.Webhooks.Timeout })},
+
+	{"email.sender", "log", oneOf(func(c *Config) *string { return &c.Email.Sender }, "log", "smtp")},
+	{"email.from", "trialsd <no-reply@localhost>", str(func(c *Config) *string { return &c.Email.From })},
+	{"email.smtp_addr", "", str(func(c *Config) *string { return &c.Email.SMTPAddr })},
+	{"email.smtp_username", "", str(func(c *Config) *string { return &c.Email.SMTPUsername })},
+	{"email.smtp_password", "", str(func(c *Config) *string { return &c.Email.SMTPPassword })},
+
+	{"log.format", "json", oneOf(func(c *Config) *string { return &c.Log.Format }, "json", "text")},
+	{"log.level", "info", oneOf(func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error")},
+
+	{"metrics.refresh_interval", "15s", dur(func(c *Config) *time.Duration { return &c.Metrics.RefreshInterval })},
+}
+
+func str(field func(*Config) *string) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		s, err := cast.ToStringE(raw)
+		*field(c) = strings.TrimSpace(s)
+		return err
+	}
+}
+
+// urls parses a list of absolute URLs, trimming trailing characters in trim
+// (origins are compared without their trailing slash).
+func urls(field func(*Config) *[]string, trim string) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		var out []string
+		for _, s := range list(raw) {
+			u, err := parseAbsoluteURL(s)
+			if err != nil {
+				return err
+			}
+			out = append(out, strings.TrimRight(u, trim))
+		}
+		*field(c) = out
+		return nil
+	}
+}
+
+func oneOf(field func(*Config) *string, allowed ...string) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		s := strings.ToLower(strings.TrimSpace(cast.ToString(raw)))
+		for _, a := range allowed {
+			if s == a {
+				*field(c) = s
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+func dur(field func(*Config) *time.Duration) func(*Config, any) error {
+	return func(c *Config, raw any) (err error) {
+		*field(c), err = parsePositiveDuration(cast.ToString(raw))
+		return err
+	}
+}
+
+func parsePositiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a Go duration such as 90s or 336h: %w", s, err)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive", s)
+	}
+	return d, nil
+}
+
+func positiveInt(raw any) (int, error) {
+	n, err := cast.ToIntE(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%v is not a whole number", raw)
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("%d must be positive", n)
+	}
+	return n, nil
+}
+
+// list accepts a YAML list or a comma-separated string (the environment's form).
+func list(raw any) []string {
+	var items []string
+	if s, ok := raw.(string); ok {
+		items = strings.Split(s, ",")
+	} else {
+		items = cast.ToStringSlice(raw)
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func parseRateLimit(s string) (RateLimit, error) {
+	count, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return RateLimit{}, fmt.Errorf("%q is not of the form N/s, N/m or N/h", s)
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n <= 0 {
+		return RateLimit{}, errors.New("the count before / must be a positive whole number")
+	}
+	per, ok := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
+	if !ok {
+		return RateLimit{}, fmt.Errorf("unit %q is not s, m or h", unit)
+	}
+	return RateLimit{Events: n, Per: per}, nil
+}

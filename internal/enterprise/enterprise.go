@@ -1,0 +1,221 @@
+// Package enterprise creates enterprises for organizations (the v2 API):
+// the enterprise's user is found or created by e-mail, additional admins are
+// made organization admins, and an organization's trial is upgraded, all in
+// one transaction guarded by an idempotency key.
+package enterprise
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// Limits of the request, as the v2 API documents them.
+const (
+	MaxAdditionalAdmins = 100
+	MaxKeyLength        = 255
+)
+
+var (
+	publicID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	// notUsername is what a username derived from an e-mail replaces.
+	notUsername = regexp.MustCompile(`[^a-z0-9-]+`)
+)
+
+// ThirdPartyIdentifier names the enterprise in another system.
+type ThirdPartyIdentifier struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+}
+
+// Request is the decoded body of create-enterprise.
+type Request struct {
+	Email                string                 `json:"email"`
+	IdempotencyKey       string                 `json:"idempotencyKey"`
+	AdditionalAdmins     []string               `json:"additionalAdmins"`
+	ThirdPartyIdentifier []ThirdPartyIdentifier `json:"thirdPartyIdentifier"`
+}
+
+// Response is the first (and every replayed) answer.
+type Response struct {
+	EnterpriseID string `json:"enterpriseId"`
+	UserID       string `json:"userId"`
+}
+
+// Service creates enterprises.
+type Service struct {
+	pool      *pgxpool.Pool
+	lifecycle *lifecycle.Service
+	clock     clock.Clock
+}
+
+// New returns the enterprise service.
+func New(pool *pgxpool.Pool, lc *lifecycle.Service, clk clock.Clock) *Service {
+	return &Service{pool: pool, lifecycle: lc, clock: clk}
+}
+
+// ValidOrganizationID tells a well-formed public organization id.
+func ValidOrganizationID(id string) bool { return publicID.MatchString(id) }
+
+func (r Request) validate() error {
+	if strings.TrimSpace(r.Email) == "" {
+		return apperr.InvalidField("email", "email is required")
+	}
+	if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email {
+		return apperr.InvalidField("email", "email is not a valid e-mail address")
+	}
+	if n := len(r.IdempotencyKey); n < 1 || n > MaxKeyLength {
+		return apperr.InvalidField("idempotencyKey", "idempotencyKey must be 1 to %d characters", MaxKeyLength)
+	}
+	if r.AdditionalAdmins == nil {
+		return apperr.InvalidField("additionalAdmins", "additionalAdmins is required (it may be empty)")
+	}
+	if len(r.AdditionalAdmins) > MaxAdditionalAdmins {
+		return apperr.InvalidField("additionalAdmins", "additionalAdmins may hold at most %d ids", MaxAdditionalAdmins)
+	}
+	for _, id := range r.AdditionalAdmins {
+		if !publicID.MatchString(id) {
+			return apperr.InvalidField("additionalAdmins", "additionalAdmins must be 32-character lowercase hex user ids")
+		}
+	}
+	for _, t := range r.ThirdPartyIdentifier {
+		if t.ID == "" || t.Label == "" {
+			return apperr.InvalidField("thirdPartyIdentifier", "each thirdPartyIdentifier needs an id and a label")
+		}
+	}
+	return nil
+}
+
+// Create creates an enterprise in the organization with public id orgID on
+// behalf of caller (an admin, or an admin of the organization).
+func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string, req Request, cause string) (Response, error) {
+	if err := req.validate(); err != nil {
+		return Response{}, err
+	}
+	canonical, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("encoding request: %w", err)
+	}
+	sum := sha256.Sum256(canonical)
+	var resp Response
+	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		org, err := q.OrganizationByPublicIDForUpdate(ctx, orgID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && org.DeletedAt != nil) {
+			return apperr.Errorf(apperr.NotFound, "Organization %s not found", orgID)
+		}
+		if err != nil {
+			return err
+		}
+		if !caller.IsAdmin {
+			role, err := q.MemberRole(ctx, org.ID, caller.ID)
+			if err != nil {
+				return err
+			}
+			if role != store.RoleAdmin {
+				return apperr.Errorf(apperr.Forbidden, "Only an admin of organization %s can create its enterprise", orgID)
+			}
+		}
+		now := s.clock.Now()
+		claimed, prior, err := q.ClaimIdempotencyKey(ctx, org.ID, req.IdempotencyKey, sum[:], now)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			if string(prior.RequestSHA256) != string(sum[:]) {
+				return apperr.Errorf(apperr.Conflict, "idempotencyKey %q was used with a different request", req.IdempotencyKey)
+			}
+			return json.Unmarshal(prior.Body, &resp)
+		}
+
+		user, err := s.userFor(ctx, q, req.Email)
+		if err != nil {
+			return err
+		}
+		admins, err := q.UsersByPublicIDs(ctx, req.AdditionalAdmins)
+		if err != nil {
+			return err
+		}
+		if len(admins) != len(unique(req.AdditionalAdmins)) {
+			return apperr.InvalidField("additionalAdmins", "additionalAdmins names users that do not exist")
+		}
+		for _, a := range append(admins, user) {
+			if err := q.MakeAdmin(ctx, org.ID, a.ID, now); err != nil {
+				return err
+			}
+		}
+		third, err := json.Marshal(req.ThirdPartyIdentifier)
+		if err != nil {
+			return err
+		}
+		if req.ThirdPartyIdentifier == nil {
+			third = []byte("[]")
+		}
+		enterpriseID, err := q.InsertEnterprise(ctx, org.ID, user.ID, third, now)
+		if err != nil {
+			return err
+		}
+		actor := lifecycle.Actor{UserID: caller.ID, Admin: caller.IsAdmin}
+		if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor.String(), cause); err != nil {
+			return err
+		}
+		resp = Response{EnterpriseID: enterpriseID, UserID: user.PublicID}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		return q.CompleteIdempotencyKey(ctx, org.ID, req.IdempotencyKey, 200, body)
+	})
+	return resp, err
+}
+
+// userFor finds the user with this e-mail or creates one (no password: they
+// set one or sign in another way), with a username derived from the e-mail.
+func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (store.User, error) {
+	u, err := q.UserByEmail(ctx, email)
+	if !errors.Is(err, store.ErrNotFound) {
+		return u, err
+	}
+	local := strings.ToLower(email[:strings.LastIndex(email, "@")])
+	base := strings.Trim(notUsername.ReplaceAllString(local, "-"), "-")
+	if len(base) > 20 {
+		base = base[:20]
+	}
+	for range 5 {
+		suffix := make([]byte, 3)
+		_, _ = rand.Read(suffix)
+		username := base + "-" + hex.EncodeToString(suffix)
+		if !accounts.ValidUsername(username) {
+			username = "user-" + hex.EncodeToString(suffix)
+		}
+		u, err = q.InsertUser(ctx, store.InsertUserParams{Username: username, Email: email, Name: local, Now: s.clock.Now()})
+		if store.UniqueViolation(err) != store.UsersUsernameKey {
+			return u, err
+		}
+	}
+	return store.User{}, fmt.Errorf("could not derive a free username for %s", email)
+}
+
+func unique(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}

@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"bytes"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+)
+
+// Bodies of any shape decode to a value or to a clean 400/413, never a
+// panic; and what decodes converts to a domain request or a 400.
+func FuzzDecodeStartTrial(f *testing.F) {
+	for _, seed := range []string{
+		`{}`, ``, `{"expirationDate":"2026-01-01T00:00:00Z","notes":"x"}`,
+		`{"utmParams":[{"a":1}],"userHasMLModelsInProduction":"no, but we will soon"}`,
+		`{"expirationDate":"2026-01-01T00:00:00.123456789+14:00"}`, `{"notes":42}`, `[`, `{"email":null}`,
+		`{"redirectUrlQueryParams":"a=%zz"}`, "\x00\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		var req startTrialRequest
+		if err := decode(r, &req); err != nil {
+			if status := statusOf(err); status != 400 && status != 413 {
+				t.Fatalf("decode error %v answers %d", err, status)
+			}
+			return
+		}
+		if _, err := req.toDomain(); err != nil && apperr.CodeOf(err) != apperr.Invalid {
+			t.Fatalf("toDomain: %v is not a 400", err)
+		}
+		if _, err := redirectURL([]string{"https://studio.example"}, req.RedirectURLOrigin, req.RedirectURLQueryParams, "/x"); err != nil && apperr.CodeOf(err) != apperr.Invalid {
+			t.Fatalf("redirectURL: %v is not a 400", err)
+		}
+	})
+}
+
+// Dates in any form parse to UTC milliseconds or a 400 naming the field.
+func FuzzParseDate(f *testing.F) {
+	for _, seed := range []string{"2026-01-01T00:00:00Z", "2026-03-29T02:30:00+02:00", "9999-12-31T23:59:59.999999999Z", "tomorrow", "", "2026-13-45T99:99:99Z"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDate("expirationDate", &s)
+		if err != nil {
+			var e *apperr.Error
+			if !strings.Contains(err.Error(), "expirationDate") || apperr.CodeOf(err) != apperr.Invalid || !asError(err, &e) {
+				t.Fatalf("bad date answered %v", err)
+			}
+			return
+		}
+		if d.Location().String() != "UTC" || d.Nanosecond()%1_000_000 != 0 {
+			t.Fatalf("%q parsed to %v: not UTC milliseconds", s, d)
+		}
+	})
+}
+
+func asError(err error, target **apperr.Error) bool {
+	e, ok := err.(*apperr.Error)
+	*target = e
+	return ok
+}
+
+// Forwarded-for chains of any form resolve to an address the peer or the
+// chain holds, never a panic.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("10.0.0.2:5000", "198.51.100.1, 10.0.0.9")
+	f.Add("[::1]:1", "garbage,,,")
+	f.Add("nonsense", "")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", xff)
+		got := clientAddr(r, trusted)
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			host = remote
+		}
+		if got == "" && host != "" {
+			t.Fatalf("no address for %q %q", remote, xff)
+		}
+		if got != host {
+			if _, err := netip.ParseAddr(got); err != nil {
+				t.Fatalf("%q %q resolved to %q, neither the peer nor an address", remote, xff, got)
+			}
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"log/slog"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/ratelimit"
+)
+
+// Limits are the per-client and per-account rate limits of the public and
+// login endpoints.
+type Limits struct {
+	// PerClient limits login and public sign-up attempts per client address.
+	PerClient *ratelimit.Limiter
+	// PerAccount limits login attempts per account name, from any address.
+	PerAccount *ratelimit.Limiter
+	// Signup limits public sign-ups per client address.
+	Signup *ratelimit.Limiter
+}
+
+// errRateLimited is answered with 429 and Retry-After.
+type errRateLimited struct{ retryAfter time.Duration }
+
+func (e errRateLimited) Error() string { return "Too many requests, retry later." }
+
+// allow takes one event of key from limiter, or returns errRateLimited.
+func allow(limiter *ratelimit.Limiter, key string) error {
+	if ok, retry := limiter.Allow(key); !ok {
+		return errRateLimited{retryAfter: retry}
+	}
+	return nil
+}
+
+func retryAfterHeader(d time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(d.Seconds())))
+}
+
+type loginResponse struct {
+	Success bool   `json:"success"`
+	Token   string `json:"token"`
+}
+
+// handleLogin is getJWT: POST /v1/api-login {username, password}. The
+// username may also be the e-mail address. It answers the token and sets it
+// as the jwt cookie.
+func handleLogin(logger *slog.Logger, tokens *accounts.Tokens, limits Limits, trusted []netip.Prefix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Username *string `json:"username"`
+			Password *string `json:"password"`
+		}
+		if err := decode(r, &body); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if body.Username == nil || *body.Username == "" {
+			respondError(w, r, logger, apperr.InvalidField("username", "username is required"))
+			return
+		}
+		if body.Password == nil {
+			respondError(w, r, logger, apperr.InvalidField("password", "password is required"))
+			return
+		}
+		if err := allow(limits.PerClient, clientAddr(r, trusted)); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if err := allow(limits.PerAccount, strings.ToLower(*body.Username)); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		u, token, err := tokens.Login(r.Context(), *body.Username, *body.Password)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: "jwt", Value: token, Path: "/", MaxAge: int(tokens.TTL().Seconds()),
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+		})
+		logger.InfoContext(r.Context(), "user logged in", "user_id", u.ID)
+		encode(w, http.StatusOK, loginResponse{Success: true, Token: token})
+	})
+}

@@ -1,0 +1,111 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/trialsd/trialsd/internal/httpapi"
+)
+
+var (
+	specOnce   sync.Once
+	specDoc    *openapi3.T
+	specRouter routers.Router
+	specErr    error
+)
+
+func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
+	t.Helper()
+	specOnce.Do(func() {
+		specDoc, specErr = openapi3.NewLoader().LoadFromData(httpapi.OpenAPI)
+		if specErr == nil {
+			specErr = specDoc.Validate(context.Background())
+		}
+		if specErr == nil {
+			specRouter, specErr = gorillamux.NewRouter(specDoc)
+		}
+	})
+	if specErr != nil {
+		t.Fatalf("openapi.yaml: %v", specErr)
+	}
+	return specDoc, specRouter
+}
+
+// conformsToSpec wraps the API so that every response a test provokes is
+// validated against openapi.yaml: status, content type and body schema.
+// Requests to paths the document does not list (the catch-all 404) are
+// let through unchecked.
+func conformsToSpec(t *testing.T, h http.Handler) http.Handler {
+	_, router := loadSpec(t)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+
+		probe := r.Clone(context.Background())
+		probe.URL.Scheme, probe.URL.Host = "http", r.Host
+		route, params, err := router.FindRoute(probe)
+		if err != nil {
+			return
+		}
+		err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{
+				Request: probe, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+			},
+			Status: rec.Code,
+			Header: rec.Header(),
+			Body:   io.NopCloser(bytes.NewReader(rec.Body.Bytes())),
+		})
+		if err != nil {
+			t.Errorf("%s %s answered %d %s, against openapi.yaml: %v", r.Method, r.URL.Path, rec.Code, rec.Body.String(), err)
+		}
+	})
+}
+
+// Every operation the document lists is routed (none falls through to the
+// catch-all 404), and the document is served.
+func TestOpenAPIDocumentsTheRoutes(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadSpec(t)
+	b := setup(t)
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if path == "/v1/openapi.yaml" {
+				continue
+			}
+			p := strings.NewReplacer("{enterpriseTrialId}", "1", "{organizationId}", "1", "{userId}", "1").Replace(path)
+			if strings.HasPrefix(path, "/api/v2/") {
+				p = strings.Replace(path, "{organizationId}", strings.Repeat("0", 32), 1)
+			}
+			r := b.call(t, method, p, b.admin, "{}")
+			if msg, _ := r.body["error"].(string); strings.HasPrefix(msg, "No such operation") {
+				t.Errorf("%s %s is documented but not routed", method, path)
+			}
+		}
+	}
+	resp, err := http.Get(b.server.URL + "/v1/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, httpapi.OpenAPI) {
+		t.Fatalf("/v1/openapi.yaml: %d", resp.StatusCode)
+	}
+}

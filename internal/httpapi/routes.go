@@ -1,0 +1,50 @@
+package httpapi
+
+import "net/http"
+
+// addRoutes is the whole API surface, in one screen.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	mux.Handle("GET /healthz", handleHealthz())
+	mux.Handle("GET /readyz", handleReadyz(d.Ready))
+	mux.Handle("GET /v1/openapi.yaml", handleOpenAPI())
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
+
+	auth := authenticator{logger: d.Logger, accounts: d.Accounts, tokens: d.Tokens}
+	user, jwtUser := auth.require(anyCredential, respondError), auth.require(jwtOnly, respondError)
+	userV2 := auth.require(anyCredential, respondErrorV2)
+	adminOnly := requireAdmin(d.Logger)
+	admin := func(h http.Handler) http.Handler { return user(adminOnly(h)) }
+	lc, log, origins := d.Lifecycle, d.Logger, d.Config.HTTP.RedirectOrigins
+
+	mux.Handle("POST /v1/api-login", handleLogin(log, d.Tokens, d.Limits, d.Config.HTTP.TrustedProxies))
+	mux.Handle("POST /v1/billing/callback", handleBillingCallback(log, d.Billing))
+	mux.Handle("POST /v1/api-user-create-enterprise-trial", handleCreateEnterpriseTrialUser(log, d.Observer, lc, d.Turnstile, d.Limits, d.Config))
+
+	mux.Handle("POST /v1/api-create-pro-user", handleCreateProUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
+	mux.Handle("POST /v1/api/user/activate", user(handleActivate(log, d.Signup, d.Limits)))
+	mux.Handle("POST /v1/api/user/request-activation", user(handleRequestActivation(log, d.Signup, d.Limits)))
+
+	mux.Handle("POST /v1/api/user/trial", user(handleStartTrial(log, lc, origins)))
+	mux.Handle("GET /v1/api/users/{userId}/trials", jwtUser(handleListUserTrials(log, lc)))
+	mux.Handle("POST /v1/api/organizations/{organizationId}/trial/request-extension", user(handleRequestExtension(log, lc)))
+
+	mux.Handle("POST /v1/api/admin/trials", admin(handleAdminCreateTrial(log, lc)))
+	mux.Handle("GET /v1/api/admin/trials/upcoming", admin(handleAdminUpcoming(log, lc)))
+	mux.Handle("GET /v1/api/admin/trials/{enterpriseTrialId}", admin(handleAdminGetTrial(log, lc)))
+	mux.Handle("PUT /v1/api/admin/trials/{enterpriseTrialId}", admin(handleAdminUpdateTrial(log, lc)))
+	mux.Handle("DELETE /v1/api/admin/trials/{enterpriseTrialId}", admin(handleAdminDeleteTrial(log, lc)))
+	mux.Handle("POST /v1/api/admin/trials/{enterpriseTrialId}/upgrade", admin(handleAdminUpgradeTrial(log, lc)))
+	mux.Handle("GET /v1/api/admin/trials/{enterpriseTrialId}/events", admin(handleAdminTrialEvents(log, lc)))
+	mux.Handle("DELETE /v1/api/admin/organizations/{organizationId}", admin(handleAdminDeleteOrganization(log, lc)))
+	mux.Handle("POST /v1/api/admin/organizations/{organizationId}/restore", admin(handleAdminRestoreOrganization(log, lc)))
+
+	mux.Handle("POST /api/v2/organization/{organizationId}/enterprise", userV2(handleCreateEnterprise(log, d.Enterprise)))
+
+	if d.RiverUI != nil {
+		mux.Handle("/riverui/", admin(d.RiverUI))
+	}
+
+	mux.Handle("/", handleNotFound())
+}

@@ -1,0 +1,303 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/mail"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/signup"
+	"github.com/trialsd/trialsd/internal/turnstile"
+)
+
+// maxUTMParams caps utmParams, as the contract does.
+const maxUTMParams = 50
+
+// errFreeEmail marks an enterprise sign-up refused for a free-mail address,
+// for the sign-up metrics.
+var errFreeEmail = errors.New("")
+
+// signupOutcome classifies a sign-up's result for trialsd_signups_total.
+func signupOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "accepted"
+	case errors.As(err, new(errRateLimited)):
+		return "rate_limited"
+	case errors.Is(err, errFreeEmail):
+		return "rejected_email"
+	}
+	var e *apperr.Error
+	if errors.As(err, &e) && e.Field == "turnstileResponse" {
+		return "turnstile_failed"
+	}
+	switch apperr.CodeOf(err) {
+	case apperr.Invalid:
+		return "invalid"
+	case apperr.Conflict:
+		return "conflict"
+	case apperr.Unavailable:
+		return "turnstile_unavailable"
+	}
+	return "error"
+}
+
+// signupFields are the fields both public sign-ups add to name and e-mail
+// (which StartEnterpriseTrialRequest already carries, so they are not
+// repeated: encoding/json ignores a name two embedded structs both declare).
+type signupFields struct {
+	Username          *string `json:"username"`
+	Password          *string `json:"password"`
+	PrivacyPolicy     *bool   `json:"privacyPolicy"`
+	TurnstileResponse *string `json:"turnstileResponse"`
+	JobTitle          *string `json:"jobTitle"`
+}
+
+// validate checks the sign-up's fields with its name and e-mail;
+// businessOnly refuses free-mail domains.
+func (f signupFields) validate(name, email *string, businessOnly bool, freeDomains []string) error {
+	required := []struct {
+		name  string
+		value *string
+	}{{"name", name}, {"username", f.Username}, {"email", email}}
+	for _, r := range required {
+		if r.value == nil || strings.TrimSpace(*r.value) == "" {
+			return apperr.InvalidField(r.name, "%s is required", r.name)
+		}
+	}
+	if !accounts.ValidUsername(*f.Username) {
+		return apperr.InvalidField("username", "username must be 4 to 30 letters, digits, '.', '_' or '-', not starting or ending with '.' or '_', without two of them in a row")
+	}
+	addr, err := mail.ParseAddress(*email)
+	if err != nil || addr.Address != *email {
+		return apperr.InvalidField("email", "email is not a valid e-mail address")
+	}
+	if businessOnly {
+		domain := strings.ToLower((*email)[strings.LastIndex(*email, "@")+1:])
+		if slices.Contains(freeDomains, domain) {
+			return fmt.Errorf("%w%w", apperr.InvalidField("email", "Please use your business e-mail address; %s addresses are not accepted for enterprise trials", domain), errFreeEmail)
+		}
+	}
+	if f.PrivacyPolicy == nil || !*f.PrivacyPolicy {
+		return apperr.InvalidField("privacyPolicy", "privacyPolicy must be accepted")
+	}
+	return nil
+}
+
+// passwordHash hashes an optional password.
+func (f signupFields) passwordHash() (*string, error) {
+	if f.Password == nil || *f.Password == "" {
+		return nil, nil
+	}
+	h, err := accounts.HashPassword(*f.Password)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// signupChecks are what a sign-up's checks need besides signupFields.
+type signupChecks struct {
+	name, email   *string
+	businessOnly  bool
+	utm           int
+	origin, query *string
+}
+
+// checkSignup makes the checks every public sign-up makes before writing,
+// in order: its fields, the utmParams cap, the redirect, the password rule
+// (returning the password's hash), and last, as it costs a call to
+// Cloudflare, Turnstile.
+func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.Verifier, cfg *config.Config) (*string, error) {
+	if err := f.validate(c.name, c.email, c.businessOnly, cfg.Signup.FreeEmailDomains); err != nil {
+		return nil, err
+	}
+	if c.utm > maxUTMParams {
+		return nil, apperr.InvalidField("utmParams", "utmParams may hold at most %d entries", maxUTMParams)
+	}
+	if _, err := redirectURL(cfg.HTTP.RedirectOrigins, c.origin, c.query, ""); err != nil {
+		return nil, err
+	}
+	hash, err := f.passwordHash()
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyHuman(r, v, f.TurnstileResponse, cfg.HTTP.TrustedProxies); err != nil {
+		return nil, err
+	}
+	return hash, nil
+}
+
+// verifyHuman checks the Turnstile token: a rejected token is the client's
+// fault (400), an unreachable Cloudflare is not (503).
+func verifyHuman(r *http.Request, v *turnstile.Verifier, token *string, trusted []netip.Prefix) error {
+	t := ""
+	if token != nil {
+		t = *token
+	}
+	err := v.Verify(r.Context(), t, clientAddr(r, trusted))
+	if errors.Is(err, turnstile.ErrRejected) {
+		return apperr.InvalidField("turnstileResponse", "Human verification failed, please try again")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", apperr.Errorf(apperr.Unavailable, "Human verification is unavailable, please retry later"), err)
+	}
+	return nil
+}
+
+type signupResponse struct {
+	Success     bool   `json:"success"`
+	ID          int64  `json:"id"`
+	UserID      int64  `json:"userId,omitempty"`
+	RedirectURL string `json:"redirectUrl"`
+}
+
+// handleCreateEnterpriseTrialUser is createEnterpriseTrialUser: POST
+// /v1/api-user-create-enterprise-trial. Rate limited per client, Turnstile
+// verified before anything is written, then the user, the trial
+// organization and the trial in one transaction.
+func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, lc *lifecycle.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := func() error {
+			if err := allow(limit.Signup, clientAddr(r, cfg.HTTP.TrustedProxies)); err != nil {
+				return err
+			}
+			var body struct {
+				startTrialRequest
+				signupFields
+			}
+			if err := decode(r, &body); err != nil {
+				return err
+			}
+			req, err := body.startTrialRequest.toDomain()
+			if err != nil {
+				return err
+			}
+			req.Details.JobTitle = body.JobTitle
+			hash, err := checkSignup(r, body.signupFields, signupChecks{
+				name: body.Name, email: body.Email, businessOnly: true, utm: len(body.UTMParams),
+				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,
+			}, v, cfg)
+			if err != nil {
+				return err
+			}
+			started, err := lc.SignUpForTrial(r.Context(), lifecycle.NewUser{
+				Username: *body.Username, Email: *body.Email, Name: *body.Name,
+				PasswordHash: hash, JobTitle: body.JobTitle, CompanyName: body.CompanyName,
+			}, req, causeOf(r))
+			if err != nil {
+				return err
+			}
+			redirect, _ := redirectURL(cfg.HTTP.RedirectOrigins, body.RedirectURLOrigin, body.RedirectURLQueryParams, organizationPath(started.OrganizationID))
+			encode(w, http.StatusOK, signupResponse{Success: true, ID: started.TrialID, UserID: started.UserID, RedirectURL: redirect})
+			return nil
+		}()
+		obs.Signup("enterprise_trial", signupOutcome(err))
+		if err != nil {
+			respondError(w, r, logger, err)
+		}
+	})
+}
+
+// handleCreateProUser is createProTierUser: POST /v1/api-create-pro-user. The
+// user starts on the Professional plan awaiting payment, with a first
+// project, and gets an activation code by e-mail. No business-e-mail rule.
+func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := func() error {
+			if err := allow(limit.Signup, clientAddr(r, cfg.HTTP.TrustedProxies)); err != nil {
+				return err
+			}
+			var body struct {
+				signupFields
+				Name                   *string           `json:"name"`
+				Email                  *string           `json:"email"`
+				ProjectName            *string           `json:"projectName"`
+				CompanyName            *string           `json:"companyName"`
+				ActivationToken        *string           `json:"activationToken"`
+				IdentityProvider       *string           `json:"identityProvider"`
+				SessionID              *string           `json:"sessionId"`
+				UTMParams              []json.RawMessage `json:"utmParams"`
+				RedirectURLOrigin      *string           `json:"redirectUrlOrigin"`
+				RedirectURLQueryParams *string           `json:"redirectUrlQueryParams"`
+			}
+			if err := decode(r, &body); err != nil {
+				return err
+			}
+			if body.ProjectName != nil && len(*body.ProjectName) > 255 {
+				return apperr.InvalidField("projectName", "projectName may be at most 255 characters")
+			}
+			hash, err := checkSignup(r, body.signupFields, signupChecks{
+				name: body.Name, email: body.Email, utm: len(body.UTMParams),
+				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,
+			}, v, cfg)
+			if err != nil {
+				return err
+			}
+			u := signup.ProUser{
+				Username: *body.Username, Email: *body.Email, Name: *body.Name, PasswordHash: hash,
+				JobTitle: body.JobTitle, CompanyName: body.CompanyName,
+			}
+			if body.ProjectName != nil {
+				u.ProjectName = strings.TrimSpace(*body.ProjectName)
+			}
+			created, err := svc.CreateProUser(r.Context(), u)
+			if err != nil {
+				return err
+			}
+			redirect, _ := redirectURL(cfg.HTTP.RedirectOrigins, body.RedirectURLOrigin, body.RedirectURLQueryParams, projectPath(created.ProjectID))
+			encode(w, http.StatusOK, signupResponse{Success: true, ID: created.UserID, RedirectURL: redirect})
+			return nil
+		}()
+		obs.Signup("professional", signupOutcome(err))
+		if err != nil {
+			respondError(w, r, logger, err)
+		}
+	})
+}
+
+// handleActivate is activateCurrentUser: POST /v1/api/user/activate {code}.
+// Attempts are limited per account, as six digits could be guessed.
+func handleActivate(logger *slog.Logger, svc *signup.Service, limit Limits) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := caller(r.Context())
+		if err := allow(limit.PerAccount, fmt.Sprintf("activate:%d", u.ID)); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		var body struct {
+			Code *string `json:"code"`
+		}
+		if err := decode(r, &body); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if body.Code == nil || *body.Code == "" {
+			respondError(w, r, logger, apperr.InvalidField("code", "code is required"))
+			return
+		}
+		respondGeneric(w, r, logger, svc.Activate(r.Context(), u.ID, strings.TrimSpace(*body.Code)))
+	})
+}
+
+// handleRequestActivation is requestActivationCodeCurrentUser: a new code by
+// e-mail, limited per account.
+func handleRequestActivation(logger *slog.Logger, svc *signup.Service, limit Limits) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := caller(r.Context())
+		if err := allow(limit.PerAccount, fmt.Sprintf("request-activation:%d", u.ID)); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		respondGeneric(w, r, logger, svc.RequestActivation(r.Context(), u.ID))
+	})
+}

@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/wire"
+)
+
+// startTrialRequest is the wire form of StartEnterpriseTrialRequest.
+type startTrialRequest struct {
+	Email                       *string           `json:"email"`
+	Name                        *string           `json:"name"`
+	OrganizationName            *string           `json:"organizationName"`
+	ExpirationDate              *string           `json:"expirationDate"`
+	Notes                       *string           `json:"notes"`
+	UseCase                     *string           `json:"useCase"`
+	UserHasMLModelsInProduction *string           `json:"userHasMLModelsInProduction"`
+	CompanyName                 *string           `json:"companyName"`
+	CompanySize                 *string           `json:"companySize"`
+	Country                     *string           `json:"country"`
+	StateOrProvince             *string           `json:"stateOrProvince"`
+	RedirectURLOrigin           *string           `json:"redirectUrlOrigin"`
+	RedirectURLQueryParams      *string           `json:"redirectUrlQueryParams"`
+	UTMParams                   []json.RawMessage `json:"utmParams"`
+}
+
+func (s startTrialRequest) toDomain() (lifecycle.StartTrialRequest, error) {
+	exp, err := parseDate("expirationDate", s.ExpirationDate)
+	if err != nil {
+		return lifecycle.StartTrialRequest{}, err
+	}
+	return lifecycle.StartTrialRequest{
+		Email: s.Email, Name: s.Name, OrganizationName: s.OrganizationName,
+		ExpirationDate: exp, Notes: s.Notes,
+		Details: lifecycle.TrialDetails{
+			OrganizationName: s.OrganizationName, UseCase: s.UseCase,
+			UserHasMLModelsInProduction: s.UserHasMLModelsInProduction,
+			CompanyName:                 s.CompanyName, CompanySize: s.CompanySize,
+			Country: s.Country, StateOrProvince: s.StateOrProvince, UTMParams: s.UTMParams,
+		},
+	}, nil
+}
+
+type startTrialResponse struct {
+	Success     bool   `json:"success"`
+	ID          int64  `json:"id"`
+	UserID      int64  `json:"userId"`
+	RedirectURL string `json:"redirectUrl"`
+}
+
+// handleStartTrial is startEnterpriseTrial: POST /v1/api/user/trial.
+func handleStartTrial(logger *slog.Logger, lc *lifecycle.Service, origins []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body startTrialRequest
+		if err := decode(r, &body); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		req, err := body.toDomain()
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		// Validate the redirect before writing anything.
+		if _, err := redirectURL(origins, body.RedirectURLOrigin, body.RedirectURLQueryParams, ""); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		u := caller(r.Context())
+		started, err := lc.StartTrial(r.Context(), lifecycle.Actor{UserID: u.ID, Admin: u.IsAdmin}, req,
+			lifecycle.RequestCause(RequestID(r.Context())))
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		redirect, _ := redirectURL(origins, body.RedirectURLOrigin, body.RedirectURLQueryParams, organizationPath(started.OrganizationID))
+		encode(w, http.StatusOK, startTrialResponse{
+			Success: true, ID: started.TrialID, UserID: started.UserID, RedirectURL: redirect,
+		})
+	})
+}
+
+// handleAdminGetTrial is adminGetTrial: GET /v1/api/admin/trials/{enterpriseTrialId}.
+func handleAdminGetTrial(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "enterpriseTrialId")
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		t, err := lc.Trial(r.Context(), id)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusOK, struct {
+			Success bool                 `json:"success"`
+			Trial   wire.EnterpriseTrial `json:"trial"`
+		}{true, wire.Trial(t)})
+	})
+}
+
+// pathID parses a positive integer path parameter.
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.InvalidField(name, "%s must be a positive integer", name)
+	}
+	return id, nil
+}
+
+// handleListUserTrials is listEnterpriseTrialsUser: a user's trials, newest
+// first. A user may list only their own; admins anyone's.
+func handleListUserTrials(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "userId")
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if u := caller(r.Context()); u.ID != id && !u.IsAdmin {
+			respondError(w, r, logger, apperr.Errorf(apperr.Forbidden, "You can only list your own trials"))
+			return
+		}
+		trials, err := lc.TrialsOfUser(r.Context(), id)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		out := make([]wire.EnterpriseTrial, len(trials))
+		for i, t := range trials {
+			out[i] = wire.Trial(t)
+		}
+		encode(w, http.StatusOK, struct {
+			Success bool                   `json:"success"`
+			Trials  []wire.EnterpriseTrial `json:"trials"`
+		}{true, out})
+	})
+}
+
+// handleAdminCreateTrial is adminCreateTrial: StartEnterpriseTrialRequest
+// plus userId, honouring expirationDate and notes.
+func handleAdminCreateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			startTrialRequest
+			UserID *int64 `json:"userId"`
+		}
+		if err := decode(r, &body); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if body.UserID == nil || *body.UserID <= 0 {
+			respondError(w, r, logger, apperr.InvalidField("userId", "userId is required"))
+			return
+		}
+		req, err := body.toDomain()
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		req.UserID = *body.UserID
+		started, err := lc.StartTrial(r.Context(), actorOf(r), req, causeOf(r))
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusOK, struct {
+			Success bool  `json:"success"`
+			ID      int64 `json:"id"`
+		}{true, started.TrialID})
+	})
+}
+
+// handleRequestExtension is requestEnterpriseTrialExtension: a member asks
+// for more time; the request is recorded and sent to the webhooks.
+func handleRequestExtension(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "organizationId")
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		var body map[string]any
+		if err := decode(r, &body); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		var raw json.RawMessage
+		if body != nil {
+			raw, _ = json.Marshal(body)
+		}
+		respondGeneric(w, r, logger, lc.RequestExtension(r.Context(), actorOf(r), id, raw, causeOf(r)))
+	})
+}

@@ -1,0 +1,160 @@
+// Package lifecycle owns the trial state machine: it starts trials, applies
+// each transition, and schedules the next one as a River job in the same
+// transaction as the change that causes it, so a committed change always has
+// its follow-up and a rolled-back one never does.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/outbox"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// Service applies the lifecycle rules.
+type Service struct {
+	pool     *pgxpool.Pool
+	jobs     JobQueue
+	clock    clock.Clock
+	cfg      config.Lifecycle
+	logger   *slog.Logger
+	webhooks *outbox.Writer
+}
+
+// New returns the lifecycle service; webhooks may be nil (no deliveries).
+func New(pool *pgxpool.Pool, jobs JobQueue, clk clock.Clock, cfg config.Lifecycle, logger *slog.Logger, webhooks *outbox.Writer) *Service {
+	return &Service{pool: pool, jobs: jobs, clock: clk, cfg: cfg, logger: logger, webhooks: webhooks}
+}
+
+// Trial is a trial as the API shows it. Dates are UTC, to the millisecond.
+type Trial = store.Trial
+
+// Event is one entry of a trial's history.
+type Event = store.TrialEvent
+
+// Event kinds of the contract.
+const (
+	EventCreated            = "trial.created"
+	EventWillEnd            = "trial.will_end"
+	EventExpired            = "trial.expired"
+	EventExtended           = "trial.extended"
+	EventShortened          = "trial.shortened"
+	EventDeleted            = "trial.deleted"
+	EventRestored           = "trial.restored"
+	EventPurged             = "trial.purged"
+	EventUpgraded           = "trial.upgraded"
+	EventExtensionRequested = "trial.extension_requested"
+)
+
+// Actor is who causes a change: a signed-in user or admin, or the system.
+type Actor struct {
+	UserID int64
+	Admin  bool
+	// operator marks the command-line Operator.
+	operator bool
+}
+
+// ActorSystem is the actor of scheduled transitions.
+const ActorSystem = "system"
+
+// String is the actor as recorded in events: "user:<id>" or "admin:<id>".
+func (a Actor) String() string {
+	if a.operator {
+		return ActorSystem
+	}
+	if a.Admin {
+		return fmt.Sprintf("admin:%d", a.UserID)
+	}
+	return fmt.Sprintf("user:%d", a.UserID)
+}
+
+// JobCause is the cause recorded for a transition a job applied.
+func JobCause(jobID int64) string { return fmt.Sprintf("job:%d", jobID) }
+
+// RequestCause is the cause recorded for a change an API request made.
+func RequestCause(requestID string) string { return "request:" + requestID }
+
+// Outcome says what a transition job achieved.
+type Outcome string
+
+// Outcomes of a transition.
+const (
+	// Applied: the transition was due and is now recorded.
+	Applied Outcome = "applied"
+	// Skipped: no longer due (already applied, rescheduled, upgraded, purged):
+	// a duplicate, late, retried or stale job lands here and does nothing.
+	Skipped Outcome = "skipped"
+)
+
+// Result is what a transition job did.
+type Result struct {
+	Outcome Outcome
+	// Due is when the transition was scheduled for, and At when it was
+	// applied; set when Applied, for lag metrics.
+	Due, At time.Time
+}
+
+// NotDueError is returned when a job runs before its transition is due (a
+// clock skew between replicas, or a hand-edited row). The job should be
+// retried at Due rather than dropped, or the trial would never move on.
+type NotDueError struct {
+	Due time.Time
+}
+
+func (e *NotDueError) Error() string {
+	return fmt.Sprintf("transition not due until %s", e.Due.Format(time.RFC3339Nano))
+}
+
+// now is the clock's time as stored and shown: UTC, whole milliseconds.
+func (s *Service) now() time.Time {
+	return s.clock.Now().UTC().Truncate(time.Millisecond)
+}
+
+// Trial returns the trial with id.
+func (s *Service) Trial(ctx context.Context, id int64) (Trial, error) {
+	t, err := store.New(s.pool).TrialByID(ctx, id)
+	if err != nil {
+		return Trial{}, notFoundAs(err, "Trial %d not found", id)
+	}
+	return t, nil
+}
+
+// Events returns a trial's history, oldest first. The history outlives a
+// purged trial, so it is found even when the trial is not.
+func (s *Service) Events(ctx context.Context, trialID int64) ([]Event, error) {
+	events, err := store.New(s.pool).TrialEvents(ctx, trialID)
+	if err != nil || len(events) > 0 {
+		return events, err
+	}
+	if _, err := s.Trial(ctx, trialID); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// TrialsOfUser returns a user's trials, newest first.
+func (s *Service) TrialsOfUser(ctx context.Context, userID int64) ([]Trial, error) {
+	return store.New(s.pool).TrialsOfUser(ctx, userID)
+}
+
+// notFoundAs turns store.ErrNotFound into a NotFound error with the message.
+func notFoundAs(err error, format string, args ...any) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.Errorf(apperr.NotFound, format, args...)
+	}
+	return err
+}
+
+// CountByState counts trials in each state.
+func (s *Service) CountByState(ctx context.Context) (map[string]int64, error) {
+	return store.New(s.pool).CountTrialsByState(ctx)
+}

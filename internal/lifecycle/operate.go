@@ -1,0 +1,86 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/jobs/jobargs"
+)
+
+// Operator is an operator acting from the command line with an admin's
+// rights; the history records them as the system.
+var Operator = Actor{Admin: true, operator: true}
+
+// ListFilter narrows a trial listing.
+type ListFilter struct {
+	State  string // "" for any
+	UserID int64  // 0 for any
+	Limit  int
+}
+
+// List returns trials, newest first.
+func (s *Service) List(ctx context.Context, f ListFilter) ([]Trial, error) {
+	switch f.State {
+	case "", store.StateActive, store.StateExpired, store.StateDeleted, store.StateUpgraded:
+	default:
+		return nil, apperr.InvalidField("state", "state must be active, expired, deleted or upgraded")
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 100
+	}
+	return store.New(s.pool).ListTrials(ctx, f.State, f.UserID, f.Limit)
+}
+
+// PendingJob is a job of a trial's schedule that has not run yet.
+type PendingJob struct {
+	ID          int64
+	Kind        string
+	State       string
+	ScheduledAt time.Time
+	Attempt     int
+}
+
+// PendingJobs returns the not-yet-run jobs of a trial's schedule (and its
+// organization's purge), from River.
+func (s *Service) PendingJobs(ctx context.Context, t Trial) ([]PendingJob, error) {
+	ids := append([]int64{}, t.ReminderJobIDs...)
+	if t.TransitionJobID != nil {
+		ids = append(ids, *t.TransitionJobID)
+	}
+	if org, err := store.New(s.pool).OrganizationByID(ctx, t.OrganizationID); err == nil && org.PurgeJobID != nil {
+		ids = append(ids, *org.PurgeJobID)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	res, err := s.jobs.JobList(ctx, river.NewJobListParams().IDs(ids...).
+		States(append(pendingStates, rivertype.JobStateRunning)...).First(len(ids)))
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs of trial %d: %w", t.ID, err)
+	}
+	out := make([]PendingJob, 0, len(res.Jobs))
+	for _, j := range res.Jobs {
+		out = append(out, PendingJob{ID: j.ID, Kind: j.Kind, State: string(j.State), ScheduledAt: j.ScheduledAt, Attempt: j.Attempt})
+	}
+	return out, nil
+}
+
+// Upcoming counts the transitions due within the window from now, by hour
+// and kind, from the jobs River holds.
+type Upcoming = store.UpcomingCount
+
+// UpcomingTransitions returns what falls due within the next within.
+func (s *Service) UpcomingTransitions(ctx context.Context, within time.Duration) ([]Upcoming, error) {
+	if within <= 0 || within > 366*24*time.Hour {
+		return nil, apperr.InvalidField("within", "within must be a positive duration of at most a year, such as 24h")
+	}
+	now := s.now()
+	kinds := []string{jobargs.KindRemindTrial, jobargs.KindExpireTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization}
+	return store.New(s.pool).UpcomingJobs(ctx, kinds, now.Add(within))
+}

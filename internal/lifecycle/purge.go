@@ -1,0 +1,61 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// Purge erases a soft-deleted organization for good at its purge date, with
+// its projects, memberships and trials; each purged trial's history keeps a
+// trial.purged event. A restored organization, or one deleted again with a
+// later purge date since this job was enqueued, is left alone.
+func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cause string) (Result, error) {
+	var res Result
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		org, err := q.OrganizationByIDForUpdate(ctx, orgID)
+		if errors.Is(err, store.ErrNotFound) {
+			res = Result{Outcome: Skipped} // already purged
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if org.DeletedAt == nil || org.PurgeAt == nil || !org.PurgeAt.Equal(purgeAt) {
+			res = Result{Outcome: Skipped}
+			return nil
+		}
+		now := s.now()
+		if purgeAt.After(now) {
+			return &NotDueError{Due: purgeAt}
+		}
+		for _, t := range trials {
+			if err := s.record(ctx, tx, t, EventPurged, now, ActorSystem, cause, map[string]any{
+				"organizationId": orgID, "state": t.State,
+			}); err != nil {
+				return err
+			}
+		}
+		if err := q.PurgeOrganization(ctx, orgID); err != nil {
+			return err
+		}
+		res = Result{Outcome: Applied, Due: purgeAt, At: now}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if res.Outcome == Applied {
+		s.logger.InfoContext(ctx, "organization purged", "organization_id", orgID, "cause", cause, "lag", res.At.Sub(res.Due))
+	}
+	return res, nil
+}

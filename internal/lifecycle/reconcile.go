@@ -1,0 +1,105 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/jobs/jobargs"
+)
+
+// reconcileBatch bounds how many due trials one step of the sweep reads.
+const reconcileBatch = 500
+
+// ReconcileReport says what one sweep found and fixed.
+type ReconcileReport struct {
+	// Checked is how many trials were due within the horizon.
+	Checked int
+	// Repaired counts the jobs re-enqueued, by job kind.
+	Repaired map[string]int
+}
+
+// Reconcile finds trials whose next transition is due within
+// lifecycle.reconcile_horizon (or overdue) but has no live job — a row edited
+// by hand, a job discarded after its last attempt, a restore from backup —
+// and enqueues the missing job. It walks the due-date indexes in bounded
+// batches, never the whole table; a transition further ahead is checked by a
+// later sweep before it is due.
+func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	report := ReconcileReport{Repaired: map[string]int{}}
+	by := s.now().Add(s.cfg.ReconcileHorizon)
+	var afterDue time.Time
+	var afterID int64
+	for {
+		q := store.New(s.pool)
+		due, err := q.TrialsDueBy(ctx, by, afterDue, afterID, reconcileBatch)
+		if err != nil {
+			return report, err
+		}
+		if len(due) == 0 {
+			return report, nil
+		}
+		report.Checked += len(due)
+		afterDue, afterID = due[len(due)-1].Due, due[len(due)-1].ID
+
+		missing, err := q.TrialsWithoutLiveJob(ctx, due)
+		if err != nil {
+			return report, err
+		}
+		for _, id := range missing {
+			kind, err := s.repair(ctx, id)
+			if err != nil {
+				return report, err
+			}
+			if kind != "" {
+				report.Repaired[kind]++
+				s.logger.WarnContext(ctx, "reconcile re-enqueued a missing transition", "trial_id", id, "kind", kind)
+			}
+		}
+	}
+}
+
+// repair gives a trial a fresh schedule for its state, under its lock, and
+// returns the kind of the transition it re-enqueued ("" if the trial moved
+// on meanwhile). A new generation guarantees the new jobs are not refused as
+// duplicates of finished ones, whatever happened to the row.
+func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
+	var kind string
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		t, err := q.TrialByIDForUpdate(ctx, trialID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // purged meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		var purgeAt *time.Time
+		switch t.State {
+		case store.StateActive:
+			kind = jobargs.KindExpireTrial
+		case store.StateExpired:
+			kind = jobargs.KindDeleteTrial
+		case store.StateDeleted:
+			org, err := q.OrganizationByIDForUpdate(ctx, t.OrganizationID)
+			if err != nil {
+				return err
+			}
+			if org.PurgeAt == nil {
+				return nil // deleted without purge: nothing is due
+			}
+			kind, purgeAt = jobargs.KindPurgeOrganization, org.PurgeAt
+		default:
+			return nil
+		}
+		return s.reschedule(ctx, tx, q, &t, purgeAt)
+	})
+	if err != nil {
+		return "", fmt.Errorf("repairing trial %d: %w", trialID, err)
+	}
+	return kind, nil
+}

@@ -1,0 +1,247 @@
+// Package metrics defines trialsd's Prometheus metrics. Trial-state gauges are
+// recomputed from the database in the background, so every replica reports
+// the same truth and a scrape never waits on a count.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the registry and every metric trialsd exports.
+type Metrics struct {
+	registry      *prometheus.Registry
+	trials        *prometheus.GaugeVec
+	refreshErrors prometheus.Counter
+	transitions   *prometheus.CounterVec
+	lag           *prometheus.HistogramVec
+	repairs       *prometheus.CounterVec
+	outbox        *prometheus.CounterVec
+	unpaid        prometheus.Counter
+
+	jobsWorked      *prometheus.CounterVec
+	jobDuration     *prometheus.HistogramVec
+	jobs            *prometheus.GaugeVec
+	oldestAvailable *prometheus.GaugeVec
+	leader          prometheus.Gauge
+	queueErrors     prometheus.Counter
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	httpInFlight prometheus.Gauge
+	signups      *prometheus.CounterVec
+	ready        prometheus.Gauge
+
+	// collectors are ours, for Names.
+	collectors []prometheus.Collector
+}
+
+// New registers trialsd's metrics, with the Go runtime and process collectors,
+// on a registry of its own.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		trials: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trialsd_trials",
+			Help: "Trials by lifecycle state (active, expired, deleted, upgraded), refreshed from the database.",
+		}, []string{"state"}),
+		refreshErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trialsd_trial_state_refresh_errors_total",
+			Help: "Failed refreshes of trialsd_trials; the gauges keep their last values meanwhile.",
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_transitions_total",
+			Help: "Lifecycle transition jobs by kind and outcome (applied, skipped: no longer due, failed).",
+		}, []string{"kind", "outcome"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trialsd_transition_lag_seconds",
+			Help:    "Time from when a transition was due to when it was applied.",
+			Buckets: prometheus.ExponentialBucketsRange(0.05, 3600, 16),
+		}, []string{"kind"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_reconcile_repairs_total",
+			Help: "Transition jobs the reconciler found missing and re-enqueued, by job kind.",
+		}, []string{"kind"}),
+		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_outbox_deliveries_total",
+			Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered, retrying, failed: no attempt left, skipped: already delivered).",
+		}, []string{"channel", "outcome"}),
+		unpaid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trialsd_unpaid_signups_removed_total",
+			Help: "Professional sign-ups removed for not paying within billing.pending_payment_ttl.",
+		}),
+		jobsWorked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_jobs_worked_total",
+			Help: "River jobs worked by this process, by kind and outcome (completed, snoozed, cancelled, failed).",
+		}, []string{"kind", "outcome"}),
+		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trialsd_job_duration_seconds",
+			Help:    "Time spent working River jobs, by kind.",
+			Buckets: prometheus.ExponentialBucketsRange(0.001, 60, 14),
+		}, []string{"kind"}),
+		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trialsd_jobs",
+			Help: "River jobs by queue and state (completed and cancelled left out), refreshed from the database.",
+		}, []string{"queue", "state"}),
+		oldestAvailable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trialsd_job_oldest_available_age_seconds",
+			Help: "How long the oldest due job of each queue has waited for a worker (0 when none waits).",
+		}, []string{"queue"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trialsd_river_leader_elected",
+			Help: "1 while a River client holds leadership (read from river_leader); without one no scheduled job is promoted.",
+		}),
+		queueErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trialsd_queue_stats_refresh_errors_total",
+			Help: "Failed refreshes of the job gauges; they keep their last values meanwhile.",
+		}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trialsd_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: prometheus.ExponentialBucketsRange(0.001, 10, 14),
+		}, []string{"route", "method"}),
+		httpInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trialsd_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trialsd_ready",
+			Help: "1 while /readyz would answer 200 (database reachable, migrations current).",
+		}),
+		signups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trialsd_signups_total",
+			Help: "Public sign-ups by kind (enterprise_trial, professional) and outcome.",
+		}, []string{"kind", "outcome"}),
+	}
+	m.collectors = []prometheus.Collector{
+		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.queueErrors,
+		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
+		m.trials, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
+	}
+	m.registry.MustRegister(m.collectors...)
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Transition records one transition job: its outcome and, when applied, how
+// late it was.
+func (m *Metrics) Transition(kind, outcome string, lag time.Duration) {
+	m.transitions.WithLabelValues(kind, outcome).Inc()
+	if outcome == "applied" {
+		m.lag.WithLabelValues(kind).Observe(max(lag, 0).Seconds())
+	}
+}
+
+// Repaired counts jobs the reconciler re-enqueued.
+func (m *Metrics) Repaired(kind string, n int) {
+	m.repairs.WithLabelValues(kind).Add(float64(n))
+}
+
+// OutboxDelivery counts one delivery attempt.
+func (m *Metrics) OutboxDelivery(channel, outcome string) {
+	m.outbox.WithLabelValues(channel, outcome).Inc()
+}
+
+// UnpaidSignupsRemoved counts removed unpaid sign-ups.
+func (m *Metrics) UnpaidSignupsRemoved(n int) { m.unpaid.Add(float64(n)) }
+
+// StateCounter counts trials by state.
+type StateCounter func(ctx context.Context) (map[string]int64, error)
+
+// RefreshTrialStates recomputes the trial-state gauges now.
+func (m *Metrics) RefreshTrialStates(ctx context.Context, count StateCounter) error {
+	counts, err := count(ctx)
+	if err != nil {
+		m.refreshErrors.Inc()
+		return err
+	}
+	for state, n := range counts {
+		m.trials.WithLabelValues(state).Set(float64(n))
+	}
+	return nil
+}
+
+// Sources are where the database-backed gauges come from.
+type Sources struct {
+	TrialStates StateCounter
+	Queues      QueueReader
+	// Ready reports why the daemon cannot serve, or nil.
+	Ready func(ctx context.Context) error
+}
+
+// RunRefresher refreshes the database-backed gauges every interval until
+// ctx ends.
+func (m *Metrics) RunRefresher(ctx context.Context, interval time.Duration, src Sources, logger *slog.Logger) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		m.Refresh(ctx, src, logger)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Refresh recomputes every database-backed gauge now.
+func (m *Metrics) Refresh(ctx context.Context, src Sources, logger *slog.Logger) {
+	ready := 1.0
+	if err := src.Ready(ctx); err != nil {
+		ready = 0
+	}
+	m.ready.Set(ready)
+	if err := m.RefreshTrialStates(ctx, src.TrialStates); err != nil && ctx.Err() == nil {
+		logger.WarnContext(ctx, "refreshing trial state metrics failed", "error", err)
+	}
+	stats, err := src.Queues(ctx)
+	if err != nil {
+		m.queueErrors.Inc()
+		if ctx.Err() == nil {
+			logger.WarnContext(ctx, "refreshing job metrics failed", "error", err)
+		}
+		return
+	}
+	m.RefreshQueues(stats)
+}
+
+// Names lists the name of every metric family the registry exports, so the
+// shipped dashboard and alerts can be checked against it.
+func (m *Metrics) Names() []string {
+	families, _ := m.registry.Gather()
+	names := make([]string, 0, len(families)+len(m.collectors))
+	for _, f := range families {
+		names = append(names, f.GetName())
+	}
+	for _, c := range m.collectors {
+		ch := make(chan *prometheus.Desc, 16)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			if match := fqName.FindStringSubmatch(d.String()); match != nil {
+				names = append(names, match[1])
+			}
+		}
+	}
+	return names
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)

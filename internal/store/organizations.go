@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Organization is a row of organizations.
+type Organization struct {
+	ID                 int64
+	PublicID           string
+	Name               string
+	IsTrial            bool
+	EnterpriseFeatures bool
+	CreatedAt          time.Time
+	DeletedAt          *time.Time
+	PurgeAt            *time.Time
+	PurgeJobID         *int64
+}
+
+const organizationColumns = `id, public_id, name, is_trial, enterprise_features, created_at, deleted_at, purge_at, purge_job_id`
+
+func scanOrganization(row pgx.Row) (Organization, error) {
+	var o Organization
+	err := row.Scan(&o.ID, &o.PublicID, &o.Name, &o.IsTrial, &o.EnterpriseFeatures, &o.CreatedAt, &o.DeletedAt, &o.PurgeAt, &o.PurgeJobID)
+	return o, notFound(err)
+}
+
+// InsertOrganization creates an organization.
+func (q *Queries) InsertOrganization(ctx context.Context, name string, isTrial, enterprise bool, now time.Time) (Organization, error) {
+	o, err := scanOrganization(q.db.QueryRow(ctx, `
+		INSERT INTO organizations (name, is_trial, enterprise_features, created_at)
+		VALUES ($1, $2, $3, $4)
+		RETURNING `+organizationColumns, name, isTrial, enterprise, now))
+	if err != nil {
+		return Organization{}, fmt.Errorf("inserting organization: %w", err)
+	}
+	return o, nil
+}
+
+// OrganizationByID returns the organization with id.
+func (q *Queries) OrganizationByID(ctx context.Context, id int64) (Organization, error) {
+	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1`, id))
+}
+
+// OrganizationByIDForUpdate returns the organization and locks it.
+func (q *Queries) OrganizationByIDForUpdate(ctx context.Context, id int64) (Organization, error) {
+	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1 FOR UPDATE`, id))
+}
+
+// OrganizationByPublicIDForUpdate returns the organization with a public id
+// and locks it.
+func (q *Queries) OrganizationByPublicIDForUpdate(ctx context.Context, publicID string) (Organization, error) {
+	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE public_id = $1 FOR UPDATE`, publicID))
+}
+
+// SetEnterpriseFeatures turns an organization's enterprise features on or
+// off, as a trial starts, expires, is extended or is upgraded.
+func (q *Queries) SetEnterpriseFeatures(ctx context.Context, id int64, on bool) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET enterprise_features = $2 WHERE id = $1`, id, on); err != nil {
+		return fmt.Errorf("setting enterprise features of organization %d: %w", id, err)
+	}
+	return nil
+}
+
+// MakeEnterprise turns a trial organization into a full enterprise one.
+func (q *Queries) MakeEnterprise(ctx context.Context, id int64) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET is_trial = false, enterprise_features = true WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("upgrading organization %d: %w", id, err)
+	}
+	return nil
+}
+
+// SoftDeleteOrganization hides an organization from now on, to be purged at
+// purgeAt (nil: never).
+func (q *Queries) SoftDeleteOrganization(ctx context.Context, id int64, at time.Time, purgeAt *time.Time) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET deleted_at = $2, purge_at = $3 WHERE id = $1`, id, at, purgeAt); err != nil {
+		return fmt.Errorf("soft-deleting organization %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetPurgeJob records the River job that will purge the organization.
+func (q *Queries) SetPurgeJob(ctx context.Context, id int64, jobID *int64) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET purge_job_id = $2 WHERE id = $1`, id, jobID); err != nil {
+		return fmt.Errorf("recording purge job of organization %d: %w", id, err)
+	}
+	return nil
+}
+
+// UndeleteOrganization brings a soft-deleted organization back and cancels
+// its purge date.
+func (q *Queries) UndeleteOrganization(ctx context.Context, id int64) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET deleted_at = NULL, purge_at = NULL, purge_job_id = NULL WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("restoring organization %d: %w", id, err)
+	}
+	return nil
+}
+
+// PurgeOrganization erases an organization; its projects, memberships and
+// trials go with it (ON DELETE CASCADE).
+func (q *Queries) PurgeOrganization(ctx context.Context, id int64) error {
+	if _, err := q.db.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("purging organization %d: %w", id, err)
+	}
+	return nil
+}

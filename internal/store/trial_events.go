@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TrialEvent is a row of trial_events: one transition or action in the life
+// of a trial.
+type TrialEvent struct {
+	ID      int64
+	TrialID int64
+	Kind    string
+	At      time.Time
+	Actor   string
+	Cause   string
+	Data    json.RawMessage
+}
+
+// InsertTrialEvent appends an event to a trial's history. data may be nil.
+func (q *Queries) InsertTrialEvent(ctx context.Context, e TrialEvent) (int64, error) {
+	data := e.Data
+	if data == nil {
+		data = json.RawMessage(`{}`)
+	}
+	var id int64
+	err := q.db.QueryRow(ctx, `
+		INSERT INTO trial_events (trial_id, kind, at, actor, cause, data)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING id`, e.TrialID, e.Kind, e.At, e.Actor, e.Cause, data).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("inserting %s event of trial %d: %w", e.Kind, e.TrialID, err)
+	}
+	return id, nil
+}
+
+// TrialEvents returns a trial's history, oldest first.
+func (q *Queries) TrialEvents(ctx context.Context, trialID int64) ([]TrialEvent, error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT id, trial_id, kind, at, actor, cause, data
+		FROM trial_events WHERE trial_id = $1 ORDER BY id`, trialID)
+	if err != nil {
+		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TrialEvent, error) {
+		var e TrialEvent
+		err := row.Scan(&e.ID, &e.TrialID, &e.Kind, &e.At, &e.Actor, &e.Cause, &e.Data)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
+	}
+	return events, nil
+}
+
+// HasTrialEvent reports whether the trial's history already holds an event
+// of kind whose data contains data, so a retried job records nothing twice.
+func (q *Queries) HasTrialEvent(ctx context.Context, trialID int64, kind string, data any) (bool, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return false, fmt.Errorf("encoding event filter: %w", err)
+	}
+	var ok bool
+	err = q.db.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM trial_events WHERE trial_id = $1 AND kind = $2 AND data @> $3)`,
+		trialID, kind, raw).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("looking up %s event of trial %d: %w", kind, trialID, err)
+	}
+	return ok, nil
+}

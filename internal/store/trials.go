@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TrialsOneSelfServiceKey is the unique index that gives each user one
+// self-service trial.
+const TrialsOneSelfServiceKey = "trials_one_self_service_per_user"
+
+// Trial is a row of trials.
+type Trial struct {
+	ID             int64
+	UserID         int64
+	OrganizationID int64
+	SelfService    bool
+	CreatedAt      time.Time
+	ExpirationDate time.Time
+	Notes          *string
+	ExpiredDate    *time.Time
+	DeletedDate    *time.Time
+	UpgradedDate   *time.Time
+	GraceEndsAt    *time.Time
+	ScheduleGen    int64
+	State          string
+	// TransitionJobID and ReminderJobIDs are the River jobs of the current
+	// schedule.
+	TransitionJobID *int64
+	ReminderJobIDs  []int64
+}
+
+// Trial states, as the generated column computes them from the dates.
+const (
+	StateActive   = "active"
+	StateExpired  = "expired"
+	StateDeleted  = "deleted"
+	StateUpgraded = "upgraded"
+)
+
+// TrialDetails are the descriptive fields of a trial request, kept for the
+// people who follow trials up.
+type TrialDetails struct {
+	OrganizationName            *string
+	UseCase                     *string
+	UserHasMLModelsInProduction *string
+	CompanyName                 *string
+	CompanySize                 *string
+	Country                     *string
+	StateOrProvince             *string
+	JobTitle                    *string
+	UTMParams                   []json.RawMessage
+}
+
+const trialColumns = `id, user_id, organization_id, self_service, created_at, expiration_date,
+	notes, expired_date, deleted_date, upgraded_date, grace_ends_at, schedule_gen, state,
+	transition_job_id, reminder_job_ids`
+
+func scanTrial(row pgx.Row) (Trial, error) {
+	var t Trial
+	err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
+		&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
+		&t.TransitionJobID, &t.ReminderJobIDs)
+	return t, notFound(err)
+}
+
+func collectTrials(rows pgx.Rows, err error) ([]Trial, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Trial, error) { return scanTrial(row) })
+}
+
+// InsertTrialParams are the columns a new trial is created with.
+type InsertTrialParams struct {
+	UserID         int64
+	OrganizationID int64
+	SelfService    bool
+	ExpirationDate time.Time
+	Notes          *string
+	Details        TrialDetails
+	Now            time.Time
+}
+
+// InsertTrial creates an active trial. A second self-service trial of one
+// user surfaces as a UniqueViolation naming TrialsOneSelfServiceKey.
+func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (Trial, error) {
+	var utm []byte
+	if p.Details.UTMParams != nil {
+		var err error
+		if utm, err = json.Marshal(p.Details.UTMParams); err != nil {
+			return Trial{}, fmt.Errorf("encoding utm params: %w", err)
+		}
+	}
+	d := p.Details
+	t, err := scanTrial(q.db.QueryRow(ctx, `
+		INSERT INTO trials (user_id, organization_id, self_service, created_at, expiration_date, notes,
+			organization_name, use_case, user_has_ml_models_in_production, company_name, company_size,
+			country, state_or_province, job_title, utm_params)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		RETURNING `+trialColumns,
+		p.UserID, p.OrganizationID, p.SelfService, p.Now, p.ExpirationDate, p.Notes,
+		d.OrganizationName, d.UseCase, d.UserHasMLModelsInProduction, d.CompanyName, d.CompanySize,
+		d.Country, d.StateOrProvince, d.JobTitle, utm))
+	if err != nil {
+		return Trial{}, fmt.Errorf("inserting trial: %w", err)
+	}
+	return t, nil
+}
+
+// TrialByID returns the trial with id.
+func (q *Queries) TrialByID(ctx context.Context, id int64) (Trial, error) {
+	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1`, id))
+}
+
+// TrialByIDForUpdate returns the trial with id and locks it until the
+// transaction ends: every transition of a trial runs under this lock, which
+// is what makes a duplicate or concurrent job harmless.
+func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (Trial, error) {
+	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1 FOR UPDATE`, id))
+}
+
+// TrialsOfOrganizationForUpdate locks and returns an organization's trials.
+func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]Trial, error) {
+	trials, err := collectTrials(q.db.Query(ctx, `
+		SELECT `+trialColumns+` FROM trials WHERE organization_id = $1 ORDER BY id FOR UPDATE`, orgID))
+	if err != nil {
+		return nil, fmt.Errorf("locking trials of organization %d: %w", orgID, err)
+	}
+	return trials, nil
+}
+
+// TrialsOfUser returns a user's trials, newest first.
+func (q *Queries) TrialsOfUser(ctx context.Context, userID int64) ([]Trial, error) {
+	trials, err := collectTrials(q.db.Query(ctx, `
+		SELECT `+trialColumns+` FROM trials WHERE user_id = $1 ORDER BY id DESC`, userID))
+	if err != nil {
+		return nil, fmt.Errorf("listing trials of user %d: %w", userID, err)
+	}
+	return trials, nil
+}
+
+// TrialDates are the lifecycle columns a transition writes.
+type TrialDates struct {
+	ExpirationDate time.Time
+	ExpiredDate    *time.Time
+	DeletedDate    *time.Time
+	UpgradedDate   *time.Time
+	GraceEndsAt    *time.Time
+}
+
+// SetTrialDates writes a trial's lifecycle dates and returns the state that
+// follows from them.
+func (q *Queries) SetTrialDates(ctx context.Context, id int64, d TrialDates) (string, error) {
+	var state string
+	err := q.db.QueryRow(ctx, `
+		UPDATE trials SET expiration_date = $2, expired_date = $3, deleted_date = $4,
+			upgraded_date = $5, grace_ends_at = $6
+		WHERE id = $1 RETURNING state`, id, d.ExpirationDate, d.ExpiredDate, d.DeletedDate, d.UpgradedDate, d.GraceEndsAt).Scan(&state)
+	if err != nil {
+		return "", fmt.Errorf("updating dates of trial %d: %w", id, err)
+	}
+	return state, nil
+}
+
+// SetTrialNotes replaces a trial's notes.
+func (q *Queries) SetTrialNotes(ctx context.Context, id int64, notes *string) error {
+	if _, err := q.db.Exec(ctx, `UPDATE trials SET notes = $2 WHERE id = $1`, id, notes); err != nil {
+		return fmt.Errorf("updating notes of trial %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetTrialJobs records the River jobs of a trial's current schedule.
+func (q *Queries) SetTrialJobs(ctx context.Context, id int64, transition *int64, reminders []int64) error {
+	if reminders == nil {
+		reminders = []int64{}
+	}
+	_, err := q.db.Exec(ctx, `UPDATE trials SET transition_job_id = $2, reminder_job_ids = $3 WHERE id = $1`, id, transition, reminders)
+	if err != nil {
+		return fmt.Errorf("recording jobs of trial %d: %w", id, err)
+	}
+	return nil
+}
+
+// BumpScheduleGen starts a new schedule generation for the trial, making
+// every job of the previous one stale, and returns it.
+func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) {
+	var gen int64
+	err := q.db.QueryRow(ctx, `UPDATE trials SET schedule_gen = schedule_gen + 1 WHERE id = $1 RETURNING schedule_gen`, id).Scan(&gen)
+	if err != nil {
+		return 0, fmt.Errorf("bumping schedule generation of trial %d: %w", id, err)
+	}
+	return gen, nil
+}
+
+// CountTrialsByState counts trials in each state, for the state gauges,
+// from the counters the trials trigger keeps (migration 00002): a few dozen
+// rows, however many trials there are.
+func (q *Queries) CountTrialsByState(ctx context.Context) (map[string]int64, error) {
+	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("counting trials by state: %w", err)
+	}
+	counts := map[string]int64{StateActive: 0, StateExpired: 0, StateDeleted: 0, StateUpgraded: 0}
+	var state string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		counts[state] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting trials by state: %w", err)
+	}
+	return counts, nil
+}
+
+// DueTrial is a trial whose next transition is due by some time, for the
+// reconciler to check against the jobs River holds.
+type DueTrial struct {
+	ID          int64
+	ScheduleGen int64
+	State       string
+	Due         time.Time
+}
+
+// TrialsDueBy returns, in (due, id) order after the cursor, up to limit
+// trials whose next transition (expiry of an active trial, deletion of an
+// expired one, purge of a deleted one) is due by the given time. Each part
+// walks an index, so a sweep reads only what is near due, not the table.
+func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.Time, afterID int64, limit int) ([]DueTrial, error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT id, schedule_gen, state, due FROM (
+			(SELECT id, schedule_gen, state, expiration_date AS due FROM trials
+			 WHERE state = 'active' AND expiration_date <= $1
+			   AND (expiration_date, id) > ($2, $3)
+			 ORDER BY expiration_date, id LIMIT $4)
+			UNION ALL
+			(SELECT id, schedule_gen, state, grace_ends_at FROM trials
+			 WHERE state = 'expired' AND grace_ends_at <= $1
+			   AND (grace_ends_at, id) > ($2, $3)
+			 ORDER BY grace_ends_at, id LIMIT $4)
+			UNION ALL
+			(SELECT t.id, t.schedule_gen, t.state, o.purge_at FROM organizations o JOIN trials t ON t.organization_id = o.id
+			 WHERE o.purge_at <= $1 AND t.state = 'deleted'
+			   AND (o.purge_at, t.id) > ($2, $3)
+			 ORDER BY o.purge_at, t.id LIMIT $4)
+		) due ORDER BY due, id LIMIT $4`, by, afterDue, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing due trials: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueTrial, error) {
+		var d DueTrial
+		err := row.Scan(&d.ID, &d.ScheduleGen, &d.State, &d.Due)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing due trials: %w", err)
+	}
+	return due, nil
+}
+
+// ListTrials returns up to limit trials, newest first, optionally only those
+// in state and of userID (0: any user).
+func (q *Queries) ListTrials(ctx context.Context, state string, userID int64, limit int) ([]Trial, error) {
+	trials, err := collectTrials(q.db.Query(ctx, `
+		SELECT `+trialColumns+` FROM trials
+		WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR user_id = $2)
+		ORDER BY id DESC LIMIT $3`, state, userID, limit))
+	if err != nil {
+		return nil, fmt.Errorf("listing trials: %w", err)
+	}
+	return trials, nil
+}

@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/testdb"
+)
+
+// The counters kept by the trials trigger agree with a count of the table
+// after inserts, state changes from several connections at once, and a
+// purge's cascade delete.
+func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	q := store.New(pool)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u, err := q.InsertUser(ctx, store.InsertUserParams{Username: "fred", Email: "fred@acme.example", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for range 40 {
+		org, err := q.InsertOrganization(ctx, "o", true, true, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := q.InsertTrial(ctx, store.InsertTrialParams{UserID: u.ID, OrganizationID: org.ID, ExpirationDate: now, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tr.ID)
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			switch i % 4 {
+			case 1:
+				_, err = pool.Exec(ctx, `UPDATE trials SET expired_date = $2 WHERE id = $1`, id, now)
+			case 2:
+				_, err = pool.Exec(ctx, `UPDATE trials SET expired_date = $2, deleted_date = $2 WHERE id = $1`, id, now)
+			case 3:
+				_, err = pool.Exec(ctx, `UPDATE trials SET upgraded_date = $2 WHERE id = $1`, id, now)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A change that keeps the state does not count twice; a purge removes.
+	if _, err := pool.Exec(ctx, `UPDATE trials SET notes = 'x'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM organizations WHERE id IN (SELECT organization_id FROM trials WHERE state = 'deleted' LIMIT 3)`); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := q.CountTrialsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT state, count(*) FROM trials GROUP BY state`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{store.StateActive: 0, store.StateExpired: 0, store.StateDeleted: 0, store.StateUpgraded: 0}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		want[s] = n
+	}
+	for state, n := range want {
+		if got[state] != n {
+			t.Errorf("%s: counters say %d, table has %d", state, got[state], n)
+		}
+	}
+	if want[store.StateDeleted] != 7 || want[store.StateActive] != 10 {
+		t.Fatalf("test setup: %v", want)
+	}
+}

@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Unique indexes of users, as reported by UniqueViolation.
+const (
+	UsersUsernameKey = "users_username_lower_key"
+	UsersEmailKey    = "users_email_lower_key"
+)
+
+// User is a row of users.
+type User struct {
+	ID            int64
+	PublicID      string
+	Username      string
+	Email         string
+	Name          string
+	PasswordHash  *string
+	IsAdmin       bool
+	EmailVerified bool
+	Plan          string
+	PlanState     string
+	TokenVersion  int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+const userColumns = `id, public_id, username, email, name, password_hash, is_admin,
+	email_verified, plan, plan_state, token_version, created_at, updated_at`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.PublicID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin,
+		&u.EmailVerified, &u.Plan, &u.PlanState, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt)
+	return u, notFound(err)
+}
+
+// InsertUserParams are the columns a new user is created with.
+type InsertUserParams struct {
+	Username     string
+	Email        string
+	Name         string
+	PasswordHash *string
+	IsAdmin      bool
+	JobTitle     *string
+	CompanyName  *string
+	// Plan and PlanState default to "free" and "active".
+	Plan, PlanState string
+	Now             time.Time
+}
+
+// InsertUser creates a user. A taken username or e-mail (case-insensitive)
+// surfaces as a UniqueViolation naming UsersUsernameKey or UsersEmailKey.
+func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (User, error) {
+	u, err := scanUser(q.db.QueryRow(ctx, `
+		INSERT INTO users (username, email, name, password_hash, is_admin, job_title, company_name,
+			plan, plan_state, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce(nullif($8, ''), 'free'), coalesce(nullif($9, ''), 'active'), $10, $10)
+		RETURNING `+userColumns,
+		p.Username, p.Email, p.Name, p.PasswordHash, p.IsAdmin, p.JobTitle, p.CompanyName, p.Plan, p.PlanState, p.Now))
+	if err != nil {
+		return User{}, fmt.Errorf("inserting user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID returns the user with id.
+func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
+	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// UserByIDForUpdate returns the user with id and locks the row until the
+// transaction ends, serialising concurrent requests of one user.
+func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (User, error) {
+	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+}
+
+// UserByUsername looks a user up by username, ignoring case.
+func (q *Queries) UserByUsername(ctx context.Context, username string) (User, error) {
+	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1)`, username))
+}
+
+// UpdateUserContact replaces a user's e-mail and name.
+func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name string, now time.Time) error {
+	_, err := q.db.Exec(ctx, `UPDATE users SET email = $2, name = $3, updated_at = $4 WHERE id = $1`, id, email, name, now)
+	if err != nil {
+		return fmt.Errorf("updating user contact: %w", err)
+	}
+	return nil
+}
+
+// PromoteAdmin makes a user an admin and, when passwordHash is not nil,
+// replaces their password.
+func (q *Queries) PromoteAdmin(ctx context.Context, id int64, passwordHash *string, now time.Time) error {
+	_, err := q.db.Exec(ctx, `
+		UPDATE users SET is_admin = true, password_hash = coalesce($2, password_hash), updated_at = $3
+		WHERE id = $1`, id, passwordHash, now)
+	if err != nil {
+		return fmt.Errorf("promoting user to admin: %w", err)
+	}
+	return nil
+}
+
+// DeleteUnpaidSignups removes up to limit users still awaiting their first
+// payment who signed up before createdBefore, with everything they own, and
+// returns their ids. SKIP LOCKED lets a sweep on another replica pass by.
+func (q *Queries) DeleteUnpaidSignups(ctx context.Context, createdBefore time.Time, limit int) ([]int64, error) {
+	rows, err := q.db.Query(ctx, `
+		DELETE FROM users WHERE id IN (
+			SELECT id FROM users
+			WHERE plan_state = 'pending_payment' AND created_at <= $1
+			ORDER BY created_at LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING id`, createdBefore, limit)
+	if err != nil {
+		return nil, fmt.Errorf("removing unpaid sign-ups: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("removing unpaid sign-ups: %w", err)
+	}
+	return ids, nil
+}
+
+// UserByLogin looks a user up by username or e-mail, ignoring case.
+func (q *Queries) UserByLogin(ctx context.Context, login string) (User, error) {
+	return scanUser(q.db.QueryRow(ctx, `
+		SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)
+		ORDER BY lower(username) = lower($1) DESC LIMIT 1`, login))
+}
+
+// BumpTokenVersion revokes every JWT issued to the user so far.
+func (q *Queries) BumpTokenVersion(ctx context.Context, id int64) error {
+	if _, err := q.db.Exec(ctx, `UPDATE users SET token_version = token_version + 1 WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("revoking tokens of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// ActivatePlan turns a plan awaiting payment active, and reports whether
+// one was waiting.
+func (q *Queries) ActivatePlan(ctx context.Context, id int64, now time.Time) (bool, error) {
+	tag, err := q.db.Exec(ctx, `
+		UPDATE users SET plan_state = 'active', updated_at = $2 WHERE id = $1 AND plan_state = 'pending_payment'`, id, now)
+	if err != nil {
+		return false, fmt.Errorf("activating plan of user %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UserByEmail looks a user up by e-mail, ignoring case.
+func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
+	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+}
+
+// UsersByPublicIDs returns the users with these public ids (unknown ones
+// are absent).
+func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]User, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE public_id = ANY($1)`, publicIDs)
+	if err != nil {
+		return nil, fmt.Errorf("looking up users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
+	if err != nil {
+		return nil, fmt.Errorf("looking up users: %w", err)
+	}
+	return users, nil
+}
+
+// SetActivationCode stores the hash of a user's e-mail activation code.
+func (q *Queries) SetActivationCode(ctx context.Context, id int64, hash []byte, expiresAt time.Time) error {
+	_, err := q.db.Exec(ctx, `
+		UPDATE users SET activation_code_hash = $2, activation_code_expires_at = $3 WHERE id = $1`, id, hash, expiresAt)
+	if err != nil {
+		return fmt.Errorf("storing activation code of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// ActivationCode returns the hash and expiry of a user's pending code
+// (nil when none), and whether the e-mail is verified already.
+func (q *Queries) ActivationCode(ctx context.Context, id int64) (hash []byte, expiresAt *time.Time, verified bool, err error) {
+	err = q.db.QueryRow(ctx, `
+		SELECT activation_code_hash, activation_code_expires_at, email_verified FROM users WHERE id = $1 FOR UPDATE`, id).
+		Scan(&hash, &expiresAt, &verified)
+	return hash, expiresAt, verified, notFound(err)
+}
+
+// MarkEmailVerified records a verified e-mail and clears the code.
+func (q *Queries) MarkEmailVerified(ctx context.Context, id int64, now time.Time) error {
+	_, err := q.db.Exec(ctx, `
+		UPDATE users SET email_verified = true, activation_code_hash = NULL, activation_code_expires_at = NULL, updated_at = $2
+		WHERE id = $1`, id, now)
+	if err != nil {
+		return fmt.Errorf("verifying e-mail of user %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+package wire
+
+import "github.com/trialsd/trialsd/internal/store"
+
+// EnterpriseTrial is the contract's EnterpriseTrial.
+type EnterpriseTrial struct {
+	ID             int64   `json:"id"`
+	UserID         int64   `json:"userId"`
+	OrganizationID int64   `json:"organizationId"`
+	Created        string  `json:"created"`
+	ExpirationDate string  `json:"expirationDate"`
+	Notes          *string `json:"notes,omitempty"`
+	ExpiredDate    *string `json:"expiredDate"`
+	DeletedDate    *string `json:"deletedDate"`
+	UpgradedDate   *string `json:"upgradedDate"`
+}
+
+// Trial renders a trial in the contract's shape.
+func Trial(t store.Trial) EnterpriseTrial {
+	return EnterpriseTrial{
+		ID: t.ID, UserID: t.UserID, OrganizationID: t.OrganizationID,
+		Created: Format(t.CreatedAt), ExpirationDate: Format(t.ExpirationDate), Notes: t.Notes,
+		ExpiredDate:  FormatNullable(t.ExpiredDate),
+		DeletedDate:  FormatNullable(t.DeletedDate),
+		UpgradedDate: FormatNullable(t.UpgradedDate),
+	}
+}

@@ -1,0 +1,153 @@
+// Package jobargs defines the arguments of every River job trialsd enqueues.
+// It is a leaf: the lifecycle package (which enqueues jobs inside its
+// transactions) and the workers in package jobs (which call the lifecycle)
+// both import it, and it imports neither.
+//
+// Args are versioned with V so a job enqueued by an older release still
+// decodes after an upgrade: fields are only ever added, and a worker reads V
+// to interpret what an old job carried.
+//
+// Trial jobs carry the trial's schedule generation at enqueue time. Every
+// reschedule bumps it, so a job left over from an earlier schedule does
+// nothing, and uniqueness on (trial, generation) never refuses a legitimate
+// new job because an older one with the same date already completed: River's
+// default unique states include completed, so without the generation "expire
+// at D, extend, shorten back to D" would be refused as a duplicate.
+package jobargs
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// QueueLifecycle is the queue every trial transition runs on.
+const QueueLifecycle = "lifecycle"
+
+// QueueMaintenance runs the reconciler, apart from the transitions it repairs.
+const QueueMaintenance = "maintenance"
+
+// Version is the version of every args type this release writes.
+const Version = 1
+
+// Kinds of the jobs, as stored in river_job.kind.
+const (
+	KindExpireTrial       = "trial.expire"
+	KindRemindTrial       = "trial.remind"
+	KindDeleteTrial       = "trial.delete"
+	KindPurgeOrganization = "organization.purge"
+	KindReconcileTrials   = "trials.reconcile"
+	KindDeliverOutbox     = "outbox.deliver"
+	KindRemoveUnpaid      = "signups.remove_unpaid"
+)
+
+// QueueOutbox delivers webhooks and e-mails, so a slow receiver never holds
+// up a transition.
+const QueueOutbox = "outbox"
+
+func lifecycleOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueLifecycle, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// ExpireTrial expires a trial at its expiration date.
+type ExpireTrial struct {
+	V          int   `json:"v"`
+	TrialID    int64 `json:"trial_id" river:"unique"`
+	Generation int64 `json:"generation" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (ExpireTrial) Kind() string { return KindExpireTrial }
+
+// InsertOpts puts the job on the lifecycle queue, once per trial and generation.
+func (ExpireTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+
+// RemindTrial records a trial.will_end reminder Before its expiration.
+type RemindTrial struct {
+	V          int           `json:"v"`
+	TrialID    int64         `json:"trial_id" river:"unique"`
+	Generation int64         `json:"generation" river:"unique"`
+	Before     time.Duration `json:"before" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (RemindTrial) Kind() string { return KindRemindTrial }
+
+// InsertOpts puts the job on the lifecycle queue, once per trial, generation and offset.
+func (RemindTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+
+// DeleteTrial soft-deletes an expired trial's organization when its grace
+// period ends.
+type DeleteTrial struct {
+	V          int   `json:"v"`
+	TrialID    int64 `json:"trial_id" river:"unique"`
+	Generation int64 `json:"generation" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (DeleteTrial) Kind() string { return KindDeleteTrial }
+
+// InsertOpts puts the job on the lifecycle queue, once per trial and generation.
+func (DeleteTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+
+// PurgeOrganization erases a soft-deleted organization for good at PurgeAt.
+// It is keyed by organization, not trial, because organizations without a
+// trial are purged too; PurgeAt tells a stale job (the organization was
+// restored and deleted again since) from the current one.
+type PurgeOrganization struct {
+	V              int       `json:"v"`
+	OrganizationID int64     `json:"organization_id" river:"unique"`
+	PurgeAt        time.Time `json:"purge_at" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (PurgeOrganization) Kind() string { return KindPurgeOrganization }
+
+// InsertOpts puts the job on the lifecycle queue, once per organization and date.
+func (PurgeOrganization) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+
+// ReconcileTrials is the periodic sweep that re-enqueues lost transitions.
+// Tick is the minute of the cron activation that enqueued it.
+type ReconcileTrials struct {
+	V    int       `json:"v"`
+	Tick time.Time `json:"tick" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (ReconcileTrials) Kind() string { return KindReconcileTrials }
+
+// InsertOpts puts the sweep on the maintenance queue; one per period, so
+// replicas (or a leader change mid-period) never run it twice per tick.
+func (ReconcileTrials) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
+// DeliverOutbox delivers one outbox message (a webhook or an e-mail).
+// Deliveries are not unique: a replay enqueues a new job for the same
+// message, and the worker does nothing for a message already delivered.
+type DeliverOutbox struct {
+	V        int   `json:"v"`
+	OutboxID int64 `json:"outbox_id"`
+}
+
+// Kind names the job in river_job.
+func (DeliverOutbox) Kind() string { return KindDeliverOutbox }
+
+// InsertOpts puts the job on the outbox queue.
+func (DeliverOutbox) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueOutbox} }
+
+// RemoveUnpaidSignups is the periodic sweep that removes Professional
+// sign-ups left unpaid past billing.pending_payment_ttl. Tick is the minute
+// of the cron activation that enqueued it.
+type RemoveUnpaidSignups struct {
+	V    int       `json:"v"`
+	Tick time.Time `json:"tick" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (RemoveUnpaidSignups) Kind() string { return KindRemoveUnpaid }
+
+// InsertOpts puts the sweep on the maintenance queue.
+func (RemoveUnpaidSignups) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}

@@ -1,0 +1,171 @@
+// Package jobs holds the River workers. Each one is the lifecycle rule it
+// enforces, in a few lines: it calls the lifecycle service and reports the
+// outcome; the decisions (is it still due? what follows?) live in the domain.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/outbox"
+	"github.com/trialsd/trialsd/jobs/jobargs"
+)
+
+// Observer is told the outcome of every transition job, every repair and
+// every webhook delivery attempt.
+type Observer interface {
+	Transition(kind, outcome string, lag time.Duration)
+	Repaired(kind string, n int)
+	OutboxDelivery(channel, outcome string)
+	UnpaidSignupsRemoved(n int)
+}
+
+// Deps are what the workers call.
+type Deps struct {
+	Lifecycle *lifecycle.Service
+	Accounts  *accounts.Service
+	Outbox    *outbox.Deliverer
+	Clock     clock.Clock
+	Observer  Observer
+	// PendingPaymentTTL is billing.pending_payment_ttl.
+	PendingPaymentTTL time.Duration
+}
+
+// Register adds every worker to workers.
+func Register(workers *river.Workers, d Deps) {
+	r := reporter{clock: d.Clock, obs: d.Observer}
+	river.AddWorker(workers, &ExpireTrialWorker{svc: d.Lifecycle, r: r})
+	river.AddWorker(workers, &RemindTrialWorker{svc: d.Lifecycle, r: r})
+	river.AddWorker(workers, &DeleteTrialWorker{svc: d.Lifecycle, r: r})
+	river.AddWorker(workers, &PurgeOrganizationWorker{svc: d.Lifecycle, r: r})
+	river.AddWorker(workers, &ReconcileTrialsWorker{svc: d.Lifecycle, obs: d.Observer})
+	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
+	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{accounts: d.Accounts, ttl: d.PendingPaymentTTL, obs: d.Observer})
+}
+
+// RemoveUnpaidSignupsWorker removes sign-ups left unpaid past their TTL.
+type RemoveUnpaidSignupsWorker struct {
+	river.WorkerDefaults[jobargs.RemoveUnpaidSignups]
+	accounts *accounts.Service
+	ttl      time.Duration
+	obs      Observer
+}
+
+// Work sweeps once.
+func (w *RemoveUnpaidSignupsWorker) Work(ctx context.Context, _ *river.Job[jobargs.RemoveUnpaidSignups]) error {
+	n, err := w.accounts.RemoveUnpaidSignups(ctx, w.ttl)
+	w.obs.UnpaidSignupsRemoved(n)
+	return err
+}
+
+// ExpireTrialWorker expires an active trial at its expiration date.
+type ExpireTrialWorker struct {
+	river.WorkerDefaults[jobargs.ExpireTrial]
+	svc *lifecycle.Service
+	r   reporter
+}
+
+// Work applies Expire.
+func (w *ExpireTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.ExpireTrial]) error {
+	res, err := w.svc.Expire(ctx, job.Args.TrialID, job.Args.Generation, lifecycle.JobCause(job.ID))
+	return w.r.report("expire", res, err)
+}
+
+// RemindTrialWorker records trial.will_end ahead of expiry.
+type RemindTrialWorker struct {
+	river.WorkerDefaults[jobargs.RemindTrial]
+	svc *lifecycle.Service
+	r   reporter
+}
+
+// Work applies the reminder.
+func (w *RemindTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.RemindTrial]) error {
+	res, err := w.svc.Remind(ctx, job.Args.TrialID, job.Args.Generation, job.Args.Before, lifecycle.JobCause(job.ID))
+	return w.r.report("remind", res, err)
+}
+
+// DeleteTrialWorker deletes an expired trial's organization when its grace
+// period ends.
+type DeleteTrialWorker struct {
+	river.WorkerDefaults[jobargs.DeleteTrial]
+	svc *lifecycle.Service
+	r   reporter
+}
+
+// Work applies Delete.
+func (w *DeleteTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.DeleteTrial]) error {
+	res, err := w.svc.Delete(ctx, job.Args.TrialID, job.Args.Generation, lifecycle.JobCause(job.ID))
+	return w.r.report("delete", res, err)
+}
+
+// PurgeOrganizationWorker erases a soft-deleted organization at its purge date.
+type PurgeOrganizationWorker struct {
+	river.WorkerDefaults[jobargs.PurgeOrganization]
+	svc *lifecycle.Service
+	r   reporter
+}
+
+// Work applies Purge.
+func (w *PurgeOrganizationWorker) Work(ctx context.Context, job *river.Job[jobargs.PurgeOrganization]) error {
+	res, err := w.svc.Purge(ctx, job.Args.OrganizationID, job.Args.PurgeAt, lifecycle.JobCause(job.ID))
+	return w.r.report("purge", res, err)
+}
+
+// ReconcileTrialsWorker runs the periodic repair sweep.
+type ReconcileTrialsWorker struct {
+	river.WorkerDefaults[jobargs.ReconcileTrials]
+	svc *lifecycle.Service
+	obs Observer
+}
+
+// Work sweeps once and counts the repairs.
+func (w *ReconcileTrialsWorker) Work(ctx context.Context, _ *river.Job[jobargs.ReconcileTrials]) error {
+	report, err := w.svc.Reconcile(ctx)
+	for kind, n := range report.Repaired {
+		w.obs.Repaired(kind, n)
+	}
+	return err
+}
+
+// DeliverOutboxWorker delivers one outbox message: a lifecycle event to a
+// webhook endpoint, or an e-mail.
+type DeliverOutboxWorker struct {
+	river.WorkerDefaults[jobargs.DeliverOutbox]
+	deliverer *outbox.Deliverer
+	obs       Observer
+}
+
+// Work makes one delivery attempt; an error makes River retry with backoff,
+// and the last attempt's failure marks the message failed for replay.
+func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.DeliverOutbox]) error {
+	channel, outcome, err := w.deliverer.Deliver(ctx, job.Args.OutboxID, job.Attempt >= job.MaxAttempts)
+	if outcome != "" {
+		w.obs.OutboxDelivery(channel, outcome)
+	}
+	return err
+}
+
+type reporter struct {
+	clock clock.Clock
+	obs   Observer
+}
+
+// report records a transition's outcome and turns "not due yet" into a snooze.
+func (r reporter) report(kind string, res lifecycle.Result, err error) error {
+	var notDue *lifecycle.NotDueError
+	if errors.As(err, &notDue) {
+		return river.JobSnooze(max(notDue.Due.Sub(r.clock.Now()), time.Second))
+	}
+	if err != nil {
+		r.obs.Transition(kind, "failed", 0)
+		return err
+	}
+	r.obs.Transition(kind, string(res.Outcome), res.At.Sub(res.Due))
+	return nil
+}
