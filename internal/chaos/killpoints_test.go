@@ -1,0 +1,270 @@
+package chaos_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/testdb"
+)
+
+// gateKey is the advisory lock a gate trigger waits on. Lock waits are
+// scoped to the test's database when counted, so parallel tests sharing the
+// key on other databases do not see each other's waiters.
+const gateKey = 7001
+
+// gate pauses chosen statements of the daemon inside Postgres: a trigger
+// takes gateKey shared, so while the test holds it exclusively, every
+// statement the trigger fires for waits, its transaction open. That puts a
+// SIGKILL at an exact point of a transition without a hook in the daemon.
+type gate struct {
+	t    *testing.T
+	pool *pgxpool.Pool
+	conn *pgx.Conn
+}
+
+// newGate installs the gate trigger on table for the rows when matches
+// (a trigger WHEN condition over OLD/NEW); the gate starts open.
+func newGate(t *testing.T, pool *pgxpool.Pool, dbURL, event, table, when string) *gate {
+	t.Helper()
+	ctx := context.Background()
+	for _, sql := range []string{
+		`CREATE FUNCTION chaos_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN PERFORM pg_advisory_xact_lock_shared(` + itoa(gateKey) + `); RETURN NEW; END $$`,
+		`CREATE TRIGGER chaos_gate BEFORE ` + event + ` ON ` + table + ` FOR EACH ROW WHEN (` + when + `) EXECUTE FUNCTION chaos_gate()`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("installing the gate: %v", err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return &gate{t: t, pool: pool, conn: conn}
+}
+
+// close stops the gated statements; it returns once the transactions that
+// passed the gate before it closed have finished.
+func (g *gate) close() {
+	if _, err := g.conn.Exec(context.Background(), `SELECT pg_advisory_lock($1)`, gateKey); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func (g *gate) open() {
+	if _, err := g.conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, gateKey); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// waiting counts the daemon's statements held at the gate.
+func (g *gate) waiting() int {
+	return count(g.t, g.pool, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+		WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.objid = `+itoa(gateKey)+` AND NOT l.granted`)
+}
+
+// busyBackends counts the other sessions of the test's database that are
+// not idle: after a kill, those of the dead daemon until Postgres notices.
+func busyBackends(t *testing.T, pool *pgxpool.Pool) int {
+	return count(t, pool, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// A transition interrupted before its commit leaves nothing behind: the
+// daemon is killed while transitions sit between their trial update and
+// their commit; none of them is visible afterwards, and a new daemon
+// applies each exactly once.
+func TestKillBeforeCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+	const trials = 2000
+	bin := trialsdBinary(t)
+	pool, dbURL := testdb.NewWithURL(t)
+	g := newGate(t, pool, dbURL, "INSERT", "trial_events", `NEW.kind = 'trial.expired'`)
+	createDueTrials(t, pool, trials, 2*time.Second)
+	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+
+	first := startDaemon(t, bin, dbURL, "first")
+	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	g.close()
+	waitFor(t, 30*time.Second, "transitions held before their commit", func() bool { return g.waiting() >= 3 })
+	held := g.waiting()
+	atKill := expired()
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	g.open()
+	// The held transactions run on into the dead connection and roll back.
+	waitFor(t, 30*time.Second, "the dead daemon's sessions to end", func() bool { return busyBackends(t, pool) == 0 })
+	if n := expired(); n != atKill {
+		t.Fatalf("%d trials expired at the kill, %d once its open transactions ended: a transition outlived its rollback", atKill, n)
+	}
+	t.Logf("SIGKILL with %d transitions held before commit, %d of %d trials expired", held, atKill, trials)
+
+	startDaemon(t, bin, dbURL, "second")
+	waitFor(t, 120*time.Second, "every trial to expire", func() bool { return expired() == trials })
+	checkExpiredOnce(t, pool, trials)
+}
+
+// A transition committed whose job River had not yet marked completed runs
+// again after the crash and finds nothing to do: River's completer is held
+// at the gate, the daemon killed, the stuck jobs rescued by the next one.
+func TestKillAfterCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+	const trials = 2000
+	bin := trialsdBinary(t)
+	pool, dbURL := testdb.NewWithURL(t)
+	g := newGate(t, pool, dbURL, "UPDATE", "river_job", `OLD.kind = 'trial.expire' AND NEW.state = 'completed'`)
+	createDueTrials(t, pool, trials, 2*time.Second)
+	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	committedNotCompleted := func() int {
+		return count(t, pool, `SELECT count(*) FROM river_job j JOIN trials t ON t.id = (j.args->>'trial_id')::bigint
+			WHERE j.kind = 'trial.expire' AND j.state = 'running' AND t.state = 'expired'`)
+	}
+
+	first := startDaemon(t, bin, dbURL, "first")
+	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	g.close()
+	waitFor(t, 30*time.Second, "committed transitions whose jobs are not completed", func() bool {
+		return g.waiting() >= 1 && committedNotCompleted() >= 10
+	})
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	g.open()
+	waitFor(t, 30*time.Second, "the dead daemon's sessions to end", func() bool { return busyBackends(t, pool) == 0 })
+	orphans := committedNotCompleted()
+	t.Logf("SIGKILL with %d transitions committed whose jobs were still running", orphans)
+	if orphans == 0 {
+		t.Fatal("no committed transition was left with a running job: the kill missed its point")
+	}
+
+	startDaemon(t, bin, dbURL, "second")
+	waitFor(t, 120*time.Second, "every trial to expire and every expiry job to finish", func() bool {
+		return expired() == trials && count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'trial.expire' AND state <> 'completed'`) == 0
+	})
+	checkExpiredOnce(t, pool, trials)
+	if n := count(t, pool, `SELECT count(*) FROM river_job WHERE kind = 'trial.expire' AND attempt > 1`); n < orphans {
+		t.Errorf("%d expiry jobs ran again, want at least the %d left running at the kill", n, orphans)
+	}
+}
+
+// webhookReceiver is a webhook endpoint that can hold deliveries open, so
+// the daemon dies in the middle of them. It answers every other delivery
+// 200 and counts them by event id.
+type webhookReceiver struct {
+	hold    atomic.Bool
+	held    atomic.Int64
+	release chan struct{}
+
+	mu        sync.Mutex
+	delivered map[string]int
+}
+
+func newWebhookReceiver(t *testing.T) (*webhookReceiver, string) {
+	r := &webhookReceiver{release: make(chan struct{}), delivered: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id := req.Header.Get("X-Trialsd-Event-Id")
+		if r.hold.Load() {
+			r.held.Add(1)
+			select {
+			case <-r.release:
+			case <-req.Context().Done():
+			}
+			http.Error(w, "held", http.StatusServiceUnavailable)
+			return
+		}
+		r.mu.Lock()
+		r.delivered[id]++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return r, srv.URL + "/hooks"
+}
+
+func (r *webhookReceiver) deliveredIDs() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.delivered))
+	for id, n := range r.delivered {
+		out[id] = n
+	}
+	return out
+}
+
+// A daemon killed while webhook deliveries are in flight delivers every
+// event after its restart: each trial.expired event reaches the receiver,
+// under the one event id the outbox gave it.
+func TestKillDuringWebhookDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+	const trials = 1000
+	bin := trialsdBinary(t)
+	pool, dbURL := testdb.NewWithURL(t)
+	recv, url := newWebhookReceiver(t)
+	hooks := []string{"TRIALSD_WEBHOOKS_ENDPOINTS=" + url, "TRIALSD_WEBHOOKS_SECRET=chaos-webhook-secret", "TRIALSD_WEBHOOKS_TIMEOUT=60s"}
+	createDueTrials(t, pool, trials, 2*time.Second)
+
+	first := startDaemon(t, bin, dbURL, "first", hooks...)
+	waitFor(t, 60*time.Second, "deliveries to start", func() bool { return len(recv.deliveredIDs()) >= trials/10 })
+	recv.hold.Store(true)
+	waitFor(t, 30*time.Second, "deliveries held open", func() bool { return recv.held.Load() >= 3 })
+	if err := first.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	held := recv.held.Load()
+	recv.hold.Store(false)
+	close(recv.release)
+	t.Logf("SIGKILL with %d deliveries in flight, %d delivered", held, len(recv.deliveredIDs()))
+
+	startDaemon(t, bin, dbURL, "second", hooks...)
+	undelivered := func() int {
+		return count(t, pool, `SELECT count(*) FROM outbox WHERE channel = 'webhook' AND delivered_at IS NULL`)
+	}
+	waitFor(t, 120*time.Second, "every trial to expire and every webhook to be delivered", func() bool {
+		return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) == trials && undelivered() == 0
+	})
+	checkExpiredOnce(t, pool, trials)
+
+	rows, err := pool.Query(context.Background(), `SELECT o.event_id FROM outbox o JOIN trial_events e ON o.event_id = 'evt_' || e.id
+		WHERE o.channel = 'webhook' AND e.kind = 'trial.expired'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != trials {
+		t.Fatalf("%d trial.expired webhooks in the outbox for %d trials", len(ids), trials)
+	}
+	got := recv.deliveredIDs()
+	for _, id := range ids {
+		if got[id] == 0 {
+			t.Errorf("event %s never delivered", id)
+		}
+	}
+}
