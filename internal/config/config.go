@@ -73,6 +73,10 @@ type Lifecycle struct {
 	// ReconcileHorizon is how far ahead the reconciler looks for transitions
 	// without a job; it must exceed the interval between two sweeps.
 	ReconcileHorizon time.Duration
+	// ExpireBatch bounds how many due trials one expiry job applies in its
+	// transaction: its own and others due by then that no one holds. One
+	// commit per expiry caps a storm at the commit rate; 1 turns it off.
+	ExpireBatch int
 }
 
 // River tunes the job queue that runs every transition.

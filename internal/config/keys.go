@@ -88,6 +88,10 @@ var keys = []key{
 		return nil
 	}},
 	{"lifecycle.reconcile_horizon", "1h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ReconcileHorizon })},
+	{"lifecycle.expire_batch", 200, func(c *Config, raw any) (err error) {
+		c.Lifecycle.ExpireBatch, err = positiveInt(raw)
+		return err
+	}},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)

@@ -15,7 +15,7 @@ import (
 // (data kept, access revoked), deletedDate is set, and the purge is
 // scheduled lifecycle.purge_after later.
 func (s *Service) Delete(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
-	return s.transition(ctx, trialID, generation, store.StateExpired, cause,
+	return s.transition(ctx, trialID, generation, store.StateExpired, store.StateDeleted, cause,
 		func(t store.Trial) time.Time { return *t.GraceEndsAt },
 		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) error {
 			return s.applyDelete(ctx, tx, q, t, now, true, ActorSystem, cause)

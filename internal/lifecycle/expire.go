@@ -2,12 +2,15 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
+	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -16,13 +19,91 @@ import (
 // Delete is scheduled for the end of the grace period. It runs under the
 // trial's row lock and checks that the transition is still due, so running
 // it twice, late, or after the trial was rescheduled, upgraded or purged does
-// nothing (Skipped). Run before the date, it returns a *NotDueError.
+// nothing (Skipped, or AlreadyApplied). Run before the date, it returns a
+// *NotDueError.
+//
+// In the same transaction it claims up to lifecycle.expire_batch-1 other
+// trials already due that no other transaction holds and expires them too,
+// each with its own event caused by this job: in a storm one commit carries
+// many expiries, where one commit per expiry would cap throughput at the
+// commit rate. Their own jobs then find them expired (AlreadyApplied).
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
-	return s.transition(ctx, trialID, generation, store.StateActive, cause,
+	var claimed []time.Time
+	res, err := s.transition(ctx, trialID, generation, store.StateActive, store.StateExpired, cause,
 		func(t store.Trial) time.Time { return t.ExpirationDate },
-		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) error {
-			return s.applyExpire(ctx, tx, q, t, now, ActorSystem, cause)
+		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) (err error) {
+			if err := s.applyExpire(ctx, tx, q, t, now, ActorSystem, cause); err != nil {
+				return err
+			}
+			claimed, err = s.expireClaimed(ctx, tx, q, t.ID, now, cause)
+			return err
 		})
+	if err == nil && res.Outcome == Applied {
+		res.Claimed = claimed
+	}
+	return res, err
+}
+
+// expireClaimed expires, in tx, the other active trials due by now that it
+// can claim without waiting, set-based, and returns their due dates. Their
+// pending jobs are left in place: each finds its transition applied and
+// completes as AlreadyApplied, and a reminder finds the trial no longer
+// active.
+func (s *Service) expireClaimed(ctx context.Context, tx pgx.Tx, q *store.Queries, except int64, now time.Time, cause string) ([]time.Time, error) {
+	if s.cfg.ExpireBatch <= 1 {
+		return nil, nil
+	}
+	trials, err := q.ClaimDueActiveTrials(ctx, now, except, s.cfg.ExpireBatch-1)
+	if err != nil || len(trials) == 0 {
+		return nil, err
+	}
+	graceEndsAt := now.Add(s.cfg.GracePeriod)
+	ids, orgs, dues := make([]int64, len(trials)), make([]int64, len(trials)), make([]time.Time, len(trials))
+	events := make([]store.TrialEvent, len(trials))
+	jobs := make([]river.InsertManyParams, len(trials))
+	for i := range trials {
+		t := &trials[i]
+		t.ExpiredDate, t.GraceEndsAt, t.State = ptrTime(now), ptrTime(graceEndsAt), store.StateExpired
+		t.TransitionJobID, t.ReminderJobIDs = nil, nil
+		ids[i], orgs[i], dues[i] = t.ID, t.OrganizationID, t.ExpirationDate
+		data, err := json.Marshal(expiredEventData(*t))
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s event: %w", EventExpired, err)
+		}
+		events[i] = store.TrialEvent{TrialID: t.ID, Kind: EventExpired, At: now, Actor: ActorSystem, Cause: cause, Data: data}
+		jobs[i] = river.InsertManyParams{Args: deleteArgs(*t), InsertOpts: &river.InsertOpts{ScheduledAt: graceEndsAt}}
+	}
+	if err := q.ExpireTrials(ctx, ids, now, graceEndsAt); err != nil {
+		return nil, err
+	}
+	if err := q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
+		return nil, err
+	}
+	if err := q.InsertTrialEvents(ctx, events); err != nil {
+		return nil, err
+	}
+	for i, ev := range events {
+		if err := s.webhooks.Enqueue(ctx, tx, outbox.Event{ID: ev.ID, Kind: ev.Kind, At: ev.At, Actor: ev.Actor, Cause: ev.Cause, Data: ev.Data}, trials[i]); err != nil {
+			return nil, err
+		}
+	}
+	inserted, err := s.jobs.InsertManyTx(ctx, tx, jobs)
+	if err != nil {
+		return nil, fmt.Errorf("enqueueing %d deletions: %w", len(jobs), err)
+	}
+	jobIDs := make([]int64, len(inserted))
+	for i, r := range inserted {
+		jobIDs[i] = r.Job.ID
+	}
+	if err := q.SetTrialsTransitionJobs(ctx, ids, jobIDs); err != nil {
+		return nil, err
+	}
+	return dues, nil
+}
+
+// expiredEventData is the data of a trial.expired event.
+func expiredEventData(t store.Trial) map[string]any {
+	return map[string]any{"expirationDate": t.ExpirationDate, "graceEndsAt": t.GraceEndsAt}
 }
 
 // applyExpire expires t now and schedules its Delete, in tx.
@@ -38,9 +119,7 @@ func (s *Service) applyExpire(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 	if err := q.SetEnterpriseFeatures(ctx, t.OrganizationID, false); err != nil {
 		return err
 	}
-	if err := s.record(ctx, tx, *t, EventExpired, now, actor, cause, map[string]any{
-		"expirationDate": t.ExpirationDate, "graceEndsAt": t.GraceEndsAt,
-	}); err != nil {
+	if err := s.record(ctx, tx, *t, EventExpired, now, actor, cause, expiredEventData(*t)); err != nil {
 		return err
 	}
 	return s.schedule(ctx, tx, *t, nil)
@@ -48,8 +127,11 @@ func (s *Service) applyExpire(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 
 // transition is the frame of every job-driven trial transition: lock the
 // trial, skip unless it is in state with the job's generation, snooze unless
-// due, then apply. The result tells the worker what happened.
-func (s *Service) transition(ctx context.Context, trialID, generation int64, state, cause string,
+// due, then apply. Finding the trial already in the state the transition
+// leads to (to; "" when it leads to none), with the job's generation, means
+// the transition was applied by another job's batch or by an earlier attempt
+// of this one. The result tells the worker what happened.
+func (s *Service) transition(ctx context.Context, trialID, generation int64, state, to, cause string,
 	due func(store.Trial) time.Time, apply func(pgx.Tx, *store.Queries, *store.Trial, time.Time) error,
 ) (Result, error) {
 	var res Result
@@ -65,6 +147,9 @@ func (s *Service) transition(ctx context.Context, trialID, generation int64, sta
 		}
 		if t.State != state || t.ScheduleGen != generation {
 			res = Result{Outcome: Skipped}
+			if to != "" && t.State == to && t.ScheduleGen == generation {
+				res.Outcome = AlreadyApplied
+			}
 			return nil
 		}
 		now, dueAt := s.now(), due(t)

@@ -93,6 +93,12 @@ const (
 	// Skipped: no longer due (already applied, rescheduled, upgraded, purged):
 	// a duplicate, late, retried or stale job lands here and does nothing.
 	Skipped Outcome = "skipped"
+	// AlreadyApplied: the job's own transition is done already, for its
+	// generation: another job claimed the trial with its own in one
+	// transaction, or an earlier attempt of this job committed and died
+	// before River recorded it. Counted apart from Skipped so a storm's
+	// batching shows on the dashboards.
+	AlreadyApplied Outcome = "already_applied"
 )
 
 // Result is what a transition job did.
@@ -101,6 +107,9 @@ type Result struct {
 	// Due is when the transition was scheduled for, and At when it was
 	// applied; set when Applied, for lag metrics.
 	Due, At time.Time
+	// Claimed are the due dates of the other trials the job applied the
+	// same transition to, in its transaction, at At.
+	Claimed []time.Time
 }
 
 // NotDueError is returned when a job runs before its transition is due (a

@@ -53,6 +53,12 @@ func setup(t *testing.T, wrap ...func(lifecycle.JobQueue) lifecycle.JobQueue) *t
 	return &testBundle{pool: pool, clock: stub, svc: lifecycle.New(pool, inserter, stub, cfg, logger, nil), river: client, cfg: cfg}
 }
 
+// newService rebuilds the service after a test changed b.cfg.
+func (b *testBundle) newService(t *testing.T) *lifecycle.Service {
+	t.Helper()
+	return lifecycle.New(b.pool, b.river, b.clock, b.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
 func (b *testBundle) user(t *testing.T, username string) int64 {
 	t.Helper()
 	u, err := store.New(b.pool).InsertUser(context.Background(), store.InsertUserParams{
@@ -356,8 +362,8 @@ func TestExpire(t *testing.T) {
 		}
 
 		res, err = b.svc.Expire(ctx, tr.ID, tr.ScheduleGen, "job:8")
-		if err != nil || res.Outcome != lifecycle.Skipped {
-			t.Fatalf("second Expire = %+v, %v; want skipped", res, err)
+		if err != nil || res.Outcome != lifecycle.AlreadyApplied {
+			t.Fatalf("second Expire = %+v, %v; want already applied", res, err)
 		}
 		if n := len(b.events(t, tr.ID, lifecycle.EventExpired)); n != 1 {
 			t.Fatalf("%d expired events after a duplicate job, want 1", n)

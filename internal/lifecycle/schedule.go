@@ -22,6 +22,7 @@ type JobQueue interface {
 	JobListTx(ctx context.Context, tx pgx.Tx, params *river.JobListParams) (*river.JobListResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancelTx(ctx context.Context, tx pgx.Tx, jobID int64) (*rivertype.JobRow, error)
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
 // pendingStates are the states of a job that has not started. A running job
@@ -57,7 +58,7 @@ func (s *Service) schedule(ctx context.Context, tx pgx.Tx, t store.Trial, purgeA
 		}
 		return q.SetTrialJobs(ctx, t.ID, &id, reminders)
 	case store.StateExpired:
-		id, err := s.insert(ctx, tx, jobargs.DeleteTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}, *t.GraceEndsAt)
+		id, err := s.insert(ctx, tx, deleteArgs(t), *t.GraceEndsAt)
 		if err != nil {
 			return err
 		}
@@ -73,6 +74,11 @@ func (s *Service) schedule(ctx context.Context, tx pgx.Tx, t store.Trial, purgeA
 	default:
 		return q.SetTrialJobs(ctx, t.ID, nil, nil)
 	}
+}
+
+// deleteArgs is the Delete job of an expired trial's generation.
+func deleteArgs(t store.Trial) jobargs.DeleteTrial {
+	return jobargs.DeleteTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}
 }
 
 // schedulePurge enqueues an organization's purge and records the job.

@@ -58,7 +58,7 @@ func New() *Metrics {
 		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trialsd_transitions_total",
-			Help: "Lifecycle transition jobs by kind and outcome (applied, skipped: no longer due, failed).",
+			Help: "Lifecycle transitions by kind and outcome (applied; already_applied: the job found its transition done by another job's batch or its own earlier attempt; skipped: no longer due; failed).",
 		}, []string{"kind", "outcome"}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "trialsd_transition_lag_seconds",

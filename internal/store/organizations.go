@@ -108,3 +108,12 @@ func (q *Queries) PurgeOrganization(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// SetEnterpriseFeaturesOf switches enterprise features of several
+// organizations in one statement.
+func (q *Queries) SetEnterpriseFeaturesOf(ctx context.Context, ids []int64, on bool) error {
+	if _, err := q.db.Exec(ctx, `UPDATE organizations SET enterprise_features = $2 WHERE id = ANY($1)`, ids, on); err != nil {
+		return fmt.Errorf("setting enterprise features of %d organizations: %w", len(ids), err)
+	}
+	return nil
+}

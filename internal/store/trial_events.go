@@ -73,3 +73,38 @@ func (q *Queries) HasTrialEvent(ctx context.Context, trialID int64, kind string,
 	}
 	return ok, nil
 }
+
+// InsertTrialEvents appends one event to each of several trials' histories
+// in one statement and sets each event's ID. Each event must be of a
+// different trial: the ids come back keyed by trial.
+func (q *Queries) InsertTrialEvents(ctx context.Context, events []TrialEvent) error {
+	trialIDs := make([]int64, len(events))
+	kinds, actors, causes, data := make([]string, len(events)), make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+	ats := make([]time.Time, len(events))
+	for i, e := range events {
+		trialIDs[i], kinds[i], ats[i], actors[i], causes[i] = e.TrialID, e.Kind, e.At, e.Actor, e.Cause
+		data[i] = "{}"
+		if e.Data != nil {
+			data[i] = string(e.Data)
+		}
+	}
+	rows, err := q.db.Query(ctx, `
+		INSERT INTO trial_events (trial_id, kind, at, actor, cause, data)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])
+		RETURNING trial_id, id`, trialIDs, kinds, ats, actors, causes, data)
+	if err != nil {
+		return fmt.Errorf("inserting %d events: %w", len(events), err)
+	}
+	ids := make(map[int64]int64, len(events))
+	var trialID, id int64
+	if _, err := pgx.ForEachRow(rows, []any{&trialID, &id}, func() error {
+		ids[trialID] = id
+		return nil
+	}); err != nil {
+		return fmt.Errorf("inserting %d events: %w", len(events), err)
+	}
+	for i := range events {
+		events[i].ID = ids[events[i].TrialID]
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package lifecycle_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// startTrials starts one trial per expiration date, as an admin.
+func startTrials(t *testing.T, b *testBundle, expires ...time.Time) []store.Trial {
+	t.Helper()
+	ctx := context.Background()
+	admin := b.user(t, "batchadmin")
+	out := make([]store.Trial, len(expires))
+	for i, exp := range expires {
+		started, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: admin, Admin: true},
+			lifecycle.StartTrialRequest{ExpirationDate: &exp}, fmt.Sprintf("request:%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = b.svc.Trial(ctx, started.TrialID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// An expiry job claims the other trials already due, up to the batch size,
+// passing over any another transaction holds and any not yet due; each
+// claimed trial gets its own event caused by the job, its enterprise
+// features removed and its own Delete job, and its own expiry job then finds
+// the transition applied.
+func TestExpireClaimsDueTrials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.cfg.ExpireBatch = 4
+	b.svc = b.newService(t)
+	// Due, in expiration order: own (the job's), d1..d4; then one held by
+	// another transaction, and one due in the future.
+	trials := startTrials(t, b,
+		t0.Add(5*time.Minute),                                                                      // own
+		t0.Add(1*time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute), t0.Add(4*time.Minute), // d1..d4
+		t0.Add(30*time.Second), // held
+		t0.Add(2*time.Hour),    // not due
+	)
+	own, held, notDue := trials[0], trials[5], trials[6]
+	now := b.clock.Advance(time.Hour)
+
+	lock, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := store.New(lock).TrialByIDForUpdate(ctx, held.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:99")
+	if err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("Expire = %+v, %v; want applied", res, err)
+	}
+	// Batch of 4: its own trial and the three oldest due it could claim.
+	wantClaimed := []store.Trial{trials[1], trials[2], trials[3]}
+	if len(res.Claimed) != len(wantClaimed) {
+		t.Fatalf("claimed %d trials (%v), want %d", len(res.Claimed), res.Claimed, len(wantClaimed))
+	}
+	for i, tr := range wantClaimed {
+		if !res.Claimed[i].Equal(tr.ExpirationDate) {
+			t.Errorf("claimed due %d = %v, want %v", i, res.Claimed[i], tr.ExpirationDate)
+		}
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tr := range append([]store.Trial{own}, wantClaimed...) {
+		got, err := b.svc.Trial(ctx, tr.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != store.StateExpired || !got.ExpiredDate.Equal(now) || !got.GraceEndsAt.Equal(now.Add(b.cfg.GracePeriod)) {
+			t.Errorf("trial %d = %s expired %v grace %v, want expired at %v", tr.ID, got.State, got.ExpiredDate, got.GraceEndsAt, now)
+		}
+		ev := b.events(t, tr.ID, lifecycle.EventExpired)
+		if len(ev) != 1 || ev[0].Cause != "job:99" || ev[0].Actor != lifecycle.ActorSystem || !ev[0].At.Equal(now) {
+			t.Errorf("trial %d expired events = %+v, want one caused by job:99", tr.ID, ev)
+		}
+		var enterprise bool
+		var deleteArgs []byte
+		if err := b.pool.QueryRow(ctx, `SELECT o.enterprise_features, j.args FROM trials t
+			JOIN organizations o ON o.id = t.organization_id
+			JOIN river_job j ON j.id = t.transition_job_id AND j.kind = 'trial.delete' AND j.state = 'scheduled'
+			WHERE t.id = $1 AND j.scheduled_at = t.grace_ends_at`, tr.ID).Scan(&enterprise, &deleteArgs); err != nil {
+			t.Errorf("trial %d: no scheduled Delete job recorded at its grace end: %v", tr.ID, err)
+		} else if enterprise {
+			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
+		}
+	}
+	for _, tr := range []store.Trial{trials[4], held, notDue} {
+		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != store.StateActive {
+			t.Errorf("trial %d is %s, want still active (beyond the batch, held, or not due)", tr.ID, got.State)
+		}
+	}
+
+	// A claimed trial's own job finds its transition done.
+	res, err = b.svc.Expire(ctx, trials[1].ID, trials[1].ScheduleGen, "job:100")
+	if err != nil || res.Outcome != lifecycle.AlreadyApplied {
+		t.Fatalf("claimed trial's own Expire = %+v, %v; want already applied", res, err)
+	}
+	if n := len(b.events(t, trials[1].ID, lifecycle.EventExpired)); n != 1 {
+		t.Fatalf("%d expired events after the claimed trial's own job, want 1", n)
+	}
+}
+
+// With a batch of 1 every expiry is a transaction of its own.
+func TestExpireBatchOfOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.cfg.ExpireBatch = 1
+	b.svc = b.newService(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute))
+	b.clock.Advance(time.Hour)
+	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:1")
+	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 0 {
+		t.Fatalf("Expire = %+v, %v; want applied alone", res, err)
+	}
+	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != store.StateActive {
+		t.Fatalf("the other due trial is %s, want active", got.State)
+	}
+}
