@@ -67,3 +67,23 @@ migrate: build
 
 clean:
 	rm -rf bin
+
+.PHONY: bench bench-scale bench-smoke
+SCALE_TRIALS ?= 10000000
+
+## bench: the benchmark scenarios side by side on one Postgres (expiry storm,
+## River baseline, cron-sweep peer, intake vs pgbench, footprint) at default
+## sizes; reports, tables and charts in bench/out. BENCH_FLAGS adds flags
+## (go run ./cmd/trialsbench -h). See docs/performance.md.
+bench:
+	$(GO) run ./cmd/trialsbench $(BENCH_FLAGS)
+
+## bench-scale: trialsd on SCALE_TRIALS trials (default 10M; try 1000000 first).
+## Takes long and needs disk; not part of CI.
+bench-scale:
+	$(GO) run ./cmd/trialsbench -scenarios scale -scale-trials $(SCALE_TRIALS) $(BENCH_FLAGS)
+
+## bench-smoke: every scenario at tiny sizes, concurrently, in seconds (CI):
+## proves the harness works; its figures mean nothing.
+bench-smoke:
+	$(GO) run ./cmd/trialsbench -smoke -out bench/out/smoke $(BENCH_FLAGS)

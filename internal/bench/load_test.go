@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/testdb"
+)
+
+// volatile are the columns that differ between any two inserts of the same
+// trial: ids, clocks and random public ids. Everything else must match.
+var volatile = map[string][]string{
+	"users":                {"id", "public_id", "created_at", "updated_at", "username", "email", "name"},
+	"organizations":        {"id", "public_id", "created_at", "name"},
+	"organization_members": {"organization_id", "user_id", "created_at"},
+	"trials":               {"id", "user_id", "organization_id", "created_at", "transition_job_id"},
+	"trial_events":         {"id", "trial_id", "at", "actor", "cause", "data"},
+	"river_job":            {"id", "created_at", "args", "unique_key"},
+}
+
+// The COPY loader writes what StartTrial writes: the same rows in every
+// table, the same River job (args, unique key, states, queue, attempts), and
+// the trial pointing at its job.
+func TestLoadMatchesStartTrial(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := config.Default()
+	due := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+
+	viaService := testdb.New(t)
+	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{}, daemon.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := d.Accounts.CreateAdmin(ctx, "benchadmin", "benchadmin@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var userID int64
+	if err := viaService.QueryRow(ctx, `INSERT INTO users (username, email, name, created_at, updated_at)
+		VALUES ('bench2', 'bench2@example.com', 'Bench User 2', now(), now()) RETURNING id`).Scan(&userID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+		lifecycle.StartTrialRequest{UserID: userID, ExpirationDate: &due}, benchCause); err != nil {
+		t.Fatal(err)
+	}
+
+	viaCopy := testdb.New(t)
+	d2, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{}, daemon.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin2, _, err := d2.Accounts.CreateAdmin(ctx, "benchadmin", "benchadmin@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadTrials(ctx, viaCopy, trialLoad{N: 1, From: due, AdminID: admin2.ID, MaxAttempts: cfg.River.MaxAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for table, drop := range volatile {
+		want, have := rowsOf(t, viaService, table, drop), rowsOf(t, viaCopy, table, drop)
+		if len(want) == 0 {
+			t.Errorf("%s: StartTrial wrote no rows to compare with", table)
+		}
+		if len(want) != len(have) {
+			t.Errorf("%s: StartTrial wrote %d rows, the loader %d", table, len(want), len(have))
+			continue
+		}
+		for i := range want {
+			if !maps.Equal(want[i], have[i]) {
+				t.Errorf("%s row %d differs:\n StartTrial %v\n loader     %v", table, i, want[i], have[i])
+			}
+		}
+	}
+
+	// The dropped columns that are not arbitrary: the trial's job is its
+	// Expire job, whose args and unique key River derived from the trial.
+	for name, pool := range map[string]*pgxpool.Pool{"StartTrial": viaService, "loader": viaCopy} {
+		var ok bool
+		err := pool.QueryRow(ctx, `SELECT j.args = jsonb_build_object('v', 1, 'trial_id', t.id, 'generation', 1)
+			AND j.unique_key = sha256(convert_to('&kind=trial.expire&args={"generation":1,"trial_id":' || t.id || '}', 'UTF8'))
+			AND e.data = jsonb_build_object('expirationDate', to_char(t.expiration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+				'organizationId', t.organization_id, 'selfService', false)
+			AND e.actor = 'admin:' || (SELECT id FROM users WHERE is_admin)
+			FROM trials t JOIN river_job j ON j.id = t.transition_job_id JOIN trial_events e ON e.trial_id = t.id
+			WHERE t.user_id <> (SELECT id FROM users WHERE is_admin)`).Scan(&ok)
+		if err != nil || !ok {
+			t.Errorf("%s: trial, job and event do not belong together (ok=%v, err=%v)", name, ok, err)
+		}
+	}
+	if got.LastTrialID != got.FirstTrialID {
+		t.Errorf("loaded trials %d..%d, want one", got.FirstTrialID, got.LastTrialID)
+	}
+}
+
+// rowsOf returns table's non-admin rows, ordered by id-ish, as JSON objects
+// without the volatile columns.
+func rowsOf(t *testing.T, pool *pgxpool.Pool, table string, drop []string) []map[string]string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT to_jsonb(x) - $1::text[] FROM `+table+` x
+		WHERE NOT (to_jsonb(x) ? 'is_admin' AND (to_jsonb(x)->>'is_admin')::boolean) ORDER BY 1::text`, drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []map[string]string
+	for rows.Next() {
+		var raw map[string]json.RawMessage
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for k, v := range raw {
+			m[k] = string(v)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

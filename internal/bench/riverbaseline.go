@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/trialsd/trialsd/internal/database"
+)
+
+// noopArgs is a job that does nothing: what River alone can do is the
+// ceiling of any scheduler built on it.
+type noopArgs struct{}
+
+// Kind names the job in river_job.
+func (noopArgs) Kind() string { return "trialsbench.noop" }
+
+// InsertOpts puts it on the queue the daemon's transitions use.
+func (noopArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLifecycle} }
+
+// RiverReport is scenario 2: River working no-op jobs with the daemon's
+// queue settings.
+type RiverReport struct {
+	Meta
+	River riverSettings `json:"river"`
+	Jobs  int           `json:"jobs"`
+	// Drain is the completions' span (finalized_at), as for the storm's backlog.
+	Drain drain `json:"drain"`
+	// ExpiryTransitionsPerSecond is the storm's backlog drain of this run
+	// (0 when the storm did not run), and Ratio the one over the other.
+	ExpiryTransitionsPerSecond float64 `json:"expiryTransitionsPerSecond"`
+	Ratio                      float64 `json:"ratio"`
+	Target                     float64 `json:"target"`
+}
+
+func (r *RiverReport) table() [][2]string {
+	return [][2]string{
+		{"river settings", r.River.String()},
+		{"no-op jobs", fmt.Sprintf("%d pre-inserted: %s over %.2fs", r.Jobs, fmtRate(r.Drain.PerSecond, "jobs/s"), r.Drain.SpanS)},
+		{"expiry transitions/s (storm backlog)", fmtRate(r.ExpiryTransitionsPerSecond, "/s")},
+		{"ratio transitions/s ÷ no-op jobs/s", fmt.Sprintf("%.3f (target ≥ %.1f)", r.Ratio, r.Target)},
+	}
+}
+
+func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
+	began := time.Now()
+	n := h.opts.BurstTrials
+	rep := &RiverReport{Meta: Meta{Scenario: ScenarioRiver, At: began}, Jobs: n, Target: 0.5}
+	db, err := newScratchDB(ctx, h.tmpl, ScenarioRiver, 4)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
+	rep.Database = db.Name
+	cfg, err := h.setup.Config(db.URL)
+	if err != nil {
+		return nil, err
+	}
+	rep.River = settingsOf(cfg)
+	// The pool the daemon would have.
+	pool, err := database.Open(ctx, db.URL, cfg.Database.MaxConns, false)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[noopArgs]) error { return nil }))
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger:                      h.log.With("component", "river"),
+		Workers:                     workers,
+		Queues:                      map[string]river.QueueConfig{queueLifecycle: {MaxWorkers: cfg.River.MaxWorkers}},
+		FetchPollInterval:           cfg.River.FetchPollInterval,
+		FetchCooldown:               cfg.River.FetchCooldown,
+		JobTimeout:                  cfg.River.JobTimeout,
+		RescueStuckJobsAfter:        cfg.River.RescueStuckJobsAfter,
+		CompletedJobRetentionPeriod: cfg.River.CompletedRetention,
+		MaxAttempts:                 cfg.River.MaxAttempts,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating River client: %w", err)
+	}
+	for done := 0; done < n; {
+		batch := make([]river.InsertManyParams, min(10_000, n-done))
+		for i := range batch {
+			batch[i] = river.InsertManyParams{Args: noopArgs{}}
+		}
+		if _, err := client.InsertManyFast(ctx, batch); err != nil {
+			return nil, fmt.Errorf("inserting no-op jobs: %w", err)
+		}
+		done += len(batch)
+	}
+	if err := client.Start(ctx); err != nil {
+		return nil, fmt.Errorf("starting River: %w", err)
+	}
+	waitErr := waitUntil(ctx, h.opts.Timeout, 100*time.Millisecond, "every no-op job to complete", func(ctx context.Context) (bool, error) {
+		var left int
+		err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND state <> 'completed'`, noopArgs{}.Kind()).Scan(&left)
+		return left == 0, err
+	})
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		return nil, errors.Join(waitErr, fmt.Errorf("stopping River: %w", err))
+	}
+	if waitErr != nil {
+		return nil, waitErr
+	}
+	rep.Drain, err = drainOf(ctx, db.Pool, `SELECT count(*)::int, min(finalized_at), max(finalized_at)
+		FROM river_job WHERE kind = $1 AND state = 'completed'`, noopArgs{}.Kind())
+	if err != nil {
+		return nil, err
+	}
+	rep.ElapsedS = round1(time.Since(began).Seconds())
+	return rep, nil
+}
+
+// withStorm sets the ratio to the storm's backlog drain of the same run.
+func (r *RiverReport) withStorm(storm *StormReport) {
+	r.ExpiryTransitionsPerSecond = storm.TransitionsPerSecond
+	r.Ratio = ratio(r.ExpiryTransitionsPerSecond, r.Drain.PerSecond)
+}

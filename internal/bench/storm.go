@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// profileUnavailable says why the storm report carries no CPU profile.
+const profileUnavailable = "trialsd exposes no pprof endpoint (no /debug/pprof route, no config key), " +
+	"and the harness measures the daemon as shipped; see docs/performance.md for the in-process profile"
+
+// StormReport is scenario 1: N trials due within a window against a
+// running `trialsd serve`, then a backlog of trials already due.
+type StormReport struct {
+	Meta
+	River  riverSettings `json:"river"`
+	Trials int           `json:"trials"`
+	// WindowS is the span their expiration dates are spread over.
+	WindowS float64 `json:"windowS"`
+	// Expired is how many expired before the wait ended (all, normally).
+	Expired int `json:"expired"`
+	// SustainedPerSecond is trials / (last expired − first due): during a
+	// window the daemon cannot go faster than trials fall due.
+	SustainedPerSecond float64 `json:"sustainedPerSecond"`
+	Lag                Dist    `json:"lag"`
+	// Daemon is the daemon's CPU and memory from the window's start to the
+	// last expiry; Postgres is every postgres process's CPU meanwhile.
+	Daemon usage `json:"daemon"`
+	// RSSIdleBytes is the daemon's RSS once ready, before any trial exists.
+	RSSIdleBytes int64      `json:"rssIdleBytes"`
+	LagOverTime  []lagPoint `json:"lagOverTime"`
+	BurstTrials  int        `json:"burstTrials"`
+	Burst        drain      `json:"burst"`
+	// BurstDaemon is from the daemon's exec (River works before the API
+	// listens) to the backlog's end.
+	BurstDaemon          usage   `json:"burstDaemon"`
+	TransitionsPerSecond float64 `json:"transitionsPerSecond"`
+	Profile              string  `json:"profile"`
+}
+
+func (r *StormReport) table() [][2]string {
+	return [][2]string{
+		{"river settings", r.River.String()},
+		{"trials due within window", fmt.Sprintf("%d within %gs (%d expired)", r.Trials, r.WindowS, r.Expired)},
+		{"sustained transitions/s", fmtRate(r.SustainedPerSecond, "/s")},
+		{"lag (expired − due)", fmtDist(r.Lag)},
+		{"daemon CPU / peak RSS", fmt.Sprintf("%.1f s CPU, %.1f MB peak (idle before: %.1f MB)", r.Daemon.CPUSeconds, mb(r.Daemon.PeakRSSBytes), mb(r.RSSIdleBytes))},
+		{"postgres CPU meanwhile", fmt.Sprintf("%.1f s", r.Daemon.PostgresCPUSeconds)},
+		{"backlog drain", fmt.Sprintf("%d trials already due: %s over %.2fs", r.BurstTrials, fmtRate(r.Burst.PerSecond, "transitions/s"), r.Burst.SpanS)},
+		{"backlog daemon CPU / postgres CPU", fmt.Sprintf("%.1f s / %.1f s, peak RSS %.1f MB", r.BurstDaemon.CPUSeconds, r.BurstDaemon.PostgresCPUSeconds, mb(r.BurstDaemon.PeakRSSBytes))},
+		{"CPU profile", r.Profile},
+	}
+}
+
+func (h *harness) runStorm(ctx context.Context) (report, error) {
+	began := time.Now()
+	rep := &StormReport{Meta: Meta{Scenario: ScenarioStorm, At: began}, Trials: h.opts.StormTrials,
+		WindowS: h.opts.StormWindow.Seconds(), BurstTrials: h.opts.BurstTrials, Profile: profileUnavailable}
+	if err := h.stormWindow(ctx, rep); err != nil {
+		return nil, err
+	}
+	if err := h.stormBurst(ctx, rep); err != nil {
+		return nil, err
+	}
+	rep.TransitionsPerSecond = rep.Burst.PerSecond
+	rep.ElapsedS = round1(time.Since(began).Seconds())
+	return rep, nil
+}
+
+// charts is the lag of trials by the second they fell due.
+func (r *StormReport) charts() map[string]string {
+	pts := r.LagOverTime
+	return map[string]string{ScenarioStorm + ".svg": lagChart(
+		fmt.Sprintf("trialsd: %d trials due within %gs", r.Trials, r.WindowS), "due time (s from the window's start)",
+		[]chartSeries{
+			seriesOf("max", "#d62728", pts, func(p lagPoint) float64 { return p.MaxMs }),
+			seriesOf("p99", "#ff7f0e", pts, func(p lagPoint) float64 { return p.P99Ms }),
+			seriesOf("p50", "#1f77b4", pts, func(p lagPoint) float64 { return p.P50Ms }),
+		})}
+}
+
+// stormWindow loads trials due within the window, starts the daemon before
+// the first is due and waits until the last has expired.
+func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error) {
+	db, err := newScratchDB(ctx, h.tmpl, ScenarioStorm, 8)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
+	rep.Database = db.Name
+	cfg, err := h.setup.Config(db.URL)
+	if err != nil {
+		return err
+	}
+	rep.River = settingsOf(cfg)
+	adminID, err := createAdmin(ctx, db.Pool)
+	if err != nil {
+		return err
+	}
+	// The daemon runs before the trials exist, as in production, where
+	// trials are started days before they fall due: River's scheduler and
+	// leader election are warm when the window opens.
+	d, err := h.setup.start(ctx, db.URL, ScenarioStorm, false)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.stop()) }()
+	if u, err := readProc(d.Pid); err == nil {
+		rep.RSSIdleBytes = u.RSS
+	}
+	lead := h.opts.StormLead
+	if lead == 0 {
+		lead = autoLead(h.opts.StormTrials)
+	}
+	from := time.Now().Add(lead).UTC().Truncate(time.Millisecond)
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	if err != nil {
+		return err
+	}
+	if time.Now().After(from) {
+		return fmt.Errorf("the first trial fell due before loading ended: raise -storm-lead above %s", lead)
+	}
+	h.log.InfoContext(ctx, "storm loaded", "trials", h.opts.StormTrials, "first_due_in", time.Until(from).Round(time.Millisecond))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(from)):
+	}
+	s := startSampler(ctx, d.Pid, 100*time.Millisecond)
+	waitErr := waitUntil(ctx, h.opts.StormWindow+h.opts.Timeout, 250*time.Millisecond, "every trial to expire", allExpired(db.Pool, l))
+	rep.Daemon = s.stop()
+	lags, err := readLags(ctx, db.Pool, l, from)
+	if err != nil {
+		return err
+	}
+	rep.Expired = len(lags)
+	rep.Lag = distOf(lagValues(lags))
+	rep.LagOverTime = lagSeries(lags)
+	// From the first due date (the window's start) to the last expiry.
+	var span float64
+	for _, x := range lags {
+		span = max(span, x.DueS+x.LagMs/1000)
+	}
+	if span > 0 {
+		rep.SustainedPerSecond = round1(float64(rep.Expired) / span)
+	}
+	return waitErr
+}
+
+// stormBurst loads trials that are all due already and measures how fast
+// a freshly started daemon works the backlog off.
+func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) {
+	db, err := newScratchDB(ctx, h.tmpl, "burst", 8)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
+	cfg, err := h.setup.Config(db.URL)
+	if err != nil {
+		return err
+	}
+	adminID, err := createAdmin(ctx, db.Pool)
+	if err != nil {
+		return err
+	}
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.BurstTrials, From: time.Now().Add(-time.Second), AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	if err != nil {
+		return err
+	}
+	d, err := h.setup.start(ctx, db.URL, "burst", true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.stop()) }()
+	waitErr := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog to drain", allExpired(db.Pool, l))
+	rep.BurstDaemon = d.Usage.stop()
+	if rep.Burst, err = trialsDrain(ctx, db.Pool, l); err != nil {
+		return err
+	}
+	return waitErr
+}
