@@ -50,8 +50,11 @@ type Database struct {
 
 // HTTP configures the API listener and its timeouts.
 type HTTP struct {
-	Addr              string
-	MetricsAddr       string
+	Addr        string
+	MetricsAddr string
+	// PprofAddr, when set, serves Go's profiler on a listener of its own,
+	// never on the API's: profiles show internals and cost CPU on demand.
+	PprofAddr         string
 	TrustedProxies    []netip.Prefix
 	RedirectOrigins   []string
 	ReadHeaderTimeout time.Duration

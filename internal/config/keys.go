@@ -43,6 +43,7 @@ var keys = []key{
 
 	{"http.addr", "127.0.0.1:4800", str(func(c *Config) *string { return &c.HTTP.Addr })},
 	{"http.metrics_addr", "", str(func(c *Config) *string { return &c.HTTP.MetricsAddr })},
+	{"http.pprof_addr", "", str(func(c *Config) *string { return &c.HTTP.PprofAddr })},
 	{"http.trusted_proxies", []string{}, func(c *Config, raw any) error {
 		c.HTTP.TrustedProxies = nil
 		for _, s := range list(raw) {

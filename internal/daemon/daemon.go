@@ -240,6 +240,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err == nil && d.cfg.HTTP.MetricsAddr != "" {
 		err = serve(d.cfg.HTTP.MetricsAddr, d.Metrics.Handler(), "metrics")
 	}
+	if err == nil && d.cfg.HTTP.PprofAddr != "" {
+		err = serve(d.cfg.HTTP.PprofAddr, pprofHandler(), "pprof")
+	}
 	if err == nil {
 		d.logger.InfoContext(ctx, "trialsd ready", "api", d.opts.API, "workers", d.opts.Workers)
 		select {

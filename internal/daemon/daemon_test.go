@@ -502,3 +502,34 @@ func runDaemon(t *testing.T, opts daemon.Options, configure ...func(*config.Conf
 	}
 	return addr, stop
 }
+
+// The profiler listens only where http.pprof_addr says, never on the API.
+func TestPprofOnItsOwnListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pprofAddr := ln.Addr().String()
+	ln.Close()
+	addr, _ := runDaemon(t, daemon.Options{API: true}, func(c *config.Config) { c.HTTP.PprofAddr = pprofAddr })
+
+	tests := []struct {
+		url  string
+		want int
+	}{
+		{"http://" + pprofAddr + "/debug/pprof/cmdline", http.StatusOK},
+		{"http://" + pprofAddr + "/debug/pprof/goroutine?debug=1", http.StatusOK},
+		{"http://" + addr + "/debug/pprof/cmdline", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get(tt.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tt.url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET %s = %d, want %d", tt.url, resp.StatusCode, tt.want)
+		}
+	}
+}
