@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,6 +79,10 @@ type Options struct {
 	FootprintStarts int
 	FootprintIdle   time.Duration
 
+	// ProfileSeconds is the length of the daemon's CPU profiles in the
+	// storm (when it can serve pprof); 0 takes none.
+	ProfileSeconds int
+
 	// Concurrent runs the scenarios all at once (smoke runs only: they
 	// would skew each other's figures).
 	Concurrent bool
@@ -96,7 +101,7 @@ func DefaultOptions() Options {
 		CronInterval:   60 * time.Second,
 		IntakeDuration: 15 * time.Second, IntakeClients: 16, IntakeUsers: 100_000,
 		ScaleTrials: 10_000_000, ScaleStormTrials: 20_000, ScaleListRequests: 2000, ScaleScrapes: 20,
-		FootprintStarts: 3, FootprintIdle: 5 * time.Second,
+		FootprintStarts: 3, FootprintIdle: 5 * time.Second, ProfileSeconds: 10,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Stdout: os.Stdout,
 	}
 }
@@ -111,7 +116,7 @@ func SmokeOptions() Options {
 	o.IntakeDuration, o.IntakeClients, o.IntakeUsers = time.Second, 4, 5000
 	o.ScaleTrials, o.ScaleStormTrials, o.ScaleListRequests, o.ScaleScrapes = 2000, 200, 50, 3
 	o.FootprintStarts, o.FootprintIdle = 1, time.Second
-	o.Concurrent = true
+	o.Concurrent, o.ProfileSeconds = true, 1
 	return o
 }
 
@@ -122,6 +127,8 @@ type harness struct {
 	setup daemonSetup
 	log   *slog.Logger
 	tmpl  *scratchDB
+	// version is the source tree's git description.
+	version string
 	// storm is this run's storm, once it has run, for later scenarios'
 	// ratios and charts.
 	mu    sync.Mutex
@@ -142,6 +149,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return err
 		}
 		h.setup.Bin = bin
+	}
+	if out, err := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+		h.version = strings.TrimSpace(string(out))
 	}
 	if h.tmpl, err = newTemplateDB(ctx, opts.AdminURL); err != nil {
 		return err
@@ -234,7 +244,12 @@ type Meta struct {
 	At       time.Time `json:"at"`
 	Database string    `json:"database"`
 	ElapsedS float64   `json:"elapsedS"`
+	// Trialsd is `git describe --always --dirty` of the tree the daemon
+	// was built from: figures belong to a version.
+	Trialsd string `json:"trialsd"`
 }
+
+func (m *Meta) header() *Meta { return m }
 
 // write completes rep with the storm's figures, if any, and writes its
 // JSON, its charts and its table.
@@ -244,6 +259,9 @@ func (h *harness) write(name string, rep report) error {
 	h.mu.Unlock()
 	if r, ok := rep.(stormRelative); ok && storm != nil {
 		r.withStorm(storm)
+	}
+	if m, ok := rep.(interface{ header() *Meta }); ok {
+		m.header().Trialsd = h.version
 	}
 	if c, ok := rep.(charted); ok {
 		for file, svg := range c.charts() {

@@ -109,7 +109,7 @@ type daemonProc struct {
 // start runs `trialsd serve` on dbURL and waits until /readyz answers 200.
 // With sample, its usage is sampled from exec on: River starts working
 // before the API listens, so a backlog's work begins before ready.
-func (s daemonSetup) start(ctx context.Context, dbURL, name string, sample bool) (*daemonProc, error) {
+func (s daemonSetup) start(ctx context.Context, dbURL, name string, sample bool, extraEnv ...string) (*daemonProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (s daemonSetup) start(ctx context.Context, dbURL, name string, sample bool)
 		args = append(args, "--config", f)
 	}
 	cmd := exec.Command(s.Bin, args...)
-	cmd.Env = s.env(dbURL, addr)
+	cmd.Env = append(s.env(dbURL, addr), extraEnv...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	began := time.Now()
 	if err := cmd.Start(); err != nil {

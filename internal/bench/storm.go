@@ -8,8 +8,34 @@ import (
 )
 
 // profileUnavailable says why the storm report carries no CPU profile.
-const profileUnavailable = "trialsd exposes no pprof endpoint (no /debug/pprof route, no config key), " +
-	"and the harness measures the daemon as shipped; see docs/performance.md for the in-process profile"
+const profileUnavailable = "none: this trialsd has no " + pprofKey + " key, so it serves no /debug/pprof, " +
+	"and the harness measures the daemon as built, unmodified"
+
+// profileAsync takes a CPU profile of the daemon at addr in the background
+// and delivers it (nil when addr is empty or the profile failed, which is
+// logged: a missing profile does not void the measurements).
+func (h *harness) profileAsync(ctx context.Context, addr, name string) <-chan *profile {
+	out := make(chan *profile, 1)
+	if addr == "" || h.opts.ProfileSeconds <= 0 {
+		out <- nil
+		return out
+	}
+	go func() {
+		p, err := h.captureProfile(ctx, addr, h.opts.ProfileSeconds, name)
+		if err != nil {
+			h.log.WarnContext(ctx, "no CPU profile", "profile", name, "err", err)
+		}
+		out <- p
+	}()
+	return out
+}
+
+func fileOf(p *profile) string {
+	if p == nil {
+		return ""
+	}
+	return p.File
+}
 
 // StormReport is scenario 1: N trials due within a window against a
 // running `trialsd serve`, then a backlog of trials already due.
@@ -37,7 +63,12 @@ type StormReport struct {
 	// listens) to the backlog's end.
 	BurstDaemon          usage   `json:"burstDaemon"`
 	TransitionsPerSecond float64 `json:"transitionsPerSecond"`
-	Profile              string  `json:"profile"`
+	// WindowProfile and BacklogProfile are CPU profiles of the daemon
+	// from the window's start and from the backlog daemon's ready, when
+	// it serves pprof; Profile says what became of them.
+	WindowProfile  *profile `json:"windowProfile,omitempty"`
+	BacklogProfile *profile `json:"backlogProfile,omitempty"`
+	Profile        string   `json:"profile"`
 }
 
 func (r *StormReport) table() [][2]string {
@@ -65,6 +96,9 @@ func (h *harness) runStorm(ctx context.Context) (report, error) {
 		return nil, err
 	}
 	rep.TransitionsPerSecond = rep.Burst.PerSecond
+	if rep.WindowProfile != nil || rep.BacklogProfile != nil {
+		rep.Profile = fmt.Sprintf("%ds CPU profiles: %s", h.opts.ProfileSeconds, joinNonEmpty(fileOf(rep.WindowProfile), fileOf(rep.BacklogProfile)))
+	}
 	rep.ElapsedS = round1(time.Since(began).Seconds())
 	return rep, nil
 }
@@ -102,7 +136,11 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	// The daemon runs before the trials exist, as in production, where
 	// trials are started days before they fall due: River's scheduler and
 	// leader election are warm when the window opens.
-	d, err := h.setup.start(ctx, db.URL, ScenarioStorm, false)
+	pprofEnv, pprofAddr, err := profileEnv()
+	if err != nil {
+		return err
+	}
+	d, err := h.setup.start(ctx, db.URL, ScenarioStorm, false, pprofEnv...)
 	if err != nil {
 		return err
 	}
@@ -129,8 +167,10 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	case <-time.After(time.Until(from)):
 	}
 	s := startSampler(ctx, d.Pid, 100*time.Millisecond)
+	profiled := h.profileAsync(ctx, pprofAddr, "storm-window.pprof")
 	waitErr := waitUntil(ctx, h.opts.StormWindow+h.opts.Timeout, 250*time.Millisecond, "every trial to expire", allExpired(db.Pool, l))
 	rep.Daemon = s.stop()
+	rep.WindowProfile = <-profiled
 	lags, err := readLags(ctx, db.Pool, l, from)
 	if err != nil {
 		return err
@@ -169,13 +209,19 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 	if err != nil {
 		return err
 	}
-	d, err := h.setup.start(ctx, db.URL, "burst", true)
+	pprofEnv, pprofAddr, err := profileEnv()
+	if err != nil {
+		return err
+	}
+	d, err := h.setup.start(ctx, db.URL, "burst", true, pprofEnv...)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, d.stop()) }()
+	profiled := h.profileAsync(ctx, pprofAddr, "storm-backlog.pprof")
 	waitErr := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog to drain", allExpired(db.Pool, l))
 	rep.BurstDaemon = d.Usage.stop()
+	rep.BacklogProfile = <-profiled
 	if rep.Burst, err = trialsDrain(ctx, db.Pool, l); err != nil {
 		return err
 	}
