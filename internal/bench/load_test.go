@@ -101,6 +101,18 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 			t.Errorf("%s: trial, job and event do not belong together (ok=%v, err=%v)", name, ok, err)
 		}
 	}
+	// The counts by state the gauges read agree too.
+	counts := func(pool *pgxpool.Pool) string {
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT coalesce(string_agg(state || '=' || n, ',' ORDER BY state), '')
+			FROM (SELECT state, sum(n) AS n FROM trial_state_counts GROUP BY state) x`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if want, have := counts(viaService), counts(viaCopy); want != have || want == "" {
+		t.Errorf("trial_state_counts: StartTrial %q, loader %q", want, have)
+	}
 	if got.LastTrialID != got.FirstTrialID {
 		t.Errorf("loaded trials %d..%d, want one", got.FirstTrialID, got.LastTrialID)
 	}

@@ -153,14 +153,16 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 		lead = autoLead(h.opts.StormTrials)
 	}
 	from := time.Now().Add(lead).UTC().Truncate(time.Millisecond)
+	loadBegan := time.Now()
 	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
 	if err != nil {
 		return err
 	}
+	h.log.InfoContext(ctx, "storm loaded", "trials", h.opts.StormTrials, "took", time.Since(loadBegan).Round(time.Millisecond),
+		"first_due_in", time.Until(from).Round(time.Millisecond))
 	if time.Now().After(from) {
 		return fmt.Errorf("the first trial fell due before loading ended: raise -storm-lead above %s", lead)
 	}
-	h.log.InfoContext(ctx, "storm loaded", "trials", h.opts.StormTrials, "first_due_in", time.Until(from).Round(time.Millisecond))
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
