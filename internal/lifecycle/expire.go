@@ -134,8 +134,21 @@ func (s *Service) applyExpire(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 func (s *Service) transition(ctx context.Context, trialID, generation int64, state, to, cause string,
 	due func(store.Trial) time.Time, apply func(pgx.Tx, *store.Queries, *store.Trial, time.Time) error,
 ) (Result, error) {
+	// A trial never returns to a (state, generation) it has left: every
+	// path back to an earlier state starts a new generation. So a job whose
+	// trial has moved on can tell without the row lock, whose transaction
+	// would cost a commit: in a storm most expiry jobs find their trial
+	// claimed by another job's batch and end here.
+	cur, err := store.New(s.pool).TrialStateByID(ctx, trialID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Result{}, fmt.Errorf("reading trial %d: %w", trialID, err)
+	}
+	if errors.Is(err, store.ErrNotFound) || cur.State != state || cur.ScheduleGen != generation {
+		return Result{Outcome: moved(cur, to, generation)}, nil
+	}
+
 	var res Result
-	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		t, err := q.TrialByIDForUpdate(ctx, trialID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -146,10 +159,7 @@ func (s *Service) transition(ctx context.Context, trialID, generation int64, sta
 			return fmt.Errorf("locking trial %d: %w", trialID, err)
 		}
 		if t.State != state || t.ScheduleGen != generation {
-			res = Result{Outcome: Skipped}
-			if to != "" && t.State == to && t.ScheduleGen == generation {
-				res.Outcome = AlreadyApplied
-			}
+			res = Result{Outcome: moved(store.TrialState{State: t.State, ScheduleGen: t.ScheduleGen}, to, generation)}
 			return nil
 		}
 		now, dueAt := s.now(), due(t)
@@ -170,4 +180,15 @@ func (s *Service) transition(ctx context.Context, trialID, generation int64, sta
 			"cause", cause, "lag", res.At.Sub(res.Due))
 	}
 	return res, nil
+}
+
+// moved is the outcome of a job whose trial is no longer in the state it
+// expects: AlreadyApplied when the trial is where the transition leads, for
+// the job's generation, Skipped otherwise (or when the trial is gone: cur is
+// then zero).
+func moved(cur store.TrialState, to string, generation int64) Outcome {
+	if to != "" && cur.State == to && cur.ScheduleGen == generation {
+		return AlreadyApplied
+	}
+	return Skipped
 }

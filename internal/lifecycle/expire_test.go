@@ -134,3 +134,43 @@ func TestExpireBatchOfOne(t *testing.T) {
 		t.Fatalf("the other due trial is %s, want active", got.State)
 	}
 }
+
+// A job whose trial has moved on learns it without waiting for the row
+// lock (and without the commit that taking it costs): it answers even while
+// another transaction holds the trial.
+func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	trials := startTrials(t, b, t0.Add(time.Minute))
+	tr := trials[0]
+	b.clock.Advance(time.Hour)
+	if res, err := b.svc.Expire(ctx, tr.ID, tr.ScheduleGen, "job:1"); err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("Expire = %+v, %v", res, err)
+	}
+
+	lock, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := store.New(lock).TrialByIDForUpdate(ctx, tr.ID); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		generation int64
+		want       lifecycle.Outcome
+	}{
+		{"its own transition, done", tr.ScheduleGen, lifecycle.AlreadyApplied},
+		{"a stale generation", tr.ScheduleGen - 1, lifecycle.Skipped},
+	}
+	for _, tt := range tests {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		res, err := b.svc.Expire(ctx, tr.ID, tt.generation, "job:2")
+		cancel()
+		if err != nil || res.Outcome != tt.want {
+			t.Errorf("%s: Expire = %+v, %v; want %s without waiting for the lock", tt.name, res, err, tt.want)
+		}
+	}
+}

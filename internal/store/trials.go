@@ -277,6 +277,19 @@ func (q *Queries) ListTrials(ctx context.Context, state string, userID int64, li
 	return trials, nil
 }
 
+// TrialState is where a trial stands in its lifecycle.
+type TrialState struct {
+	State       string
+	ScheduleGen int64
+}
+
+// TrialStateByID reads a trial's state and schedule generation, unlocked.
+func (q *Queries) TrialStateByID(ctx context.Context, id int64) (TrialState, error) {
+	var s TrialState
+	err := q.db.QueryRow(ctx, `SELECT state, schedule_gen FROM trials WHERE id = $1`, id).Scan(&s.State, &s.ScheduleGen)
+	return s, notFound(err)
+}
+
 // ClaimDueActiveTrials locks and returns up to limit active trials whose
 // expiration date has passed by `by`, oldest due first, other than except.
 // Rows another transaction holds are skipped rather than waited for, so
