@@ -247,6 +247,9 @@ type Meta struct {
 	// Trialsd is `git describe --always --dirty` of the tree the daemon
 	// was built from: figures belong to a version.
 	Trialsd string `json:"trialsd"`
+	// LoadAvg is /proc/loadavg when the scenario ended: on a shared
+	// machine, a busy neighbour shows here before it skews a ratio.
+	LoadAvg string `json:"loadAvg"`
 }
 
 func (m *Meta) header() *Meta { return m }
@@ -262,6 +265,9 @@ func (h *harness) write(name string, rep report) error {
 	}
 	if m, ok := rep.(interface{ header() *Meta }); ok {
 		m.header().Trialsd = h.version
+		if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+			m.header().LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+		}
 	}
 	if c, ok := rep.(charted); ok {
 		for file, svg := range c.charts() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -70,7 +71,7 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[noopArgs]) error { return nil }))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:                      h.log.With("component", "river"),
+		Logger:                      slog.New(warnOnly{h.log.Handler()}).With("component", "river"),
 		Workers:                     workers,
 		Queues:                      map[string]river.QueueConfig{queueLifecycle: {MaxWorkers: cfg.River.MaxWorkers}},
 		FetchPollInterval:           cfg.River.FetchPollInterval,
@@ -122,4 +123,12 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 func (r *RiverReport) withStorm(storm *StormReport) {
 	r.ExpiryTransitionsPerSecond = storm.TransitionsPerSecond
 	r.Ratio = ratio(r.ExpiryTransitionsPerSecond, r.Drain.PerSecond)
+}
+
+// warnOnly quietens River's periodic info lines in the harness's output.
+type warnOnly struct{ slog.Handler }
+
+// Enabled passes warnings and errors only.
+func (w warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && w.Handler.Enabled(ctx, l)
 }

@@ -14,13 +14,17 @@ const profileUnavailable = "none: this trialsd has no " + pprofKey + " key, so i
 // profileAsync takes a CPU profile of the daemon at addr in the background
 // and delivers it (nil when addr is empty or the profile failed, which is
 // logged: a missing profile does not void the measurements).
-func (h *harness) profileAsync(ctx context.Context, addr, name string) <-chan *profile {
+func (h *harness) profileAsync(ctx context.Context, addr, name string, after time.Duration) <-chan *profile {
 	out := make(chan *profile, 1)
 	if addr == "" || h.opts.ProfileSeconds <= 0 {
 		out <- nil
 		return out
 	}
 	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(after):
+		}
 		p, err := h.captureProfile(ctx, addr, h.opts.ProfileSeconds, name)
 		if err != nil {
 			h.log.WarnContext(ctx, "no CPU profile", "profile", name, "err", err)
@@ -64,7 +68,7 @@ type StormReport struct {
 	BurstDaemon          usage   `json:"burstDaemon"`
 	TransitionsPerSecond float64 `json:"transitionsPerSecond"`
 	// WindowProfile and BacklogProfile are CPU profiles of the daemon
-	// from the window's start and from the backlog daemon's ready, when
+	// around the window's middle and from the backlog daemon's ready, when
 	// it serves pprof; Profile says what became of them.
 	WindowProfile  *profile `json:"windowProfile,omitempty"`
 	BacklogProfile *profile `json:"backlogProfile,omitempty"`
@@ -169,7 +173,8 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	case <-time.After(time.Until(from)):
 	}
 	s := startSampler(ctx, d.Pid, 100*time.Millisecond)
-	profiled := h.profileAsync(ctx, pprofAddr, "storm-window.pprof")
+	// Profiled in the middle of the window, when the daemon is busiest.
+	profiled := h.profileAsync(ctx, pprofAddr, "storm-window.pprof", max(0, h.opts.StormWindow/2-time.Duration(h.opts.ProfileSeconds)*time.Second/2))
 	waitErr := waitUntil(ctx, h.opts.StormWindow+h.opts.Timeout, 250*time.Millisecond, "every trial to expire", allExpired(db.Pool, l))
 	rep.Daemon = s.stop()
 	rep.WindowProfile = <-profiled
@@ -220,7 +225,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 		return err
 	}
 	defer func() { err = errors.Join(err, d.stop()) }()
-	profiled := h.profileAsync(ctx, pprofAddr, "storm-backlog.pprof")
+	profiled := h.profileAsync(ctx, pprofAddr, "storm-backlog.pprof", 0)
 	waitErr := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog to drain", allExpired(db.Pool, l))
 	rep.BurstDaemon = d.Usage.stop()
 	rep.BacklogProfile = <-profiled
