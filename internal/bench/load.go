@@ -52,7 +52,8 @@ type loaded struct {
 func (l trialLoad) expiration(i int) time.Time {
 	at := l.From
 	if l.N > 1 && l.Window > 0 {
-		at = at.Add(time.Duration(int64(l.Window) * int64(i) / int64(l.N)))
+		// In float: Window·i overflows int64 for days × millions of trials.
+		at = at.Add(time.Duration(float64(l.Window) * float64(i) / float64(l.N)))
 	}
 	return at.UTC().Truncate(time.Millisecond)
 }
@@ -159,6 +160,12 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return loaded{}, fmt.Errorf("committing load: %w", err)
+	}
+	// Trials created over days have statistics long before they fall due;
+	// a bulk load has none until autovacuum comes by, and River's scheduler
+	// planned without them takes ~27 s instead of ~0.4 s per 10k jobs.
+	if _, err := pool.Exec(ctx, `ANALYZE users, organizations, organization_members, trials, trial_events, river_job`); err != nil {
+		return loaded{}, fmt.Errorf("analyzing loaded tables: %w", err)
 	}
 	return loaded{FirstTrialID: trialID(0), LastTrialID: trialID(n - 1), FirstUserID: userID(0)}, nil
 }

@@ -145,3 +145,19 @@ func rowsOf(t *testing.T, pool *pgxpool.Pool, table string, drop []string) []map
 	}
 	return out
 }
+
+// Due dates stay inside the window and in order even when window × count
+// overflows 64-bit nanoseconds (14 days × 10M trials).
+func TestExpirationSpread(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := trialLoad{N: 10_000_000, From: from, Window: 14 * 24 * time.Hour}
+	prev := from
+	for _, i := range []int{0, 1, 1000, 5_000_000, 9_999_999} {
+		at := l.expiration(i)
+		if at.Before(prev) || !at.Before(from.Add(l.Window)) {
+			t.Fatalf("trial %d due %s, want within [%s, %s) and after %s", i, at, from, from.Add(l.Window), prev)
+		}
+		prev = at
+	}
+}

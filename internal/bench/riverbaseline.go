@@ -94,6 +94,10 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 		}
 		done += len(batch)
 	}
+	// Statistics, as the storm's tables get after loading.
+	if _, err := db.Pool.Exec(ctx, `ANALYZE river_job`); err != nil {
+		return nil, fmt.Errorf("analyzing river_job: %w", err)
+	}
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("starting River: %w", err)
 	}
