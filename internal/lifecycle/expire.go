@@ -32,10 +32,12 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 	res, err := s.transition(ctx, trialID, generation, store.StateActive, store.StateExpired, cause,
 		func(t store.Trial) time.Time { return t.ExpirationDate },
 		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) (err error) {
-			if err := s.applyExpire(ctx, tx, q, t, now, ActorSystem, cause); err != nil {
+			// The job's own trial keeps no pending job behind (a late
+			// reminder, or its expiry job when called outside it).
+			if err := s.retireJobs(ctx, tx, q, t); err != nil {
 				return err
 			}
-			claimed, err = s.expireClaimed(ctx, tx, q, t.ID, now, cause)
+			claimed, err = s.expireBatch(ctx, tx, q, t, now, cause)
 			return err
 		})
 	if err == nil && res.Outcome == Applied {
@@ -44,19 +46,21 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 	return res, err
 }
 
-// expireClaimed expires, in tx, the other active trials due by now that it
-// can claim without waiting, set-based, and returns their due dates. Their
-// pending jobs are left in place: each finds its transition applied and
-// completes as AlreadyApplied, and a reminder finds the trial no longer
-// active.
-func (s *Service) expireClaimed(ctx context.Context, tx pgx.Tx, q *store.Queries, except int64, now time.Time, cause string) ([]time.Time, error) {
-	if s.cfg.ExpireBatch <= 1 {
-		return nil, nil
+// expireBatch expires own and the other active trials due by now that it
+// can claim without waiting, set-based, in tx, and returns the others' due
+// dates. The others' jobs are left in place (cancelling them would cost a
+// statement per trial): each expiry job finds its transition applied and
+// completes as AlreadyApplied, and a reminder still pending finds its trial
+// no longer active.
+func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, own *store.Trial, now time.Time, cause string) ([]time.Time, error) {
+	var others []store.Trial
+	if s.cfg.ExpireBatch > 1 {
+		var err error
+		if others, err = q.ClaimDueActiveTrials(ctx, now, own.ID, s.cfg.ExpireBatch-1); err != nil {
+			return nil, err
+		}
 	}
-	trials, err := q.ClaimDueActiveTrials(ctx, now, except, s.cfg.ExpireBatch-1)
-	if err != nil || len(trials) == 0 {
-		return nil, err
-	}
+	trials := append([]store.Trial{*own}, others...)
 	graceEndsAt := now.Add(s.cfg.GracePeriod)
 	ids, orgs, dues := make([]int64, len(trials)), make([]int64, len(trials)), make([]time.Time, len(trials))
 	events := make([]store.TrialEvent, len(trials))
@@ -98,7 +102,9 @@ func (s *Service) expireClaimed(ctx context.Context, tx pgx.Tx, q *store.Queries
 	if err := q.SetTrialsTransitionJobs(ctx, ids, jobIDs); err != nil {
 		return nil, err
 	}
-	return dues, nil
+	*own = trials[0]
+	own.TransitionJobID = &jobIDs[0]
+	return dues[1:], nil
 }
 
 // expiredEventData is the data of a trial.expired event.
