@@ -35,7 +35,7 @@ chaos:
 
 # Every fuzz target: package:Target.
 FUZZ_TARGETS := internal/httpapi:FuzzDecodeStartTrial internal/httpapi:FuzzParseDate \
-	internal/httpapi:FuzzClientAddr internal/accounts:FuzzValidUsername \
+	internal/httpapi:FuzzClientAddr internal/httpapi:FuzzSignupValidate internal/accounts:FuzzValidUsername \
 	internal/accounts:FuzzAuthenticateJWT internal/enterprise:FuzzRequestValidate \
 	internal/signature:FuzzVerify
 FUZZTIME ?= 60s

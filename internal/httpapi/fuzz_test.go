@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/http/httptest"
+	"net/mail"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +92,41 @@ func FuzzClientAddr(f *testing.F) {
 			if _, err := netip.ParseAddr(got); err != nil {
 				t.Fatalf("%q %q resolved to %q, neither the peer nor an address", remote, xff, got)
 			}
+		}
+	})
+}
+
+// Sign-up fields of any content are accepted or refused as a 400 naming a
+// field, never a panic; an accepted e-mail is one address exactly as sent,
+// and, for enterprise trials, never at a free-mail domain in any case.
+func FuzzSignupValidate(f *testing.F) {
+	for _, seed := range []struct{ name, username, email string }{
+		{"Ada", "ada_l", "ada@acme.example"}, {"Ada", "ada_l", "Ada <ada@acme.example>"},
+		{"Ada", "ada_l", "ada@GMAIL.com"}, {" ", "ab", "x"}, {"Ada", "ada.l", "ada@"},
+		{"Ada", "ada-l", "\"a b\"@acme.example"}, {"Ada", "ada_l", "ada@acme.example\x00"},
+		{"Ada", "аda_l", "ada@acmе.example"}, // Cyrillic а and е
+	} {
+		f.Add(seed.name, seed.username, seed.email, true)
+	}
+	free := []string{"gmail.com", "outlook.com"}
+	yes := true
+	f.Fuzz(func(t *testing.T, name, username, email string, businessOnly bool) {
+		fields := signupFields{Username: &username, PrivacyPolicy: &yes}
+		err := fields.validate(&name, &email, businessOnly, free)
+		if err != nil {
+			var appErr *apperr.Error
+			if statusOf(err) != 400 || !errors.As(err, &appErr) || appErr.Field == "" {
+				t.Fatalf("validate(%q, %q, %q) = %v: not a 400 naming a field", name, username, email, err)
+			}
+			return
+		}
+		addr, perr := mail.ParseAddress(email)
+		if perr != nil || addr.Address != email {
+			t.Fatalf("accepted e-mail %q is not one bare address", email)
+		}
+		domain := strings.ToLower(email[strings.LastIndex(email, "@")+1:])
+		if businessOnly && slices.Contains(free, domain) {
+			t.Fatalf("accepted free-mail address %q for an enterprise trial", email)
 		}
 	})
 }
