@@ -100,9 +100,15 @@ func drainOf(ctx context.Context, pool *pgxpool.Pool, query string, args ...any)
 	if err := pool.QueryRow(ctx, query, args...).Scan(&d.Done, &first, &last); err != nil {
 		return d, fmt.Errorf("measuring drain: %w", err)
 	}
-	if first != nil && last != nil && last.After(*first) {
+	switch {
+	case first == nil || last == nil:
+	case last.After(*first):
 		d.SpanS = round3(last.Sub(*first).Seconds())
 		d.PerSecond = round1(float64(d.Done-1) / last.Sub(*first).Seconds())
+	default:
+		// All in one instant (one batch, one transaction): a rate over the
+		// timestamps' resolution, a millisecond, is the most that can be said.
+		d.PerSecond = round1(float64(d.Done) / 0.001)
 	}
 	return d, nil
 }
