@@ -94,11 +94,13 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: its table is gone, the
-	// schema before it stays.
-	var newest, oldest bool
-	if err := pool.QueryRow(ctx, "SELECT to_regclass('trial_state_counts') IS NOT NULL, to_regclass('trials') IS NOT NULL").Scan(&newest, &oldest); err != nil || newest || !oldest {
-		t.Fatalf("after down: newest migration's table exists=%v, first migration's table exists=%v (%v)", newest, oldest, err)
+	// Down rolls back the newest migration only: its statement-level
+	// triggers are gone, the row-level one of the migration before is back.
+	var newest, previous bool
+	if err := pool.QueryRow(ctx, `SELECT
+			EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trials_state_counts_insert'),
+			EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trials_state_counts_insert_delete')`).Scan(&newest, &previous); err != nil || newest || !previous {
+		t.Fatalf("after down: newest migration's trigger exists=%v, previous migration's exists=%v (%v)", newest, previous, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

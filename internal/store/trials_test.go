@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -87,5 +89,67 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 	}
 	if want[store.StateDeleted] != 7 || want[store.StateActive] != 10 {
 		t.Fatalf("test setup: %v", want)
+	}
+}
+
+// Statements that change many trials at once (a batch of expiries, a
+// sweep, an import, a cascade) keep the counters right, in one transaction
+// or several.
+func TestCountTrialsByStateAfterMultiRowStatements(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	q := store.New(pool)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u, err := q.InsertUser(ctx, store.InsertUserParams{Username: "wilma", Email: "wilma@acme.example", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first three statements share a transaction; the rest run alone.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	steps := []struct {
+		db interface {
+			Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+		}
+		sql  string
+		args []any
+	}{
+		{tx, `INSERT INTO organizations (name, is_trial, enterprise_features, created_at)
+			SELECT 'o', true, true, $1 FROM generate_series(1, 30)`, []any{now}},
+		{tx, `INSERT INTO trials (user_id, organization_id, self_service, expiration_date, created_at)
+			SELECT $1, id, false, $2, $2 FROM organizations`, []any{u.ID, now}},
+		{tx, `UPDATE trials SET expired_date = $1 WHERE id IN (SELECT id FROM trials ORDER BY id LIMIT 20)`, []any{now}},
+		{pool, `UPDATE trials SET notes = 'kept state'`, nil},
+		{pool, `UPDATE trials SET upgraded_date = $1 WHERE id IN (SELECT id FROM trials WHERE state = 'active' LIMIT 5)`, []any{now}},
+		{pool, `UPDATE trials SET deleted_date = $1 WHERE id IN (SELECT id FROM trials WHERE state = 'expired' ORDER BY id LIMIT 8)`, []any{now}},
+		{pool, `DELETE FROM organizations WHERE id IN (SELECT organization_id FROM trials WHERE state = 'deleted' LIMIT 3)`, nil},
+	}
+	for i, st := range steps {
+		if i == 3 {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.db.Exec(ctx, st.sql, st.args...); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	got, err := q.CountTrialsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{store.StateActive: 5, store.StateExpired: 12, store.StateDeleted: 5, store.StateUpgraded: 5}
+	for state, n := range want {
+		if got[state] != n {
+			t.Errorf("%s: counters say %d, want %d", state, got[state], n)
+		}
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM trial_state_counts`).Scan(&rows); err != nil || rows > 4*32 {
+		t.Fatalf("%d counter rows (%v)", rows, err)
 	}
 }
