@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -77,6 +78,12 @@ func startDaemon(t *testing.T, bin, dbURL, name string, extra ...string) *exec.C
 		_ = cmd.Wait()
 		if t.Failed() {
 			log, _ := os.ReadFile(logFile.Name())
+			// Failed requests first: River's retries would push them out of the tail.
+			for _, line := range strings.Split(string(log), "\n") {
+				if strings.Contains(line, `"msg":"request failed"`) {
+					t.Logf("%s: %s", name, line)
+				}
+			}
 			t.Logf("%s log:\n%s", name, tail(string(log), 3000))
 		}
 	})

@@ -121,6 +121,10 @@ func TestIsUnavailable(t *testing.T) {
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"connection failure", fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "08006"}), true},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		// A server killed under a pooled connection: the query was written,
+		// the answer is the end of the stream.
+		{"connection ended mid-query", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), true},
+		{"connection ended between messages", fmt.Errorf("reading: %w", io.EOF), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
