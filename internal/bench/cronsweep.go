@@ -61,16 +61,12 @@ func (h *harness) runCron(ctx context.Context) (_ report, err error) {
 	began := time.Now()
 	rep := &CronReport{Meta: Meta{Scenario: ScenarioCron, At: began}, IntervalS: h.opts.CronInterval.Seconds(),
 		Trials: h.opts.StormTrials, WindowS: h.opts.StormWindow.Seconds()}
-	db, err := newScratchDB(ctx, h.tmpl, ScenarioCron, 4)
+	db, cfg, err := h.scenarioDB(ctx, ScenarioCron, 4)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return nil, err
-	}
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
 )
 
@@ -58,6 +59,20 @@ func newScratchDB(ctx context.Context, tmpl *scratchDB, scenario string, maxConn
 		return nil, errors.Join(err, db.Drop(ctx))
 	}
 	return db, nil
+}
+
+// scenarioDB is a scenario's scratch database with the configuration a
+// daemon on it gets; the caller drops it.
+func (h *harness) scenarioDB(ctx context.Context, scenario string, maxConns int32) (*scratchDB, *config.Config, error) {
+	db, err := newScratchDB(ctx, h.tmpl, scenario, maxConns)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := h.setup.Config(db.URL)
+	if err != nil {
+		return nil, nil, errors.Join(err, db.Drop(context.WithoutCancel(ctx)))
+	}
+	return db, cfg, nil
 }
 
 func createDB(ctx context.Context, adminURL, name, template string) (*scratchDB, error) {

@@ -53,16 +53,12 @@ func (h *harness) runIntake(ctx context.Context) (_ report, err error) {
 	began := time.Now()
 	rep := &IntakeReport{Meta: Meta{Scenario: ScenarioIntake, At: began}, Clients: h.opts.IntakeClients,
 		DurationS: h.opts.IntakeDuration.Seconds(), Target: 0.6}
-	db, err := newScratchDB(ctx, h.tmpl, ScenarioIntake, 4)
+	db, cfg, err := h.scenarioDB(ctx, ScenarioIntake, 4)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return nil, err
-	}
 	rep.River = settingsOf(cfg)
 	httpUsers, err := loadAPIUsers(ctx, db.Pool, h.opts.IntakeUsers, "intake")
 	if err != nil {

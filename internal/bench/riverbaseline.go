@@ -51,16 +51,12 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 	began := time.Now()
 	n := h.opts.BurstTrials
 	rep := &RiverReport{Meta: Meta{Scenario: ScenarioRiver, At: began}, Jobs: n, Target: 0.5}
-	db, err := newScratchDB(ctx, h.tmpl, ScenarioRiver, 4)
+	db, cfg, err := h.scenarioDB(ctx, ScenarioRiver, 4)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return nil, err
-	}
 	rep.River = settingsOf(cfg)
 	// The pool the daemon would have.
 	pool, err := database.Open(ctx, db.URL, cfg.Database.MaxConns, false)

@@ -53,16 +53,12 @@ func (h *harness) runScale(ctx context.Context) (_ report, err error) {
 	if rep.StormSmall, err = h.backlogOnFreshDB(ctx); err != nil {
 		return nil, err
 	}
-	db, err := newScratchDB(ctx, h.tmpl, ScenarioScale, 4)
+	db, cfg, err := h.scenarioDB(ctx, ScenarioScale, 4)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return nil, err
-	}
 	rep.River = settingsOf(cfg)
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
@@ -116,15 +112,11 @@ func (h *harness) runScale(ctx context.Context) (_ report, err error) {
 // backlogOnFreshDB is the scale storm's reference: the same backlog on an
 // empty database.
 func (h *harness) backlogOnFreshDB(ctx context.Context) (_ drain, err error) {
-	db, err := newScratchDB(ctx, h.tmpl, "scalesmall", 4)
+	db, cfg, err := h.scenarioDB(ctx, "scalesmall", 4)
 	if err != nil {
 		return drain{}, err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return drain{}, err
-	}
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
 		return drain{}, err

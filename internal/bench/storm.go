@@ -122,16 +122,12 @@ func (r *StormReport) charts() map[string]string {
 // stormWindow loads trials due within the window, starts the daemon before
 // the first is due and waits until the last has expired.
 func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error) {
-	db, err := newScratchDB(ctx, h.tmpl, ScenarioStorm, 8)
+	db, cfg, err := h.scenarioDB(ctx, ScenarioStorm, 8)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return err
-	}
 	rep.River = settingsOf(cfg)
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
@@ -199,15 +195,11 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 // stormBurst loads trials that are all due already and measures how fast
 // a freshly started daemon works the backlog off.
 func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) {
-	db, err := newScratchDB(ctx, h.tmpl, "burst", 8)
+	db, cfg, err := h.scenarioDB(ctx, "burst", 8)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
-	cfg, err := h.setup.Config(db.URL)
-	if err != nil {
-		return err
-	}
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
 		return err
