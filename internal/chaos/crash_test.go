@@ -106,6 +106,22 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 	return n
 }
 
+// faultTest marks a test that drives real daemons (and perhaps a Postgres
+// server of its own): it runs in parallel with the others, and not at all
+// with -short.
+func faultTest(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real daemons; skipped with -short")
+	}
+	t.Parallel()
+}
+
+// expiredCounter counts the expired trials, for waits and checks.
+func expiredCounter(t *testing.T, pool *pgxpool.Pool) func() int {
+	return func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+}
+
 // waitFor polls cond every 50 ms until it holds or limit passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -122,10 +138,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // doubles nothing: after a restart every trial is expired, with exactly one
 // trial.expired event and exactly one live Delete job.
 func TestCrashMidStorm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	trials := 10_000
 	if n, err := strconv.Atoi(os.Getenv("TRIALSD_CHAOS_TRIALS")); err == nil {
 		trials = n
@@ -134,7 +147,7 @@ func TestCrashMidStorm(t *testing.T) {
 	pool, dbURL := testdb.NewWithURL(t)
 	createDueTrials(t, pool, trials, 2*time.Second)
 
-	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	expired := expiredCounter(t, pool)
 	first := startDaemon(t, bin, dbURL, "first")
 	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
 	if err := first.Process.Kill(); err != nil {
@@ -216,10 +229,7 @@ func checkExpiredOnce(t *testing.T, pool *pgxpool.Pool, trials int) {
 // no transition is lost or doubled, and the periodic reconcile (every
 // minute here) is enqueued at most once per tick whoever leads.
 func TestReplicasThroughRollingRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	const trials = 4000
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
@@ -231,7 +241,7 @@ func TestReplicasThroughRollingRestart(t *testing.T) {
 		startDaemon(t, bin, dbURL, "replica-2", everyMinute),
 		startDaemon(t, bin, dbURL, "replica-3", everyMinute),
 	}
-	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	expired := expiredCounter(t, pool)
 	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/10 })
 	// Rolling restart: each replica in turn stops gracefully and is replaced.
 	for i, r := range replicas {

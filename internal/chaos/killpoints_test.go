@@ -87,16 +87,13 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // their commit; none of them is visible afterwards, and a new daemon
 // applies each exactly once.
 func TestKillBeforeCommit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	const trials = 2000
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
 	g := newGate(t, pool, dbURL, "INSERT", "trial_events", `NEW.kind = 'trial.expired'`)
 	createDueTrials(t, pool, trials, 2*time.Second)
-	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	expired := expiredCounter(t, pool)
 
 	first := startDaemon(t, bin, dbURL, "first")
 	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
@@ -125,16 +122,13 @@ func TestKillBeforeCommit(t *testing.T) {
 // again after the crash and finds nothing to do: River's completer is held
 // at the gate, the daemon killed, the stuck jobs rescued by the next one.
 func TestKillAfterCommit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	const trials = 2000
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
 	g := newGate(t, pool, dbURL, "UPDATE", "river_job", `OLD.kind = 'trial.expire' AND NEW.state = 'completed'`)
 	createDueTrials(t, pool, trials, 2*time.Second)
-	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	expired := expiredCounter(t, pool)
 	committedNotCompleted := func() int {
 		return count(t, pool, `SELECT count(*) FROM river_job j JOIN trials t ON t.id = (j.args->>'trial_id')::bigint
 			WHERE j.kind = 'trial.expire' AND j.state = 'running' AND t.state = 'expired'`)
@@ -216,10 +210,7 @@ func (r *webhookReceiver) deliveredIDs() map[string]int {
 // event after its restart: each trial.expired event reaches the receiver,
 // under the one event id the outbox gave it.
 func TestKillDuringWebhookDelivery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real daemons; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	const trials = 1000
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
@@ -245,7 +236,7 @@ func TestKillDuringWebhookDelivery(t *testing.T) {
 		return count(t, pool, `SELECT count(*) FROM outbox WHERE channel = 'webhook' AND delivered_at IS NULL`)
 	}
 	waitFor(t, 120*time.Second, "every trial to expire and every webhook to be delivered", func() bool {
-		return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) == trials && undelivered() == 0
+		return expiredCounter(t, pool)() == trials && undelivered() == 0
 	})
 	checkExpiredOnce(t, pool, trials)
 

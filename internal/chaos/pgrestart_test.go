@@ -130,10 +130,7 @@ func statusOf(t *testing.T, method, url, body string) int {
 // away, recovers by itself, and every trial ends expired exactly once:
 // the transactions the crash cut off left nothing half-applied.
 func TestPostgresCrashMidStorm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server and a daemon; skipped with -short")
-	}
-	t.Parallel()
+	faultTest(t)
 	const trials = 3000
 	c := newCluster(t)
 	ctx := context.Background()
@@ -153,7 +150,7 @@ func TestPostgresCrashMidStorm(t *testing.T) {
 	base := "http://" + addr
 	startDaemon(t, bin, dbURL, "daemon", "TRIALSD_HTTP_ADDR="+addr)
 	waitFor(t, 30*time.Second, "the daemon to be ready", func() bool { return get(base+"/readyz") == http.StatusOK })
-	expired := func() int { return count(t, pool, `SELECT count(*) FROM trials WHERE state = 'expired'`) }
+	expired := expiredCounter(t, pool)
 	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
 
 	c.crash()
