@@ -13,9 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -249,17 +247,4 @@ func conflictOnTaken(err error) error {
 		return apperr.Errorf(apperr.Conflict, "email is already in use")
 	}
 	return err
-}
-
-// HashPassword checks a new password against the contract's rule and
-// returns its argon2id hash.
-func HashPassword(password string) (string, error) {
-	if utf8.RuneCountInString(password) < MinPasswordLength {
-		return "", apperr.InvalidField("password", "password must be at least %d characters", MinPasswordLength)
-	}
-	h, err := argon2id.CreateHash(password, argon2id.DefaultParams)
-	if err != nil {
-		return "", fmt.Errorf("hashing password: %w", err)
-	}
-	return h, nil
 }

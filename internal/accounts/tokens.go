@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -23,18 +24,16 @@ type Tokens struct {
 	pool  *pgxpool.Pool
 	clock clock.Clock
 	cfg   config.Auth
-	// dummyHash is compared against when no user matches, so a login for an
-	// unknown name costs what a wrong password does and reveals nothing.
-	dummyHash string
+	// checks holds a slot per password check under way. A check takes
+	// passwordParams' memory and a core for its whole run, so more of them
+	// at once than there are cores only queue inside the runtime while each
+	// holds its memory; a flood of logins waits here instead, holding none.
+	checks chan struct{}
 }
 
 // NewTokens returns the token service.
-func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth) (*Tokens, error) {
-	dummy, err := argon2id.CreateHash("no user has this password", argon2id.DefaultParams)
-	if err != nil {
-		return nil, fmt.Errorf("preparing login: %w", err)
-	}
-	return &Tokens{pool: pool, clock: clk, cfg: cfg, dummyHash: dummy}, nil
+func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth) *Tokens {
+	return &Tokens{pool: pool, clock: clk, cfg: cfg, checks: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
 // claims are a trialsd JWT's claims: the registered ones with the user's
@@ -54,11 +53,11 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return User{}, "", fmt.Errorf("looking up login: %w", err)
 	}
-	hash := t.dummyHash
+	hash := dummyHash
 	if err == nil && u.PasswordHash != nil {
 		hash = *u.PasswordHash
 	}
-	ok, cmpErr := argon2id.ComparePasswordAndHash(password, hash)
+	ok, cmpErr := t.checkPassword(ctx, password, hash)
 	if cmpErr != nil {
 		return User{}, "", fmt.Errorf("checking password: %w", cmpErr)
 	}
@@ -70,6 +69,18 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 		return User{}, "", err
 	}
 	return fromRow(u), token, nil
+}
+
+// checkPassword compares a password with a hash once a slot is free; a
+// client that goes away while it waits costs nothing more.
+func (t *Tokens) checkPassword(ctx context.Context, password, hash string) (bool, error) {
+	select {
+	case t.checks <- struct{}{}:
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	}
+	defer func() { <-t.checks }()
+	return argon2id.ComparePasswordAndHash(password, hash)
 }
 
 // Issue signs a JWT for the user at the given token version.

@@ -74,10 +74,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, client, cfg.Webhooks.MaxAttempts)
-	tokens, err := accounts.NewTokens(pool, clk, cfg.Auth)
-	if err != nil {
-		return nil, err
-	}
+	tokens := accounts.NewTokens(pool, clk, cfg.Auth)
 	d := &Daemon{
 		cfg: cfg, logger: logger, pool: pool, opts: opts,
 		listening: make(chan string, 1),

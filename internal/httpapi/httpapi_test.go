@@ -66,10 +66,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	cfg.Auth.JWTSecret = jwtSecret
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b.tokens, err = accounts.NewTokens(pool, b.clock, cfg.Auth)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.tokens = accounts.NewTokens(pool, b.clock, cfg.Auth)
 	siteverify := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		switch r.PostForm.Get("response") {
