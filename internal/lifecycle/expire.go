@@ -28,7 +28,10 @@ import (
 // many expiries, where one commit per expiry would cap throughput at the
 // commit rate. Their own jobs then find them expired (AlreadyApplied).
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
-	var claimed []time.Time
+	if s.applied.take(trialID, generation) {
+		return Result{Outcome: AlreadyApplied}, nil
+	}
+	var claimed []store.Trial
 	res, err := s.transition(ctx, trialID, generation, store.StateActive, store.StateExpired, cause,
 		func(t store.Trial) time.Time { return t.ExpirationDate },
 		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) (err error) {
@@ -40,19 +43,23 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 			claimed, err = s.expireBatch(ctx, tx, q, t, now, cause)
 			return err
 		})
-	if err == nil && res.Outcome == Applied {
-		res.Claimed = claimed
+	if err == nil && res.Outcome == Applied && len(claimed) > 0 {
+		keys := make([]trialGen, len(claimed))
+		res.Claimed = make([]time.Time, len(claimed))
+		for i, t := range claimed {
+			keys[i], res.Claimed[i] = trialGen{t.ID, t.ScheduleGen}, t.ExpirationDate
+		}
+		s.applied.add(keys)
 	}
 	return res, err
 }
 
 // expireBatch expires own and the other active trials due by now that it
-// can claim without waiting, set-based, in tx, and returns the others' due
-// dates. The others' jobs are left in place (cancelling them would cost a
+// can claim without waiting, set-based, in tx, and returns the others. The others' jobs are left in place (cancelling them would cost a
 // statement per trial): each expiry job finds its transition applied and
 // completes as AlreadyApplied, and a reminder still pending finds its trial
 // no longer active.
-func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, own *store.Trial, now time.Time, cause string) ([]time.Time, error) {
+func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, own *store.Trial, now time.Time, cause string) ([]store.Trial, error) {
 	var others []store.Trial
 	if s.cfg.ExpireBatch > 1 {
 		var err error
@@ -62,23 +69,20 @@ func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 	}
 	trials := append([]store.Trial{*own}, others...)
 	graceEndsAt := now.Add(s.cfg.GracePeriod)
-	ids, orgs, dues := make([]int64, len(trials)), make([]int64, len(trials)), make([]time.Time, len(trials))
+	ids, orgs := make([]int64, len(trials)), make([]int64, len(trials))
 	events := make([]store.TrialEvent, len(trials))
 	jobs := make([]river.InsertManyParams, len(trials))
 	for i := range trials {
 		t := &trials[i]
 		t.ExpiredDate, t.GraceEndsAt, t.State = ptrTime(now), ptrTime(graceEndsAt), store.StateExpired
 		t.TransitionJobID, t.ReminderJobIDs = nil, nil
-		ids[i], orgs[i], dues[i] = t.ID, t.OrganizationID, t.ExpirationDate
+		ids[i], orgs[i] = t.ID, t.OrganizationID
 		data, err := json.Marshal(expiredEventData(*t))
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s event: %w", EventExpired, err)
 		}
 		events[i] = store.TrialEvent{TrialID: t.ID, Kind: EventExpired, At: now, Actor: ActorSystem, Cause: cause, Data: data}
 		jobs[i] = river.InsertManyParams{Args: deleteArgs(*t), InsertOpts: &river.InsertOpts{ScheduledAt: graceEndsAt}}
-	}
-	if err := q.ExpireTrials(ctx, ids, now, graceEndsAt); err != nil {
-		return nil, err
 	}
 	if err := q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
 		return nil, err
@@ -99,12 +103,12 @@ func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 	for i, r := range inserted {
 		jobIDs[i] = r.Job.ID
 	}
-	if err := q.SetTrialsTransitionJobs(ctx, ids, jobIDs); err != nil {
+	if err := q.ExpireTrials(ctx, ids, jobIDs, now, graceEndsAt); err != nil {
 		return nil, err
 	}
 	*own = trials[0]
 	own.TransitionJobID = &jobIDs[0]
-	return dues[1:], nil
+	return trials[1:], nil
 }
 
 // expiredEventData is the data of a trial.expired event.

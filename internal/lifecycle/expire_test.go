@@ -64,8 +64,9 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 	if err != nil || res.Outcome != lifecycle.Applied {
 		t.Fatalf("Expire = %+v, %v; want applied", res, err)
 	}
-	// Batch of 4: its own trial and the three oldest due it could claim.
-	wantClaimed := []store.Trial{trials[1], trials[2], trials[3]}
+	// Batch of 4: its own trial and the three most recently due it could
+	// claim, newest first (River fetches the oldest due first).
+	wantClaimed := []store.Trial{trials[4], trials[3], trials[2]}
 	if len(res.Claimed) != len(wantClaimed) {
 		t.Fatalf("claimed %d trials (%v), want %d", len(res.Claimed), res.Claimed, len(wantClaimed))
 	}
@@ -101,18 +102,18 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
 		}
 	}
-	for _, tr := range []store.Trial{trials[4], held, notDue} {
+	for _, tr := range []store.Trial{trials[1], held, notDue} {
 		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != store.StateActive {
 			t.Errorf("trial %d is %s, want still active (beyond the batch, held, or not due)", tr.ID, got.State)
 		}
 	}
 
 	// A claimed trial's own job finds its transition done.
-	res, err = b.svc.Expire(ctx, trials[1].ID, trials[1].ScheduleGen, "job:100")
+	res, err = b.svc.Expire(ctx, trials[2].ID, trials[2].ScheduleGen, "job:100")
 	if err != nil || res.Outcome != lifecycle.AlreadyApplied {
 		t.Fatalf("claimed trial's own Expire = %+v, %v; want already applied", res, err)
 	}
-	if n := len(b.events(t, trials[1].ID, lifecycle.EventExpired)); n != 1 {
+	if n := len(b.events(t, trials[2].ID, lifecycle.EventExpired)); n != 1 {
 		t.Fatalf("%d expired events after the claimed trial's own job, want 1", n)
 	}
 }
@@ -132,6 +133,32 @@ func TestExpireBatchOfOne(t *testing.T) {
 	}
 	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != store.StateActive {
 		t.Fatalf("the other due trial is %s, want active", got.State)
+	}
+}
+
+// The daemon that applied a batch answers the claimed trials' own jobs from
+// memory, once each: the trial is not read again. Removing a claimed row
+// behind the daemon's back shows it: the own job still reports the batch's
+// expiry, and a second run, which reads, finds the row gone.
+func TestClaimedTrialsOwnJobsAnswerFromMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute))
+	b.clock.Advance(time.Hour)
+	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:1")
+	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
+		t.Fatalf("Expire = %+v, %v; want applied with one claimed", res, err)
+	}
+	claimed := trials[1]
+	if _, err := b.pool.Exec(ctx, `DELETE FROM trials WHERE id = $1`, claimed.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []lifecycle.Outcome{lifecycle.AlreadyApplied, lifecycle.Skipped} {
+		res, err := b.svc.Expire(ctx, claimed.ID, claimed.ScheduleGen, "job:2")
+		if err != nil || res.Outcome != want {
+			t.Errorf("own job, run %d = %+v, %v; want %s", i+1, res, err, want)
+		}
 	}
 }
 

@@ -28,11 +28,12 @@ type Service struct {
 	cfg      config.Lifecycle
 	logger   *slog.Logger
 	webhooks *outbox.Writer
+	applied  *appliedExpiries
 }
 
 // New returns the lifecycle service; webhooks may be nil (no deliveries).
 func New(pool *pgxpool.Pool, jobs JobQueue, clk clock.Clock, cfg config.Lifecycle, logger *slog.Logger, webhooks *outbox.Writer) *Service {
-	return &Service{pool: pool, jobs: jobs, clock: clk, cfg: cfg, logger: logger, webhooks: webhooks}
+	return &Service{pool: pool, jobs: jobs, clock: clk, cfg: cfg, logger: logger, webhooks: webhooks, applied: newAppliedExpiries(appliedCap)}
 }
 
 // Trial is a trial as the API shows it. Dates are UTC, to the millisecond.
