@@ -40,6 +40,9 @@ func TestBenchSmoke(t *testing.T) {
 	if storm.Expired != opts.StormTrials || storm.Lag.N != opts.StormTrials || storm.Lag.Max < storm.Lag.P50 {
 		t.Errorf("storm: %d expired, lag %+v; want all %d", storm.Expired, storm.Lag, opts.StormTrials)
 	}
+	if storm.BurstJobs.Done != opts.BurstTrials {
+		t.Errorf("storm: %d of the backlog's %d expiry jobs completed", storm.BurstJobs.Done, opts.BurstTrials)
+	}
 	if storm.Burst.Done != opts.BurstTrials || storm.TransitionsPerSecond <= 0 || storm.SustainedPerSecond <= 0 {
 		t.Errorf("storm: backlog %+v, transitions/s %v, sustained %v", storm.Burst, storm.TransitionsPerSecond, storm.SustainedPerSecond)
 	}

@@ -65,6 +65,16 @@ func allExpired(pool *pgxpool.Pool, l loaded) func(context.Context) (bool, error
 	}
 }
 
+// expiryJobsDone reports whether no expiry job is left to run.
+func expiryJobsDone(pool *pgxpool.Pool) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		var done bool
+		err := pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM river_job
+			WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND kind = 'trial.expire')`).Scan(&done)
+		return done, err
+	}
+}
+
 // readLags returns each expired trial's due time (seconds after origin) and
 // lag, expired_date − expiration_date, as the database recorded them.
 func readLags(ctx context.Context, pool *pgxpool.Pool, l loaded, origin time.Time) ([]trialLag, error) {
