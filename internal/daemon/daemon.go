@@ -204,7 +204,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	var servers []*http.Server
-	errc := make(chan error, 2)
+	var apiAddr string
+	errc := make(chan error, 3)
 	serve := func(addr string, h http.Handler, name string) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -221,7 +222,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		servers = append(servers, srv)
 		d.logger.InfoContext(ctx, "listening", "listener", name, "addr", ln.Addr().String())
 		if name == "api" {
-			d.listening <- ln.Addr().String()
+			apiAddr = ln.Addr().String()
 		}
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -241,6 +242,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = serve(d.cfg.HTTP.PprofAddr, pprofHandler(), "pprof")
 	}
 	if err == nil {
+		// Only once every listener is bound: whoever waits for the API's
+		// address may then reach the metrics and profiler ones too.
+		if apiAddr != "" {
+			d.listening <- apiAddr
+		}
 		d.logger.InfoContext(ctx, "trialsd ready", "api", d.opts.API, "workers", d.opts.Workers)
 		select {
 		case <-ctx.Done():
