@@ -26,7 +26,8 @@ import (
 // trials already due that no other transaction holds and expires them too,
 // each with its own event caused by this job: in a storm one commit carries
 // many expiries, where one commit per expiry would cap throughput at the
-// commit rate. Their own jobs then find them expired (AlreadyApplied).
+// commit rate. Their own jobs then find them expired (AlreadyApplied); on
+// the daemon that committed the batch, without reading them (appliedExpiries).
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
 	if s.applied.take(trialID, generation) {
 		return Result{Outcome: AlreadyApplied}, nil
@@ -55,7 +56,8 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 }
 
 // expireBatch expires own and the other active trials due by now that it
-// can claim without waiting, set-based, in tx, and returns the others. The others' jobs are left in place (cancelling them would cost a
+// can claim without waiting, set-based, in tx, and returns the others.
+// The others' jobs are left in place (cancelling them would cost a
 // statement per trial): each expiry job finds its transition applied and
 // completes as AlreadyApplied, and a reminder still pending finds its trial
 // no longer active.
