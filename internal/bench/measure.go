@@ -65,12 +65,14 @@ func allExpired(pool *pgxpool.Pool, l loaded) func(context.Context) (bool, error
 	}
 }
 
-// expiryJobsDone reports whether no expiry job is left to run.
-func expiryJobsDone(pool *pgxpool.Pool) func(context.Context) (bool, error) {
+// jobsDone reports whether no job of kind is left to run. Like
+// allExpired it looks for one row, not a count: River's fetch index leads
+// with the state, so one unfinished job, or none, is found at once.
+func jobsDone(pool *pgxpool.Pool, kind string) func(context.Context) (bool, error) {
 	return func(ctx context.Context) (bool, error) {
 		var done bool
 		err := pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM river_job
-			WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND kind = 'trial.expire')`).Scan(&done)
+			WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND kind = $1)`, kind).Scan(&done)
 		return done, err
 	}
 }

@@ -97,15 +97,7 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("starting River: %w", err)
 	}
-	waitErr := waitUntil(ctx, h.opts.Timeout, 100*time.Millisecond, "every no-op job to complete", func(ctx context.Context) (bool, error) {
-		// As cheap as the storm's poll (allExpired): River's fetch index
-		// leads with the state, so this finds one unfinished job or none
-		// at once, where a count walked every job left.
-		var done bool
-		err := db.Pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM river_job
-			WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND kind = $1)`, noopArgs{}.Kind()).Scan(&done)
-		return done, err
-	})
+	waitErr := waitUntil(ctx, h.opts.Timeout, 100*time.Millisecond, "every no-op job to complete", jobsDone(db.Pool, noopArgs{}.Kind()))
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {

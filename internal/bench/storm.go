@@ -227,7 +227,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 	profiled := h.profileAsync(ctx, pprofAddr, "storm-backlog.pprof", 0)
 	waitErr := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog to drain", allExpired(db.Pool, l))
 	if waitErr == nil {
-		waitErr = waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog's expiry jobs to complete", expiryJobsDone(db.Pool))
+		waitErr = waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog's expiry jobs to complete", jobsDone(db.Pool, kindExpire))
 	}
 	rep.BurstDaemon = d.Usage.stop()
 	rep.BacklogProfile = <-profiled
@@ -235,7 +235,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 		return err
 	}
 	if rep.BurstJobs, err = drainOf(ctx, db.Pool, `SELECT count(*)::int, min(finalized_at), max(finalized_at) FROM river_job
-		WHERE kind = 'trial.expire' AND finalized_at IS NOT NULL`); err != nil {
+		WHERE kind = $1 AND finalized_at IS NOT NULL`, kindExpire); err != nil {
 		return err
 	}
 	return waitErr
