@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/store"
 )
@@ -27,6 +29,22 @@ func startTrials(t *testing.T, b *testBundle, expires ...time.Time) []store.Tria
 		}
 	}
 	return out
+}
+
+// holdTrial locks the trial's row in a transaction of its own, as another
+// worker or request would, until the test rolls it back or ends.
+func (b *testBundle) holdTrial(t *testing.T, id int64) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(ctx)) })
+	if _, err := store.New(tx).TrialByIDForUpdate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 // An expiry job claims the other trials already due, up to the batch size,
@@ -51,14 +69,7 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 	own, held, notDue := trials[0], trials[5], trials[6]
 	now := b.clock.Advance(time.Hour)
 
-	lock, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback(ctx)
-	if _, err := store.New(lock).TrialByIDForUpdate(ctx, held.ID); err != nil {
-		t.Fatal(err)
-	}
+	lock := b.holdTrial(t, held.ID)
 
 	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:99")
 	if err != nil || res.Outcome != lifecycle.Applied {
@@ -176,14 +187,7 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 		t.Fatalf("Expire = %+v, %v", res, err)
 	}
 
-	lock, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Rollback(ctx)
-	if _, err := store.New(lock).TrialByIDForUpdate(ctx, tr.ID); err != nil {
-		t.Fatal(err)
-	}
+	b.holdTrial(t, tr.ID)
 	tests := []struct {
 		name       string
 		generation int64
