@@ -86,8 +86,9 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 	if ev.Type == TypePaymentSucceeded && (ev.UserID == nil) == (ev.OrganizationID == nil) {
 		return "", apperr.InvalidField("userId", "payment.succeeded needs exactly one of userId and organizationId")
 	}
-	outcome := Ignored
+	var outcome Outcome
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		outcome = Ignored // a retried transaction starts over
 		q := store.New(tx)
 		fresh, err := q.InsertPaymentEvent(ctx, ev.ID, ev.Type, raw, s.clock.Now())
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/clock"
@@ -32,6 +33,7 @@ var t0 = time.Now().UTC().Truncate(time.Second)
 
 type testBundle struct {
 	daemon *daemon.Daemon
+	pool   *pgxpool.Pool
 	clock  *clock.Stub
 	server *httptest.Server
 	admin  string // API key
@@ -39,6 +41,12 @@ type testBundle struct {
 }
 
 func setup(t *testing.T, configure ...func(*config.Config)) *testBundle {
+	t.Helper()
+	return setupLogged(t, io.Discard, configure...)
+}
+
+// setupLogged is setup with the daemon's log written to w, as JSON.
+func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *testBundle {
 	t.Helper()
 	pool := testdb.New(t)
 	cfg := config.Default()
@@ -48,7 +56,7 @@ func setup(t *testing.T, configure ...func(*config.Config)) *testBundle {
 		c(cfg)
 	}
 	stub := clock.NewStub(t0)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewJSONHandler(w, nil))
 	d, err := daemon.New(cfg, logger, pool, stub, daemon.Options{API: true, Workers: true})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +75,7 @@ func setup(t *testing.T, configure ...func(*config.Config)) *testBundle {
 	}
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
-	return &testBundle{daemon: d, clock: stub, server: srv, admin: adminKey, user: userKey}
+	return &testBundle{daemon: d, pool: pool, clock: stub, server: srv, admin: adminKey, user: userKey}
 }
 
 func (b *testBundle) do(t *testing.T, method, path, key, body string) (int, map[string]any) {

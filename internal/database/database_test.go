@@ -94,13 +94,17 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: its statement-level
-	// triggers are gone, the row-level one of the migration before is back.
-	var newest, previous bool
+	// Down rolls back the newest migration only: the per-backend counter
+	// shards and their fold are gone, the statement-level triggers of the
+	// migration before stay.
+	var fold, triggers bool
+	var shardType string
 	if err := pool.QueryRow(ctx, `SELECT
+			to_regproc('trial_state_counts_fold') IS NOT NULL,
 			EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trials_state_counts_insert'),
-			EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trials_state_counts_insert_delete')`).Scan(&newest, &previous); err != nil || newest || !previous {
-		t.Fatalf("after down: newest migration's trigger exists=%v, previous migration's exists=%v (%v)", newest, previous, err)
+			(SELECT data_type FROM information_schema.columns WHERE table_name = 'trial_state_counts' AND column_name = 'shard')`).
+		Scan(&fold, &triggers, &shardType); err != nil || fold || !triggers || shardType != "smallint" {
+		t.Fatalf("after down: fold function exists=%v, previous migration's triggers exist=%v, shard is %s (%v)", fold, triggers, shardType, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

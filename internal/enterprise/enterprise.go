@@ -116,7 +116,8 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 	var resp Response
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		org, err := q.OrganizationByPublicIDForUpdate(ctx, orgID)
+		// The lock order: the organization's trials, then the organization.
+		org, err := lockOrganization(ctx, q, orgID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && org.DeletedAt != nil) {
 			return apperr.Errorf(apperr.NotFound, "Organization %s not found", orgID)
 		}
@@ -183,6 +184,17 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 		return q.CompleteIdempotencyKey(ctx, org.ID, req.IdempotencyKey, 200, body)
 	})
 	return resp, err
+}
+
+// lockOrganization locks the organization with a public id, in the lock
+// order; ErrNotFound when there is none.
+func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, error) {
+	id, err := q.OrganizationIDByPublicID(ctx, publicID)
+	if err != nil {
+		return store.Organization{}, err
+	}
+	org, _, err := q.LockOrganization(ctx, id)
+	return org, err
 }
 
 // userFor finds the user with this e-mail or creates one (no password: they

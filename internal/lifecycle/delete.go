@@ -52,11 +52,7 @@ func (s *Service) DeleteTrialNow(ctx context.Context, actor Actor, trialID int64
 func (s *Service) DeleteOrganization(ctx context.Context, actor Actor, orgID int64, fullDeletion bool, cause string) error {
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
-		if err != nil {
-			return err
-		}
-		org, err := q.OrganizationByIDForUpdate(ctx, orgID)
+		org, trials, err := q.LockOrganization(ctx, orgID)
 		if err != nil {
 			return notFoundAs(err, "Organization %d not found", orgID)
 		}

@@ -36,6 +36,7 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 	res, err := s.transition(ctx, trialID, generation, store.StateActive, store.StateExpired, cause,
 		func(t store.Trial) time.Time { return t.ExpirationDate },
 		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) (err error) {
+			claimed = nil // a retried transaction starts over
 			// The job's own trial keeps no pending job behind (a late
 			// reminder, or its expiry job when called outside it).
 			if err := s.retireJobs(ctx, tx, q, t); err != nil {

@@ -18,11 +18,7 @@ func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cau
 	var res Result
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
-		if err != nil {
-			return err
-		}
-		org, err := q.OrganizationByIDForUpdate(ctx, orgID)
+		org, trials, err := q.LockOrganization(ctx, orgID)
 		if errors.Is(err, store.ErrNotFound) {
 			res = Result{Outcome: Skipped} // already purged
 			return nil

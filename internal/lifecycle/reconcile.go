@@ -21,6 +21,8 @@ type ReconcileReport struct {
 	Checked int
 	// Repaired counts the jobs re-enqueued, by job kind.
 	Repaired map[string]int
+	// FoldedCounters is how many counter rows of gone backends were folded.
+	FoldedCounters int64
 }
 
 // Reconcile finds trials whose next transition is due within
@@ -29,8 +31,15 @@ type ReconcileReport struct {
 // and enqueues the missing job. It walks the due-date indexes in bounded
 // batches, never the whole table; a transition further ahead is checked by a
 // later sweep before it is due.
+//
+// It also folds the trials-by-state counters of backends that have gone,
+// which would otherwise gain a few rows with every new connection.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
-	report := ReconcileReport{Repaired: map[string]int{}}
+	folded, err := store.New(s.pool).FoldTrialStateCounts(ctx)
+	if err != nil {
+		return ReconcileReport{}, err
+	}
+	report := ReconcileReport{Repaired: map[string]int{}, FoldedCounters: folded}
 	by := s.now().Add(s.cfg.ReconcileHorizon)
 	var afterDue time.Time
 	var afterID int64
@@ -70,6 +79,7 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
 	var kind string
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		kind = "" // a retried transaction starts over
 		q := store.New(tx)
 		t, err := q.TrialByIDForUpdate(ctx, trialID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -17,11 +17,7 @@ import (
 func (s *Service) RestoreOrganization(ctx context.Context, actor Actor, orgID int64, cause string) error {
 	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
-		if err != nil {
-			return err
-		}
-		org, err := q.OrganizationByIDForUpdate(ctx, orgID)
+		org, trials, err := q.LockOrganization(ctx, orgID)
 		if err != nil {
 			return notFoundAs(err, "Organization %d not found (it may have been purged)", orgID)
 		}

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,10 +52,15 @@ func (s *Service) applyUpgrade(ctx context.Context, tx pgx.Tx, q *store.Queries,
 // UpgradeOrganizationTx upgrades, in the caller's transaction, the live
 // trial of an organization (the payment and v2 create-enterprise paths) and
 // makes the organization a full enterprise one. It reports whether a trial
-// was upgraded; a deleted trial is left deleted (Conflict).
+// was upgraded; a deleted trial is left deleted (Conflict), and an unknown
+// organization has nothing to upgrade. A caller that locked the
+// organization first did so with store.LockOrganization, in the lock order.
 func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID int64, actor, cause string) (bool, error) {
 	q := store.New(tx)
-	trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
+	_, trials, err := q.LockOrganization(ctx, orgID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

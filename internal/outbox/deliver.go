@@ -122,16 +122,20 @@ func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxMessag
 func (d *Deliverer) Retry(ctx context.Context, ids []int64) (int, error) {
 	n := 0
 	for _, id := range ids {
+		var requeued bool
 		err := store.InTx(ctx, d.pool, func(tx pgx.Tx) error {
 			ok, err := store.New(tx).ClearOutboxFailure(ctx, id)
-			if err != nil || !ok {
+			requeued = ok && err == nil // set afresh: InTx may run this again
+			if !requeued {
 				return err
 			}
-			n++
 			return d.writer.enqueueDelivery(ctx, tx, id)
 		})
 		if err != nil {
 			return n, err
+		}
+		if requeued {
+			n++
 		}
 	}
 	return n, nil

@@ -46,15 +46,36 @@ func (q *Queries) OrganizationByID(ctx context.Context, id int64) (Organization,
 	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1`, id))
 }
 
-// OrganizationByIDForUpdate returns the organization and locks it.
+// OrganizationByIDForUpdate returns the organization and locks it. In the
+// lock order (see the package doc) its trials come first: a transaction
+// that holds none of them locks the organization with LockOrganization.
 func (q *Queries) OrganizationByIDForUpdate(ctx context.Context, id int64) (Organization, error) {
 	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1 FOR UPDATE`, id))
 }
 
-// OrganizationByPublicIDForUpdate returns the organization with a public id
-// and locks it.
-func (q *Queries) OrganizationByPublicIDForUpdate(ctx context.Context, publicID string) (Organization, error) {
-	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE public_id = $1 FOR UPDATE`, publicID))
+// OrganizationIDByPublicID returns the id of the organization with a
+// public id, without locking it.
+func (q *Queries) OrganizationIDByPublicID(ctx context.Context, publicID string) (int64, error) {
+	var id int64
+	if err := q.db.QueryRow(ctx, `SELECT id FROM organizations WHERE public_id = $1`, publicID).Scan(&id); err != nil {
+		return 0, notFound(err)
+	}
+	return id, nil
+}
+
+// LockOrganization locks an organization for an operation on all of it, in
+// the lock order: its trials in id order, then the organization itself. It
+// returns both; ErrNotFound when the organization does not exist.
+func (q *Queries) LockOrganization(ctx context.Context, id int64) (Organization, []Trial, error) {
+	trials, err := q.TrialsOfOrganizationForUpdate(ctx, id)
+	if err != nil {
+		return Organization{}, nil, err
+	}
+	org, err := q.OrganizationByIDForUpdate(ctx, id)
+	if err != nil {
+		return Organization{}, nil, err
+	}
+	return org, trials, nil
 }
 
 // SetEnterpriseFeatures turns an organization's enterprise features on or
@@ -110,9 +131,13 @@ func (q *Queries) PurgeOrganization(ctx context.Context, id int64) error {
 }
 
 // SetEnterpriseFeaturesOf switches enterprise features of several
-// organizations in one statement.
+// organizations in one statement, locking them in id order as the lock
+// order asks (an UPDATE alone would lock them in the order it finds them).
 func (q *Queries) SetEnterpriseFeaturesOf(ctx context.Context, ids []int64, on bool) error {
-	if _, err := q.db.Exec(ctx, `UPDATE organizations SET enterprise_features = $2 WHERE id = ANY($1)`, ids, on); err != nil {
+	if _, err := q.db.Exec(ctx, `
+		UPDATE organizations o SET enterprise_features = $2
+		FROM (SELECT id FROM organizations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE) l
+		WHERE o.id = l.id`, ids, on); err != nil {
 		return fmt.Errorf("setting enterprise features of %d organizations: %w", len(ids), err)
 	}
 	return nil

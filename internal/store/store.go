@@ -1,12 +1,38 @@
 // Package store holds every SQL statement trialsd runs, one file per table,
 // beside the migration that made the table. It knows rows, not rules: the
 // lifecycle package decides what to write and in which transaction.
+//
+// # Lock order
+//
+// Every transaction that locks more than one row takes its locks in this
+// order, so no two of them wait on each other in a cycle:
+//
+//  1. a user, when the transaction works on one user's account (starting a
+//     trial locks its user before creating anything);
+//  2. trials, in id order: a transition's own trial first, then the ones an
+//     expiry batch claims (SKIP LOCKED, so the claim never waits);
+//  3. the organizations of those trials, in id order; an operation on a
+//     whole organization locks its trials first (LockOrganization), even
+//     when it starts from the organization;
+//  4. everything else the transaction writes: projects, memberships,
+//     enterprises, idempotency records, events, the outbox and River's
+//     jobs (through River's API), each only under the lock of the trial or
+//     organization it belongs to.
+//
+// The trials-by-state counters that triggers keep are outside the order: each
+// backend writes a shard of its own (migration 00004), so no transaction
+// waits on another's. A lock that breaks the order anyway ends in a deadlock,
+// which Postgres resolves by aborting one transaction; InTx runs that one
+// again.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,9 +57,45 @@ type Queries struct {
 // New returns the queries bound to db.
 func New(db DBTX) *Queries { return &Queries{db: db} }
 
+// maxTxAttempts bounds how many times InTx runs a transaction that keeps
+// failing with a serialization failure or a deadlock.
+const maxTxAttempts = 4
+
+// txRetryBase is the upper bound of the jittered pause before the second
+// attempt; it doubles with each attempt after.
+const txRetryBase = 10 * time.Millisecond
+
 // InTx runs fn in a transaction on pool, committing when fn returns nil and
 // rolling back otherwise, so a failed request writes nothing.
+//
+// A transaction that Postgres aborted with a serialization failure (40001)
+// or a deadlock (40P01) is run again, from the start, up to maxTxAttempts
+// times in all, after a jittered pause. The lock order (package doc) keeps
+// deadlocks out; this is the second line of defence. So fn may run more
+// than once: it must set what it returns afresh on each run and act on
+// nothing outside tx. Nothing in trialsd calls out of a transaction — what
+// must reach the world (webhooks, e-mails) is written to the outbox in tx
+// and sent after commit — and a transaction that had to must not use InTx.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := runTx(ctx, pool, fn)
+		code := retryableCode(err)
+		if code == "" || attempt == maxTxAttempts {
+			return err
+		}
+		pause := rand.N(txRetryBase << (attempt - 1))
+		slog.WarnContext(ctx, "transaction aborted by Postgres, retrying", "sqlstate", code,
+			"attempt", attempt, "max_attempts", maxTxAttempts, "pause", pause.String(), "error", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// runTx is one attempt of InTx.
+func runTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -46,6 +108,16 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) err
 		return fmt.Errorf("committing transaction: %w", err)
 	}
 	return nil
+}
+
+// retryableCode returns the SQLSTATE of err when running its transaction
+// again may succeed (a serialization failure or a deadlock), else "".
+func retryableCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+		return pgErr.Code
+	}
+	return ""
 }
 
 // UniqueViolation returns the name of the unique index err violated, or "".

@@ -124,7 +124,8 @@ func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (Trial, erro
 	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1 FOR UPDATE`, id))
 }
 
-// TrialsOfOrganizationForUpdate locks and returns an organization's trials.
+// TrialsOfOrganizationForUpdate locks and returns an organization's trials,
+// in id order.
 func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials WHERE organization_id = $1 ORDER BY id FOR UPDATE`, orgID))
@@ -199,8 +200,8 @@ func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) 
 }
 
 // CountTrialsByState counts trials in each state, for the state gauges,
-// from the counters the trials trigger keeps (migration 00002): a few dozen
-// rows, however many trials there are.
+// from the counters the trials triggers keep (migrations 00002 to 00004): a
+// few rows per backend, however many trials there are.
 func (q *Queries) CountTrialsByState(ctx context.Context) (map[string]int64, error) {
 	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
 	if err != nil {
@@ -217,6 +218,17 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[string]int64, err
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
 	return counts, nil
+}
+
+// FoldTrialStateCounts folds the counter shards of backends that have gone
+// into one, so the counters stay a few rows per live backend, and returns
+// how many rows it folded. It waits on no lock a transition holds.
+func (q *Queries) FoldTrialStateCounts(ctx context.Context) (int64, error) {
+	var n int64
+	if err := q.db.QueryRow(ctx, `SELECT trial_state_counts_fold()`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("folding trial state counters: %w", err)
+	}
+	return n, nil
 }
 
 // DueTrial is a trial whose next transition is due by some time, for the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/trialsd/trialsd/internal/store"
@@ -151,5 +152,84 @@ func TestCountTrialsByStateAfterMultiRowStatements(t *testing.T) {
 	var rows int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM trial_state_counts`).Scan(&rows); err != nil || rows > 4*32 {
 		t.Fatalf("%d counter rows (%v)", rows, err)
+	}
+}
+
+// Two transactions that change trials' states never wait on each other's
+// counter rows, whatever their backends' process ids: each backend counts
+// in a shard of its own. Then a fold moves the shards of gone backends into
+// one and the counts stay what they were.
+func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, url := testdb.NewWithURL(t)
+	q := store.New(pool)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u, err := q.InsertUser(ctx, store.InsertUserParams{Username: "barney", Email: "barney@acme.example", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+		WITH o AS (INSERT INTO organizations (name, is_trial, created_at) SELECT 'o', true, $2 FROM generate_series(1, 40) RETURNING id)
+		INSERT INTO trials (user_id, organization_id, self_service, expiration_date, created_at) SELECT $1, id, false, $2, $2 FROM o`, u.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	// 40 backends at once, each expiring its own trial in an open
+	// transaction: with shared shards some pair would collide and wait.
+	conns := make([]*pgx.Conn, 40)
+	for i := range conns {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, `BEGIN`); err != nil {
+			t.Fatal(err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second) // bounds a hang, not a speed
+		_, err = c.Exec(wait, `UPDATE trials SET expired_date = $1 WHERE id = (SELECT id FROM trials ORDER BY id OFFSET $2 LIMIT 1)`, now, i)
+		cancel()
+		if err != nil {
+			t.Fatalf("backend %d waited on another's counter: %v", i, err)
+		}
+	}
+	for i, c := range conns {
+		if _, err := c.Exec(ctx, `COMMIT`); err != nil {
+			t.Fatalf("backend %d: %v", i, err)
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := q.CountTrialsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before[store.StateExpired] != 40 || before[store.StateActive] != 0 {
+		t.Fatalf("counts %v, want 40 expired", before)
+	}
+	// The closed backends' rows are folded once Postgres has let them go.
+	var folded int64
+	deadline := time.Now().Add(10 * time.Second)
+	for folded < 40 && time.Now().Before(deadline) {
+		n, err := q.FoldTrialStateCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		folded += n
+		time.Sleep(10 * time.Millisecond) // a poll: Postgres lets closed backends go in its own time
+	}
+	if folded < 40 {
+		t.Fatalf("folded %d counter rows, want those of the 40 closed backends", folded)
+	}
+	after, err := q.CountTrialsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for state, n := range before {
+		if after[state] != n {
+			t.Errorf("%s: %d before the fold, %d after", state, n, after[state])
+		}
 	}
 }
