@@ -1,0 +1,68 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/testdb"
+)
+
+// Two transactions that lock two rows in opposite orders deadlock; Postgres
+// aborts one of them and InTx runs it again, so both succeed, and the one
+// aborted ran twice.
+func TestInTxRetriesADeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	var ids [2]int64
+	for i := range ids {
+		if err := pool.QueryRow(ctx, `INSERT INTO organizations (name, created_at) VALUES ('o', $1) RETURNING id`, time.Now()).Scan(&ids[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock := func(tx pgx.Tx, id int64) error {
+		_, err := tx.Exec(ctx, `SELECT FROM organizations WHERE id = $1 FOR UPDATE`, id)
+		return err
+	}
+	// Both first attempts hold their first row before either asks for its
+	// second: a deadlock by construction, not by timing.
+	var firstLocks sync.WaitGroup
+	firstLocks.Add(2)
+	var runs atomic.Int32
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, order := range [][2]int64{{ids[0], ids[1]}, {ids[1], ids[0]}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			attempt := 0
+			errs[i] = store.InTx(ctx, pool, func(tx pgx.Tx) error {
+				attempt++
+				runs.Add(1)
+				if err := lock(tx, order[0]); err != nil {
+					return err
+				}
+				if attempt == 1 {
+					firstLocks.Done()
+					firstLocks.Wait()
+				}
+				return lock(tx, order[1])
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transaction %d: %v", i, err)
+		}
+	}
+	if n := runs.Load(); n != 3 {
+		t.Errorf("%d runs of the two transactions, want 3: one retried once", n)
+	}
+}
