@@ -67,6 +67,19 @@ func (g *gate) open() {
 	}
 }
 
+// holdLastTrial closes a gate on the expiry of the newest trial, so the
+// storm cannot end until the gate opens, however fast the machine: every
+// batch that claims that trial waits, and the rest of the storm runs on.
+// A test that waits for a share of the storm and then acts is sure to act
+// in the middle of it.
+func holdLastTrial(t *testing.T, pool *pgxpool.Pool, dbURL string) *gate {
+	t.Helper()
+	last := count(t, pool, `SELECT max(id) FROM trials`)
+	g := newGate(t, pool, dbURL, "INSERT", "trial_events", `NEW.kind = 'trial.expired' AND NEW.trial_id = `+itoa(last))
+	g.close()
+	return g
+}
+
 // waiting counts the daemon's statements held at the gate.
 func (g *gate) waiting() int {
 	return count(g.t, g.pool, `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
@@ -85,22 +98,24 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // A transition interrupted before its commit leaves nothing behind: the
 // daemon is killed while transitions sit between their trial update and
 // their commit; none of them is visible afterwards, and a new daemon
-// applies each exactly once.
+// applies each exactly once. The storm comes in two waves: the first
+// expires in full, then the gate closes and the second is created, so
+// every transition of the second is held, whatever the machine's speed.
 func TestKillBeforeCommit(t *testing.T) {
 	faultTest(t)
-	const trials = 2000
+	const firstWave, secondWave = 500, 1500
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
 	g := newGate(t, pool, dbURL, "INSERT", "trial_events", `NEW.kind = 'trial.expired'`)
-	createDueTrials(t, pool, trials, 2*time.Second)
+	createDueTrials(t, pool, firstWave, 2*time.Second)
 	expired := expiredCounter(t, pool)
 
 	first := startDaemon(t, bin, dbURL, "first")
-	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	waitFor(t, 60*time.Second, "the first wave to expire", func() bool { return expired() == firstWave })
 	g.close()
+	createDueTrials(t, pool, secondWave, time.Second)
 	waitFor(t, 30*time.Second, "transitions held before their commit", func() bool { return g.waiting() >= 3 })
 	held := g.waiting()
-	atKill := expired()
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -108,19 +123,20 @@ func TestKillBeforeCommit(t *testing.T) {
 	g.open()
 	// The held transactions run on into the dead connection and roll back.
 	waitFor(t, 30*time.Second, "the dead daemon's sessions to end", func() bool { return busyBackends(t, pool) == 0 })
-	if n := expired(); n != atKill {
-		t.Fatalf("%d trials expired at the kill, %d once its open transactions ended: a transition outlived its rollback", atKill, n)
+	if n := expired(); n != firstWave {
+		t.Fatalf("%d trials expired once the killed daemon's transactions ended, want the %d of the first wave: a transition outlived its rollback", n, firstWave)
 	}
-	t.Logf("SIGKILL with %d transitions held before commit, %d of %d trials expired", held, atKill, trials)
+	t.Logf("SIGKILL with %d transitions held before commit, %d of %d trials expired", held, firstWave, firstWave+secondWave)
 
 	startDaemon(t, bin, dbURL, "second")
-	waitFor(t, 120*time.Second, "every trial to expire", func() bool { return expired() == trials })
-	checkExpiredOnce(t, pool, trials)
+	waitFor(t, 120*time.Second, "every trial to expire", func() bool { return expired() == firstWave+secondWave })
+	checkExpiredOnce(t, pool, firstWave+secondWave)
 }
 
 // A transition committed whose job River had not yet marked completed runs
 // again after the crash and finds nothing to do: River's completer is held
-// at the gate, the daemon killed, the stuck jobs rescued by the next one.
+// at the gate from the start, the daemon killed, the stuck jobs rescued by
+// the next one.
 func TestKillAfterCommit(t *testing.T) {
 	faultTest(t)
 	const trials = 2000
@@ -134,10 +150,11 @@ func TestKillAfterCommit(t *testing.T) {
 			WHERE j.kind = 'trial.expire' AND j.state = 'running' AND t.state = 'expired'`)
 	}
 
-	first := startDaemon(t, bin, dbURL, "first")
-	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	// Closed before the storm starts: no expiry job can be marked completed,
+	// so committed transitions with running jobs are sure to pile up.
 	g.close()
-	waitFor(t, 30*time.Second, "committed transitions whose jobs are not completed", func() bool {
+	first := startDaemon(t, bin, dbURL, "first")
+	waitFor(t, 60*time.Second, "committed transitions whose jobs are not completed", func() bool {
 		return g.waiting() >= 1 && committedNotCompleted() >= 10
 	})
 	if err := first.Process.Kill(); err != nil {
@@ -162,23 +179,25 @@ func TestKillAfterCommit(t *testing.T) {
 	}
 }
 
-// webhookReceiver is a webhook endpoint that can hold deliveries open, so
-// the daemon dies in the middle of them. It answers every other delivery
-// 200 and counts them by event id.
+// webhookReceiver is a webhook endpoint that answers its first pass
+// deliveries and holds every later one open until release, so the daemon
+// dies in the middle of them whatever the machine's speed. It counts the
+// deliveries it answered by event id.
 type webhookReceiver struct {
-	hold    atomic.Bool
-	held    atomic.Int64
-	release chan struct{}
+	pass     int64
+	received atomic.Int64
+	held     atomic.Int64
+	release  chan struct{}
 
 	mu        sync.Mutex
 	delivered map[string]int
 }
 
-func newWebhookReceiver(t *testing.T) (*webhookReceiver, string) {
-	r := &webhookReceiver{release: make(chan struct{}), delivered: map[string]int{}}
+func newWebhookReceiver(t *testing.T, pass int64) (*webhookReceiver, string) {
+	r := &webhookReceiver{pass: pass, release: make(chan struct{}), delivered: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		id := req.Header.Get("X-Trialsd-Event-Id")
-		if r.hold.Load() {
+		if r.received.Add(1) > r.pass && !r.released() {
 			r.held.Add(1)
 			select {
 			case <-r.release:
@@ -194,6 +213,16 @@ func newWebhookReceiver(t *testing.T) (*webhookReceiver, string) {
 	}))
 	t.Cleanup(srv.Close)
 	return r, srv.URL + "/hooks"
+}
+
+// released tells whether release has been closed: deliveries pass again.
+func (r *webhookReceiver) released() bool {
+	select {
+	case <-r.release:
+		return true
+	default:
+		return false
+	}
 }
 
 func (r *webhookReceiver) deliveredIDs() map[string]int {
@@ -214,20 +243,17 @@ func TestKillDuringWebhookDelivery(t *testing.T) {
 	const trials = 1000
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
-	recv, url := newWebhookReceiver(t)
+	recv, url := newWebhookReceiver(t, trials/10)
 	hooks := []string{"TRIALSD_WEBHOOKS_ENDPOINTS=" + url, "TRIALSD_WEBHOOKS_SECRET=chaos-webhook-secret", "TRIALSD_WEBHOOKS_TIMEOUT=60s"}
 	createDueTrials(t, pool, trials, 2*time.Second)
 
 	first := startDaemon(t, bin, dbURL, "first", hooks...)
-	waitFor(t, 60*time.Second, "deliveries to start", func() bool { return len(recv.deliveredIDs()) >= trials/10 })
-	recv.hold.Store(true)
-	waitFor(t, 30*time.Second, "deliveries held open", func() bool { return recv.held.Load() >= 3 })
+	waitFor(t, 60*time.Second, "deliveries held open", func() bool { return recv.held.Load() >= 3 })
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
 	held := recv.held.Load()
-	recv.hold.Store(false)
 	close(recv.release)
 	t.Logf("SIGKILL with %d deliveries in flight, %d delivered", held, len(recv.deliveredIDs()))
 

@@ -145,13 +145,15 @@ func TestPostgresCrashMidStorm(t *testing.T) {
 	}
 	bin := trialsdBinary(t)
 	createDueTrials(t, pool, trials, 3*time.Second)
+	// The crash releases the gate; until then the storm cannot end.
+	holdLastTrial(t, pool, dbURL)
 
 	addr := freeAddr(t)
 	base := "http://" + addr
 	startDaemon(t, bin, dbURL, "daemon", "TRIALSD_HTTP_ADDR="+addr)
 	waitFor(t, 30*time.Second, "the daemon to be ready", func() bool { return get(base+"/readyz") == http.StatusOK })
 	expired := expiredCounter(t, pool)
-	waitFor(t, 60*time.Second, "the storm to start", func() bool { return expired() >= trials/5 })
+	waitFor(t, 60*time.Second, "a fifth of the storm", func() bool { return expired() >= trials/5 })
 
 	c.crash()
 	t.Log("PostgreSQL crashed in the middle of the storm")
@@ -170,6 +172,8 @@ func TestPostgresCrashMidStorm(t *testing.T) {
 
 	c.start()
 	t.Log("PostgreSQL is back")
+	// The test's own connections died in the crash: fresh ones from here on.
+	pool.Reset()
 	waitFor(t, 60*time.Second, "/readyz to recover", func() bool { return get(base+"/readyz") == http.StatusOK })
 	if got := statusOf(t, http.MethodPost, base+"/v1/api-login", login); got != http.StatusUnauthorized {
 		t.Errorf("a bad login after the outage answered %d, want 401", got)
