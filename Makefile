@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # Throw-away secrets for development only; production supplies its own.
 DEV_SECRET := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: build run test test-compat chaos fuzz fuzz-smoke vulncheck lint migrate clean
+.PHONY: build run test test-compat chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trialsd
@@ -60,6 +60,12 @@ vulncheck:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+## lint-openapi: Redocly's recommended ruleset over internal/httpapi/openapi.yaml,
+## with the CLI version pinned in tools/redocly (needs Node.js and npm; CI runs it).
+lint-openapi:
+	npm ci --prefix tools/redocly --no-audit --no-fund --silent
+	tools/redocly/node_modules/.bin/redocly lint --config redocly.yaml
 
 ## migrate: apply pending migrations to the database of config.yaml (+ env).
 migrate: build

@@ -66,7 +66,7 @@ type StormReport struct {
 	// BurstJobs is the backlog's own expiry jobs, by River's finalized_at:
 	// a batch expires many trials at once and their jobs complete after,
 	// answering already_applied, so the transitions are done before the
-	// jobs are. The ratio takes transitions, as the issue defines it; this
+	// jobs are. The ratio takes transitions, as the target defines it; this
 	// says when the queue was empty too.
 	BurstJobs drain `json:"burstJobs"`
 	// BurstDaemon is from the daemon's exec (River works before the API

@@ -30,9 +30,10 @@ var defaultFreeEmailDomains = []string{
 	"yandex.ru", "zoho.com", "qq.com", "163.com", "126.com",
 }
 
-// The River defaults were picked from ../shared/PERFORMANCE-NOTES.md: River's
-// own (100 workers, 100 ms cooldown, 1 s poll) cap throughput near 1k jobs/s and
-// let expiry lag up to a second behind.
+// The River defaults differ from River's own (100 workers, 100 ms cooldown,
+// 1 s poll), which cap a queue's throughput and let expiry lag up to a
+// second behind; docs/performance.md ("River's own defaults") has the
+// figures, side by side.
 var keys = []key{
 	{"database.url", "postgres://postgres@127.0.0.1:5432/trialsd?sslmode=disable", str(func(c *Config) *string { return &c.Database.URL })},
 	{"database.max_conns", 20, func(c *Config, raw any) error {

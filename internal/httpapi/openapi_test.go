@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/httpapi"
 )
 
@@ -107,5 +109,42 @@ func TestOpenAPIDocumentsTheRoutes(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, httpapi.OpenAPI) {
 		t.Fatalf("/v1/openapi.yaml: %d", resp.StatusCode)
+	}
+}
+
+// The document's username rule is the server's: every candidate the schema
+// accepts, accounts.ValidUsername accepts, and the other way round.
+func TestOpenAPIUsernameRuleIsTheServers(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadSpec(t)
+	schema := doc.Components.Schemas["SignupFields"].Value.Properties["username"].Value
+	candidates := []string{
+		"fred", "fr3d-x", "a.b_c-d", "Fred.Flintstone", "abc", strings.Repeat("a", 30), strings.Repeat("a", 31),
+		"_abc", "abc_", ".abc", "abc.", "ab..cd", "ab._cd", "ab__cd", "ab-.cd", "ab.-cd", "-abc-", "a--b",
+		"ab cd", "abçd", "ab@cd", "a.b.c.d", "____", "a_b.c_d",
+	}
+	for _, c := range candidates {
+		documented := schema.VisitJSON(c) == nil
+		if documented != accounts.ValidUsername(c) {
+			t.Errorf("username %q: openapi.yaml says %t, the server %t", c, documented, !documented)
+		}
+	}
+}
+
+// The admin-only operations say so: every operation under /v1/api/admin is
+// tagged Admin, and no other is.
+func TestOpenAPITagsAdminOperations(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadSpec(t)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			admin := strings.HasPrefix(path, "/v1/api/admin/")
+			if tagged := slices.Contains(op.Tags, "Admin"); tagged != admin {
+				t.Errorf("%s %s: tagged Admin %t, admin-only %t", method, path, tagged, admin)
+			}
+			if op.Summary == "" {
+				t.Errorf("%s %s has no summary", method, path)
+			}
+		}
 	}
 }
