@@ -74,7 +74,7 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 	}
 	var hash *string
 	if password != "" {
-		h, err := HashPassword(password)
+		h, err := HashPassword(ctx, password)
 		if err != nil {
 			return User{}, "", err
 		}

@@ -6,15 +6,13 @@ import (
 	"testing"
 
 	"github.com/alexedwards/argon2id"
-
-	"github.com/trialsd/trialsd/internal/config"
 )
 
 // The constant dummy hash must cost what a real user's hash costs, or a
 // login's time tells whether the name exists.
 func TestDummyHashUsesPasswordParams(t *testing.T) {
 	t.Parallel()
-	h, err := HashPassword("a-long-enough-password")
+	h, err := HashPassword(context.Background(), "a-long-enough-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,29 +38,50 @@ func TestOldParamsStillVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := NewTokens(nil, nil, config.Auth{})
-	if ok, err := tk.checkPassword(context.Background(), "pa55word!", old); err != nil || !ok {
+	if ok, err := comparePassword(context.Background(), "pa55word!", old); err != nil || !ok {
 		t.Errorf("old hash: %v %v", ok, err)
 	}
 }
 
-func TestCheckPasswordWaitsForASlot(t *testing.T) {
-	t.Parallel()
-	tk := NewTokens(nil, nil, config.Auth{})
-	for range cap(tk.checks) {
-		tk.checks <- struct{}{}
+// Every password hash and check, whatever asks for it, waits for one of the
+// process's password slots: with all of them taken, a caller that gives up
+// gets its context's cause and costs nothing; once one frees, it runs, and
+// gives the slot back.
+func TestPasswordWorkWaitsForASlot(t *testing.T) {
+	// Not parallel: it takes the process's slots, which the other tests
+	// of the package need.
+	work := map[string]func(context.Context) error{
+		"check": func(ctx context.Context) error {
+			ok, err := comparePassword(ctx, "no user has this password", dummyHash)
+			if err == nil && !ok {
+				return errors.New("the dummy hash did not verify its password")
+			}
+			return err
+		},
+		"hash": func(ctx context.Context) error {
+			_, err := HashPassword(ctx, "a-long-enough-password")
+			return err
+		},
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	gone := errors.New("client went away")
-	cancel(gone)
-	if ok, err := tk.checkPassword(ctx, "no user has this password", dummyHash); ok || !errors.Is(err, gone) {
-		t.Fatalf("with every slot taken: %v %v, want the context's cause", ok, err)
-	}
-	<-tk.checks
-	if ok, err := tk.checkPassword(context.Background(), "no user has this password", dummyHash); err != nil || !ok {
-		t.Fatalf("with a slot free: %v %v", ok, err)
-	}
-	if len(tk.checks) != cap(tk.checks)-1 {
-		t.Errorf("a finished check kept its slot: %d of %d taken", len(tk.checks), cap(tk.checks))
+	for name, do := range work {
+		for range cap(passwordSlots) {
+			passwordSlots <- struct{}{}
+		}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		gone := errors.New("client went away")
+		cancel(gone)
+		if err := do(ctx); !errors.Is(err, gone) {
+			t.Fatalf("%s with every slot taken: %v, want the context's cause", name, err)
+		}
+		<-passwordSlots
+		if err := do(context.Background()); err != nil {
+			t.Fatalf("%s with a slot free: %v", name, err)
+		}
+		if len(passwordSlots) != cap(passwordSlots)-1 {
+			t.Errorf("%s kept its slot: %d of %d taken", name, len(passwordSlots), cap(passwordSlots))
+		}
+		for len(passwordSlots) > 0 {
+			<-passwordSlots
+		}
 	}
 }

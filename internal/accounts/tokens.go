@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -24,16 +22,11 @@ type Tokens struct {
 	pool  *pgxpool.Pool
 	clock clock.Clock
 	cfg   config.Auth
-	// checks holds a slot per password check under way. A check takes
-	// passwordParams' memory and a core for its whole run, so more of them
-	// at once than there are cores only queue inside the runtime while each
-	// holds its memory; a flood of logins waits here instead, holding none.
-	checks chan struct{}
 }
 
 // NewTokens returns the token service.
 func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth) *Tokens {
-	return &Tokens{pool: pool, clock: clk, cfg: cfg, checks: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	return &Tokens{pool: pool, clock: clk, cfg: cfg}
 }
 
 // claims are a trialsd JWT's claims: the registered ones with the user's
@@ -57,7 +50,7 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 	if err == nil && u.PasswordHash != nil {
 		hash = *u.PasswordHash
 	}
-	ok, cmpErr := t.checkPassword(ctx, password, hash)
+	ok, cmpErr := comparePassword(ctx, password, hash)
 	if cmpErr != nil {
 		return User{}, "", fmt.Errorf("checking password: %w", cmpErr)
 	}
@@ -69,18 +62,6 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 		return User{}, "", err
 	}
 	return fromRow(u), token, nil
-}
-
-// checkPassword compares a password with a hash once a slot is free; a
-// client that goes away while it waits costs nothing more.
-func (t *Tokens) checkPassword(ctx context.Context, password, hash string) (bool, error) {
-	select {
-	case t.checks <- struct{}{}:
-	case <-ctx.Done():
-		return false, context.Cause(ctx)
-	}
-	defer func() { <-t.checks }()
-	return argon2id.ComparePasswordAndHash(password, hash)
 }
 
 // Issue signs a JWT for the user at the given token version.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,12 +94,18 @@ func (f signupFields) validate(name, email *string, businessOnly bool, freeDomai
 	return nil
 }
 
-// passwordHash hashes an optional password.
-func (f signupFields) passwordHash() (*string, error) {
-	if f.Password == nil || *f.Password == "" {
+// hashPassword is accounts.HashPassword; a test counts its calls.
+var hashPassword = accounts.HashPassword
+
+// hasPassword tells whether the sign-up sets a password.
+func (f signupFields) hasPassword() bool { return f.Password != nil && *f.Password != "" }
+
+// passwordHash hashes the sign-up's password, if it has one.
+func (f signupFields) passwordHash(ctx context.Context) (*string, error) {
+	if !f.hasPassword() {
 		return nil, nil
 	}
-	h, err := accounts.HashPassword(*f.Password)
+	h, err := hashPassword(ctx, *f.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +121,19 @@ type signupChecks struct {
 }
 
 // checkSignup makes the checks every public sign-up makes before writing,
-// in order: its fields, the utmParams cap, the redirect, the password rule
-// (returning the password's hash), and last, as it costs a call to
-// Cloudflare, Turnstile.
+// cheapest first: its fields and the password rule, the utmParams cap, the
+// redirect, then Turnstile, which costs a call to Cloudflare. Only a
+// sign-up that passed them all has its password hashed (returned), in one
+// of the process's bounded password slots: a flood of sign-ups with bad
+// tokens costs neither memory nor cores.
 func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.Verifier, cfg *config.Config) (*string, error) {
 	if err := f.validate(c.name, c.email, c.businessOnly, cfg.Signup.FreeEmailDomains); err != nil {
 		return nil, err
+	}
+	if f.hasPassword() {
+		if err := accounts.CheckPasswordRule(*f.Password); err != nil {
+			return nil, err
+		}
 	}
 	if c.utm > maxUTMParams {
 		return nil, apperr.InvalidField("utmParams", "utmParams may hold at most %d entries", maxUTMParams)
@@ -127,14 +141,10 @@ func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.V
 	if _, err := redirectURL(cfg.HTTP.RedirectOrigins, c.origin, c.query, ""); err != nil {
 		return nil, err
 	}
-	hash, err := f.passwordHash()
-	if err != nil {
-		return nil, err
-	}
 	if err := verifyHuman(r, v, f.TurnstileResponse, cfg.HTTP.TrustedProxies); err != nil {
 		return nil, err
 	}
-	return hash, nil
+	return f.passwordHash(r.Context())
 }
 
 // verifyHuman checks the Turnstile token: a rejected token is the client's

@@ -1,0 +1,70 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/turnstile"
+)
+
+// A sign-up's password is hashed only after every other check, Turnstile
+// last among them, has passed: a refused sign-up, however many, costs no
+// hash (each takes 19 MiB and a core).
+func TestSignupHashesOnlyWhatPassedTurnstile(t *testing.T) {
+	// Not parallel: it replaces the package's hashPassword.
+	var hashes atomic.Int64
+	real := hashPassword
+	hashPassword = func(ctx context.Context, pw string) (string, error) {
+		hashes.Add(1)
+		return real(ctx, pw)
+	}
+	t.Cleanup(func() { hashPassword = real })
+	siteverify := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if r.PostForm.Get("response") == "human" {
+			_, _ = w.Write([]byte(`{"success":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"success":false,"error-codes":["invalid-input-response"]}`))
+	}))
+	t.Cleanup(siteverify.Close)
+	cfg := config.Default()
+	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "s", VerifyURL: siteverify.URL}
+	v := turnstile.New(&http.Client{Timeout: 5 * time.Second}, cfg.Turnstile)
+	str := func(s string) *string { return &s }
+	yes := true
+	fields := func(token, password string) signupFields {
+		return signupFields{Username: str("wilma"), Password: str(password), PrivacyPolicy: &yes, TurnstileResponse: str(token)}
+	}
+	checks := signupChecks{name: str("Wilma"), email: str("wilma@bedrock.example")}
+	r := httptest.NewRequest("POST", "/v1/api-create-pro-user", strings.NewReader("{}"))
+
+	for _, tc := range []struct {
+		name, token, password string
+		field                 string
+	}{
+		{"a bad Turnstile token", "bot", "a-long-enough-password", "turnstileResponse"},
+		{"a short password", "human", "short", "password"},
+	} {
+		_, err := checkSignup(r, fields(tc.token, tc.password), checks, v, cfg)
+		var e *apperr.Error
+		if !errors.As(err, &e) || e.Field != tc.field {
+			t.Fatalf("%s: %v, want a 400 on %s", tc.name, err, tc.field)
+		}
+		if n := hashes.Load(); n != 0 {
+			t.Fatalf("%s: %d password hashes made for a refused sign-up", tc.name, n)
+		}
+	}
+	hash, err := checkSignup(r, fields("human", "a-long-enough-password"), checks, v, cfg)
+	if err != nil || hash == nil || hashes.Load() != 1 {
+		t.Fatalf("a sign-up that passed: hash %v, %v, %d hashes; want one", hash, err, hashes.Load())
+	}
+}
