@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/metrics"
 )
 
 type ctxKey int
@@ -94,7 +95,11 @@ func observeRequests(logger *slog.Logger, obs Observer, h http.Handler) http.Han
 		done := obs.HTTPStarted()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		done(r.Pattern, r.Method, rec.status)
+		route := r.Pattern
+		if route == unrouted {
+			route = "" // one label value for every path no route serves
+		}
+		done(route, r.Method, rec.status)
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug
@@ -103,7 +108,21 @@ func observeRequests(logger *slog.Logger, obs Observer, h http.Handler) http.Han
 			level = slog.LevelError
 		}
 		logger.Log(r.Context(), level, "http request",
-			"method", r.Method, "route", r.Pattern, "status", rec.status,
+			"method", metrics.MethodLabel(r.Method), "route", route, "path", loggedPath(r), "status", rec.status,
 			"duration", time.Since(start))
 	})
+}
+
+// maxLoggedPath bounds the path a log line repeats: it is the client's to
+// choose, and a line per request must not grow with it.
+const maxLoggedPath = 256
+
+// loggedPath is the request's path, escaped, for its log line, cut to
+// maxLoggedPath bytes.
+func loggedPath(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if len(p) <= maxLoggedPath {
+		return p
+	}
+	return p[:maxLoggedPath] + "…"
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/database"
@@ -173,8 +174,32 @@ func statusOf(err error) int {
 	}
 }
 
-func handleNotFound() http.Handler {
+// unrouted is the catch-all pattern: requests no route serves.
+const unrouted = "/"
+
+// methods are the methods a route may serve, in the order Allow lists them.
+var methods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions,
+}
+
+// handleUnrouted answers a request no route serves: 405 with Allow when its
+// path is served under other methods (mux decides, as it routes), else 404.
+// Neither echoes the method or path, which are the client's to choose.
+func handleUnrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusNotFound, genericResponse{Error: "No such operation: " + r.Method + " " + r.URL.Path})
+		var allow []string
+		for _, m := range methods {
+			probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != unrouted {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			encode(w, http.StatusMethodNotAllowed, genericResponse{Error: "Method not allowed; this path takes " + strings.Join(allow, ", ")})
+			return
+		}
+		encode(w, http.StatusNotFound, genericResponse{Error: "No such operation"})
 	})
 }

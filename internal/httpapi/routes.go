@@ -46,5 +46,5 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("/riverui/", admin(d.RiverUI))
 	}
 
-	mux.Handle("/", handleNotFound())
+	mux.Handle(unrouted, handleUnrouted(mux))
 }
