@@ -59,8 +59,8 @@ type RemoveUnpaidSignupsWorker struct {
 
 // Work sweeps once.
 func (w *RemoveUnpaidSignupsWorker) Work(ctx context.Context, _ *river.Job[jobargs.RemoveUnpaidSignups]) error {
-	n, err := w.accounts.RemoveUnpaidSignups(ctx, w.ttl)
-	w.obs.UnpaidSignupsRemoved(n)
+	sweep, err := w.accounts.RemoveUnpaidSignups(ctx, w.ttl)
+	w.obs.UnpaidSignupsRemoved(sweep.Removed)
 	return err
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,9 @@ With --migrate, the database is created if missing and migrated first.`,
 				return err
 			}
 			logger := a.newLogger(cfg)
+			// What logs without a logger of its own (the store's transaction
+			// retries, the unpaid sign-up sweep) goes to the same place.
+			slog.SetDefault(logger)
 			if !cfg.Turnstile.Enabled {
 				logger.Warn("TURNSTILE VERIFICATION IS DISABLED: public sign-ups are open to bots; never run like this in production")
 			}

@@ -94,17 +94,15 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the per-backend counter
-	// shards and their fold are gone, the statement-level triggers of the
-	// migration before stay.
-	var fold, triggers bool
-	var shardType string
+	// Down rolls back the newest migration only: a user's trials and
+	// memberships cascade again; the per-backend counters of the migration
+	// before stay.
+	var onDelete string
+	var fold bool
 	if err := pool.QueryRow(ctx, `SELECT
-			to_regproc('trial_state_counts_fold') IS NOT NULL,
-			EXISTS (SELECT FROM pg_trigger WHERE tgname = 'trials_state_counts_insert'),
-			(SELECT data_type FROM information_schema.columns WHERE table_name = 'trial_state_counts' AND column_name = 'shard')`).
-		Scan(&fold, &triggers, &shardType); err != nil || fold || !triggers || shardType != "smallint" {
-		t.Fatalf("after down: fold function exists=%v, previous migration's triggers exist=%v, shard is %s (%v)", fold, triggers, shardType, err)
+			(SELECT confdeltype::text FROM pg_constraint WHERE conname = 'trials_user_id_fkey'),
+			to_regproc('trial_state_counts_fold') IS NOT NULL`).Scan(&onDelete, &fold); err != nil || onDelete != "c" || !fold {
+		t.Fatalf("after down: trials' user key deletes %q (want c, cascade), the previous migration's fold exists=%v (%v)", onDelete, fold, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

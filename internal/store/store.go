@@ -129,6 +129,16 @@ func UniqueViolation(err error) string {
 	return ""
 }
 
+// ForeignKeyViolation returns the name of the foreign key err violated, or
+// "".
+func ForeignKeyViolation(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound

@@ -107,25 +107,48 @@ func (q *Queries) PromoteAdmin(ctx context.Context, id int64, passwordHash *stri
 	return nil
 }
 
-// DeleteUnpaidSignups removes up to limit users still awaiting their first
-// payment who signed up before createdBefore, with everything they own, and
-// returns their ids. SKIP LOCKED lets a sweep on another replica pass by.
-func (q *Queries) DeleteUnpaidSignups(ctx context.Context, createdBefore time.Time, limit int) ([]int64, error) {
+// UnpaidSignup is a user awaiting their first payment, as the unpaid
+// sign-up sweep finds them.
+type UnpaidSignup struct {
+	ID        int64
+	CreatedAt time.Time
+	// Owns tells that the user has more than their sign-up: a trial, a
+	// membership of an organization or an enterprise. Such a user is never
+	// deleted with them (the foreign keys refuse it).
+	Owns bool
+}
+
+// ClaimUnpaidSignups locks and returns up to limit users awaiting their
+// first payment who signed up by createdBefore, after the one the sweep
+// reached (afterCreated, afterID), oldest first. SKIP LOCKED lets a sweep
+// on another replica pass by.
+func (q *Queries) ClaimUnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
 	rows, err := q.db.Query(ctx, `
-		DELETE FROM users WHERE id IN (
-			SELECT id FROM users
-			WHERE plan_state = 'pending_payment' AND created_at <= $1
-			ORDER BY created_at LIMIT $2
-			FOR UPDATE SKIP LOCKED)
-		RETURNING id`, createdBefore, limit)
+		SELECT u.id, u.created_at,
+		       EXISTS (SELECT FROM trials t WHERE t.user_id = u.id)
+		       OR EXISTS (SELECT FROM organization_members m WHERE m.user_id = u.id)
+		       OR EXISTS (SELECT FROM enterprises e WHERE e.user_id = u.id)
+		FROM users u
+		WHERE u.plan_state = 'pending_payment' AND u.created_at <= $1 AND (u.created_at, u.id) > ($2, $3)
+		ORDER BY u.created_at, u.id LIMIT $4
+		FOR UPDATE OF u SKIP LOCKED`, createdBefore, afterCreated, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("removing unpaid sign-ups: %w", err)
+		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	signups, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UnpaidSignup])
 	if err != nil {
-		return nil, fmt.Errorf("removing unpaid sign-ups: %w", err)
+		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
 	}
-	return ids, nil
+	return signups, nil
+}
+
+// DeleteUsers deletes the users with ids, with what cascades from them
+// (their personal projects, API keys).
+func (q *Queries) DeleteUsers(ctx context.Context, ids []int64) error {
+	if _, err := q.db.Exec(ctx, `DELETE FROM users WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("deleting %d users: %w", len(ids), err)
+	}
+	return nil
 }
 
 // UserByLogin looks a user up by username or e-mail, ignoring case.
