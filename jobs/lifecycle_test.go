@@ -64,7 +64,7 @@ func setup(t *testing.T) *testBundle {
 		t.Fatal(err)
 	}
 	cfg := config.Default().Lifecycle
-	svc := lifecycle.New(pool, client, stub, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	svc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: stub, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	m := metrics.New()
 	r := reporter{clock: stub, obs: m}
 	b := &testBundle{pool: pool, clock: stub, client: client, svc: svc, metrics: m}

@@ -29,6 +29,9 @@ type Error struct {
 	Message string
 	// Field is the request field at fault, for Invalid.
 	Field string
+	// Reason names the error for APIs whose errors carry a name of their
+	// own (v2's "name"); empty: the code's usual name.
+	Reason string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -36,6 +39,12 @@ func (e *Error) Error() string { return e.Message }
 // Errorf returns an error of code with a formatted, caller-safe message.
 func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithReason returns an error of code with a name of its own and a
+// formatted, caller-safe message.
+func WithReason(code Code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
 // InvalidField returns an Invalid error about one request field.

@@ -75,16 +75,20 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	}
 	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, client, cfg.Webhooks.MaxAttempts)
 	tokens := accounts.NewTokens(pool, clk, cfg.Auth)
+	signups := signup.New(pool, clk, writer)
 	d := &Daemon{
 		cfg: cfg, logger: logger, pool: pool, opts: opts,
 		listening: make(chan string, 1),
 		River:     client,
-		Lifecycle: lifecycle.New(pool, client, clk, cfg.Lifecycle, logger, writer),
-		Accounts:  accounts.New(pool, clk),
-		Tokens:    tokens,
-		Outbox:    outbox.NewDeliverer(pool, &http.Client{Timeout: cfg.Webhooks.Timeout}, cfg.Webhooks.Secret, clk, writer, mailSender(cfg.Email, clk, logger)),
-		Metrics:   m,
-		clock:     clk,
+		Lifecycle: lifecycle.New(lifecycle.Deps{
+			Pool: pool, Jobs: client, Clock: clk, Config: cfg.Lifecycle, Logger: logger,
+			Webhooks: writer, Activation: signups,
+		}),
+		Accounts: accounts.New(pool, clk),
+		Tokens:   tokens,
+		Outbox:   outbox.NewDeliverer(pool, &http.Client{Timeout: cfg.Webhooks.Timeout}, cfg.Webhooks.Secret, clk, writer, mailSender(cfg.Email, clk, logger)),
+		Metrics:  m,
+		clock:    clk,
 	}
 	// Workers are added after the client exists because they need the
 	// service, which needs the client to enqueue; River reads the bundle
@@ -118,7 +122,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		Turnstile:  turnstile.New(&http.Client{Timeout: 10 * time.Second}, cfg.Turnstile),
 		Billing:    billing.New(pool, d.Lifecycle, clk, logger, cfg.Billing.CallbackSecret),
 		Enterprise: enterprise.New(pool, d.Lifecycle, clk),
-		Signup:     signup.New(pool, clk, writer),
+		Signup:     signups,
 		Ready:      d.Ready, Metrics: metricsOnAPI, Observer: m,
 		RiverUI: riverUIHandler(d.riverUI),
 	})

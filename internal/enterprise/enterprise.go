@@ -117,20 +117,16 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		// The lock order: the organization's trials, then the organization.
-		org, err := lockOrganization(ctx, q, orgID)
+		org, trials, err := lockOrganization(ctx, q, orgID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && org.DeletedAt != nil) {
-			return apperr.Errorf(apperr.NotFound, "Organization %s not found", orgID)
+			return errNoOrganization(orgID)
 		}
 		if err != nil {
 			return err
 		}
 		if !caller.IsAdmin {
-			role, err := q.MemberRole(ctx, org.ID, caller.ID)
-			if err != nil {
+			if err := mayCreate(ctx, q, caller, org, trials); err != nil {
 				return err
-			}
-			if role != store.RoleAdmin {
-				return apperr.Errorf(apperr.Forbidden, "Only an admin of organization %s can create its enterprise", orgID)
 			}
 		}
 		now := s.clock.Now()
@@ -186,21 +182,58 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 	return resp, err
 }
 
-// lockOrganization locks the organization with a public id, in the lock
-// order; ErrNotFound when there is none.
-func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, error) {
+// lockOrganization locks the organization with a public id and its trials,
+// in the lock order; ErrNotFound when there is none.
+func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, []store.Trial, error) {
 	id, err := q.OrganizationIDByPublicID(ctx, publicID)
 	if err != nil {
-		return store.Organization{}, err
+		return store.Organization{}, nil, err
 	}
-	org, _, err := q.LockOrganization(ctx, id)
-	return org, err
+	return q.LockOrganization(ctx, id)
+}
+
+// errNoOrganization is the answer for an organization that does not exist,
+// is deleted, or is not the caller's to see: the same answer, so that a
+// caller cannot tell them apart.
+func errNoOrganization(publicID string) error {
+	return apperr.Errorf(apperr.NotFound, "Organization %s not found", publicID)
+}
+
+// mayCreate tells whether caller, who is not a site admin, may create the
+// organization's enterprise: they must be its admin, and it must have no
+// live trial, since creating the enterprise upgrades the trial, which is a
+// site admin's decision (else a trial's user would upgrade it for free). A
+// caller who is not a member is told the organization does not exist.
+func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org store.Organization, trials []store.Trial) error {
+	role, err := q.MemberRole(ctx, org.ID, caller.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case role == "":
+		return errNoOrganization(org.PublicID)
+	case role != store.RoleAdmin:
+		return apperr.Errorf(apperr.Forbidden, "Only an admin of organization %s can create its enterprise", org.PublicID)
+	}
+	for _, t := range trials {
+		if t.State == store.StateActive || t.State == store.StateExpired {
+			return apperr.Errorf(apperr.Forbidden, "Organization %s has a trial; upgrading it takes a site admin", org.PublicID)
+		}
+	}
+	return nil
 }
 
 // userFor finds the user with this e-mail or creates one (no password: they
 // set one or sign in another way), with a username derived from the e-mail.
+// An existing user is attached only once they have verified the address:
+// anyone may sign up unverified as cfo@bigcorp.example, and must not become
+// BigCorp's admin by it.
 func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (store.User, error) {
 	u, err := q.UserByEmail(ctx, email)
+	if err == nil && !u.EmailVerified {
+		return store.User{}, apperr.WithReason(apperr.Conflict, "EmailNotVerified",
+			"The account with e-mail %s has not verified its address; it can be the enterprise's user once it has", email)
+	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return u, err
 	}

@@ -38,6 +38,13 @@ func (b *testBundle) scalar(t *testing.T, sql string, args ...any) string {
 	return v
 }
 
+func (b *testBundle) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := b.pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBillingCallbackActivatesPlan(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

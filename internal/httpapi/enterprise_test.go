@@ -51,8 +51,16 @@ func TestCreateEnterprise(t *testing.T) {
 	path := "/api/v2/organization/" + org + "/enterprise"
 	body := enterpriseBody(t, map[string]any{"additionalAdmins": []string{b.userPublicID(t, "wilma")}})
 
-	// fred is an admin of his trial organization, not a site admin.
+	// fred is an admin of his trial organization, not a site admin:
+	// creating its enterprise would upgrade his own trial.
 	r := b.call(t, "POST", path, fred.key, body)
+	if r.status != http.StatusForbidden || r.body["name"] != "Forbidden" {
+		t.Fatalf("the trial's own user upgrading it: %d %v, want 403", r.status, r.body)
+	}
+	if state := b.scalar(t, `SELECT state FROM trials WHERE id = 1`); state != "active" {
+		t.Fatalf("trial %s after a refused create, want active", state)
+	}
+	r = b.call(t, "POST", path, b.admin, body)
 	if r.status != http.StatusOK || !hex32.MatchString(r.body["enterpriseId"].(string)) || !hex32.MatchString(r.body["userId"].(string)) {
 		t.Fatalf("create: %d %v", r.status, r.body)
 	}
@@ -68,7 +76,7 @@ func TestCreateEnterprise(t *testing.T) {
 	}
 
 	// Replay: the first answer, nothing new.
-	r = b.call(t, "POST", path, fred.key, body)
+	r = b.call(t, "POST", path, b.admin, body)
 	if r.status != http.StatusOK || r.body["enterpriseId"] != first["enterpriseId"] || r.body["userId"] != first["userId"] {
 		t.Fatalf("replay: %d %v, want %v", r.status, r.body, first)
 	}
@@ -76,25 +84,42 @@ func TestCreateEnterprise(t *testing.T) {
 		t.Fatalf("%s enterprises after a replay", n)
 	}
 	// The same key with another body.
-	r = b.call(t, "POST", path, fred.key, enterpriseBody(t, map[string]any{"email": "cfo@customer.example"}))
+	r = b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"email": "cfo@customer.example"}))
 	if r.status != http.StatusConflict || r.body["name"] != "IdempotencyKeyConflict" || r.body["requestId"] == "" || r.body["context"] == nil {
 		t.Fatalf("key reuse: %d %v", r.status, r.body)
 	}
-	// An existing e-mail reuses its user.
-	r = b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"email": "fred@acme.example", "idempotencyKey": "order-1002"}))
+	// With no live trial left, the organization's own admin may create.
+	r = b.call(t, "POST", path, fred.key, enterpriseBody(t, map[string]any{"email": "ceo@customer.example", "idempotencyKey": "order-1002"}))
+	if r.status != http.StatusOK {
+		t.Fatalf("the organization's admin, its trial upgraded: %d %v", r.status, r.body)
+	}
+	// An existing e-mail is attached only once verified: anyone could have
+	// signed up with it.
+	unverified := enterpriseBody(t, map[string]any{"email": "wilma@acme.example", "idempotencyKey": "order-1003"})
+	r = b.call(t, "POST", path, b.admin, unverified)
+	if r.status != http.StatusConflict || r.body["name"] != "EmailNotVerified" {
+		t.Fatalf("an unverified user's e-mail: %d %v, want 409 EmailNotVerified", r.status, r.body)
+	}
+	if n := b.scalar(t, `SELECT count(*)::text FROM organization_members m JOIN users u ON u.id = m.user_id WHERE u.username = 'wilma' AND m.organization_id = 1`); n != "1" {
+		t.Fatalf("wilma has %s memberships after a refused create, want only the one from the first", n)
+	}
+	b.exec(t, `UPDATE users SET email_verified = true WHERE username = 'fred'`)
+	r = b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"email": "fred@acme.example", "idempotencyKey": "order-1004"}))
 	if r.status != http.StatusOK || r.body["userId"] != b.userPublicID(t, "fred") {
-		t.Fatalf("existing user: %d %v", r.status, r.body)
+		t.Fatalf("existing verified user: %d %v", r.status, r.body)
 	}
 }
 
 func TestCreateEnterpriseErrors(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	fred, wilma := b.addUser(t, "fred"), b.addUser(t, "wilma")
+	fred, wilma, barney := b.addUser(t, "fred"), b.addUser(t, "wilma"), b.addUser(t, "barney")
 	if r := b.call(t, "POST", "/v1/api/user/trial", fred.key, `{}`); r.status != http.StatusOK {
 		t.Fatal(r.body)
 	}
+	b.exec(t, `INSERT INTO organization_members (organization_id, user_id, role, created_at) SELECT 1, id, 'member', now() FROM users WHERE username = 'barney'`)
 	path := "/api/v2/organization/" + b.orgPublicID(t, 1) + "/enterprise"
+	unknown := "/api/v2/organization/" + strings.Repeat("0", 32) + "/enterprise"
 	many := make([]string, 101)
 	for i := range many {
 		many[i] = strings.Repeat("a", 32)
@@ -108,9 +133,12 @@ func TestCreateEnterpriseErrors(t *testing.T) {
 		wantField  string
 	}{
 		{"no credentials", path, "", enterpriseBody(t, nil), 401, "Unauthorized", ""},
-		{"not an admin of the organization", path, wilma.key, enterpriseBody(t, nil), 403, "Forbidden", ""},
+		{"not a member of the organization", path, wilma.key, enterpriseBody(t, nil), 404, "OrganizationNotFound", ""},
+		{"an unknown organization, for a user", unknown, wilma.key, enterpriseBody(t, nil), 404, "OrganizationNotFound", ""},
+		{"a member, not an admin", path, barney.key, enterpriseBody(t, nil), 403, "Forbidden", ""},
+		{"the organization's admin, its trial live", path, fred.key, enterpriseBody(t, nil), 403, "Forbidden", ""},
 		{"malformed organization id", "/api/v2/organization/ORG/enterprise", b.admin, enterpriseBody(t, nil), 400, "InvalidRequest", "organizationId"},
-		{"unknown organization", "/api/v2/organization/" + strings.Repeat("0", 32) + "/enterprise", b.admin, enterpriseBody(t, nil), 404, "OrganizationNotFound", ""},
+		{"unknown organization", unknown, b.admin, enterpriseBody(t, nil), 404, "OrganizationNotFound", ""},
 		{"no email", path, b.admin, enterpriseBody(t, map[string]any{"email": nil}), 400, "InvalidRequest", "email"},
 		{"empty key", path, b.admin, enterpriseBody(t, map[string]any{"idempotencyKey": ""}), 400, "InvalidRequest", "idempotencyKey"},
 		{"key too long", path, b.admin, enterpriseBody(t, map[string]any{"idempotencyKey": strings.Repeat("k", 256)}), 400, "InvalidRequest", "idempotencyKey"},
@@ -160,5 +188,40 @@ func TestCreateEnterpriseConcurrentReplay(t *testing.T) {
 	var n int
 	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM enterprises`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d enterprises (%v), want 1", n, err)
+	}
+}
+
+// A start-trial request that changes the user's e-mail address leaves the
+// new one unverified, and sends a code to it: the old address's
+// verification says nothing of the new one. The same address in another
+// case changes nothing.
+func TestNewEmailIsUnverifiedUntilActivated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	fred := b.addUser(t, "fred")
+	b.exec(t, `UPDATE users SET email_verified = true WHERE username = 'fred'`)
+	if r := b.call(t, "POST", "/v1/api/user/trial", fred.key, `{"email":"FRED@acme.example"}`); r.status != http.StatusOK {
+		t.Fatalf("start with the same address: %d %v", r.status, r.body)
+	}
+	if v := b.scalar(t, `SELECT email_verified::text FROM users WHERE username = 'fred'`); v != "true" {
+		t.Fatalf("the same address in another case: verified %s, want true", v)
+	}
+	b.exec(t, `DELETE FROM trials`)
+	if r := b.call(t, "POST", "/v1/api/user/trial", fred.key, `{"email":"fred@quarry.example"}`); r.status != http.StatusOK {
+		t.Fatalf("start with a new address: %d %v", r.status, r.body)
+	}
+	if v := b.scalar(t, `SELECT email || ' ' || email_verified::text FROM users WHERE username = 'fred'`); v != "fred@quarry.example false" {
+		t.Fatalf("after a new address: %s, want it unverified", v)
+	}
+	if n := b.scalar(t, `SELECT count(*)::text FROM outbox WHERE channel = 'email' AND destination = 'fred@quarry.example' AND event_id LIKE 'activation:%'`); n != "1" {
+		t.Fatalf("%s activation e-mails to the new address, want 1", n)
+	}
+	// Activating with that code verifies it again.
+	code := b.scalar(t, `SELECT substring(payload->>'body' from '[0-9]{6}') FROM outbox WHERE destination = 'fred@quarry.example'`)
+	if r := b.call(t, "POST", "/v1/api/user/activate", fred.key, `{"code":"`+code+`"}`); r.status != http.StatusOK {
+		t.Fatalf("activate: %d %v", r.status, r.body)
+	}
+	if v := b.scalar(t, `SELECT email_verified::text FROM users WHERE username = 'fred'`); v != "true" {
+		t.Fatalf("after activation: verified %s", v)
 	}
 }

@@ -80,7 +80,8 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	}))
 	t.Cleanup(siteverify.Close)
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: siteverify.URL}
-	lc := lifecycle.New(pool, client, b.clock, cfg.Lifecycle, logger, nil)
+	signups := signup.New(pool, b.clock, outbox.NewWriter(nil, client, 3))
+	lc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: b.clock, Config: cfg.Lifecycle, Logger: logger, Activation: signups})
 	h := httpapi.NewServer(httpapi.Deps{
 		Turnstile: turnstile.New(&http.Client{Timeout: 2 * time.Second}, cfg.Turnstile),
 		Logger:    logger, Config: cfg,
@@ -94,7 +95,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Lifecycle:  lc,
 		Billing:    billing.New(pool, lc, b.clock, logger, billingSecret),
 		Enterprise: enterprise.New(pool, lc, b.clock),
-		Signup:     signup.New(pool, b.clock, outbox.NewWriter(nil, client, 3)),
+		Signup:     signups,
 		Ready:      func(context.Context) error { return b.ready },
 		Observer:   b.metrics,
 	})

@@ -116,6 +116,9 @@ func respondErrorV2(w http.ResponseWriter, r *http.Request, logger *slog.Logger,
 	if errors.As(err, &e) && e.Field != "" {
 		ctx["field"] = e.Field
 	}
+	if e != nil && e.Reason != "" && status < 500 {
+		name = e.Reason
+	}
 	encode(w, status, v2Error{Name: name, Context: ctx, Error: msg, RequestID: RequestID(r.Context())})
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -22,18 +23,43 @@ import (
 
 // Service applies the lifecycle rules.
 type Service struct {
-	pool     *pgxpool.Pool
-	jobs     JobQueue
-	clock    clock.Clock
-	cfg      config.Lifecycle
-	logger   *slog.Logger
-	webhooks *outbox.Writer
-	applied  *appliedExpiries
+	pool       *pgxpool.Pool
+	jobs       JobQueue
+	clock      clock.Clock
+	cfg        config.Lifecycle
+	logger     *slog.Logger
+	webhooks   *outbox.Writer
+	activation Activation
+	applied    *appliedExpiries
 }
 
-// New returns the lifecycle service; webhooks may be nil (no deliveries).
-func New(pool *pgxpool.Pool, jobs JobQueue, clk clock.Clock, cfg config.Lifecycle, logger *slog.Logger, webhooks *outbox.Writer) *Service {
-	return &Service{pool: pool, jobs: jobs, clock: clk, cfg: cfg, logger: logger, webhooks: webhooks, applied: newAppliedExpiries(appliedCap)}
+// Deps are what the lifecycle service works with.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Jobs   JobQueue
+	Clock  clock.Clock
+	Config config.Lifecycle
+	Logger *slog.Logger
+	// Webhooks takes each event for delivery; nil: no deliveries.
+	Webhooks *outbox.Writer
+	// Activation sends a user whose e-mail address changed a code to
+	// verify the new one; nil: the address is left unverified, and the
+	// user asks for a code.
+	Activation Activation
+}
+
+// Activation sends a user a new activation code, in the caller's
+// transaction; *signup.Service is one.
+type Activation interface {
+	SendCodeTx(ctx context.Context, tx pgx.Tx, u store.User) error
+}
+
+// New returns the lifecycle service.
+func New(d Deps) *Service {
+	return &Service{
+		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
+		webhooks: d.Webhooks, activation: d.Activation, applied: newAppliedExpiries(appliedCap),
+	}
 }
 
 // Trial is a trial as the API shows it. Dates are UTC, to the millisecond.

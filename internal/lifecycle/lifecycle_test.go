@@ -50,13 +50,13 @@ func setup(t *testing.T, wrap ...func(lifecycle.JobQueue) lifecycle.JobQueue) *t
 	}
 	cfg := config.Default().Lifecycle
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &testBundle{pool: pool, clock: stub, svc: lifecycle.New(pool, inserter, stub, cfg, logger, nil), river: client, cfg: cfg}
+	return &testBundle{pool: pool, clock: stub, svc: lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: inserter, Clock: stub, Config: cfg, Logger: logger}), river: client, cfg: cfg}
 }
 
 // newService rebuilds the service after a test changed b.cfg.
 func (b *testBundle) newService(t *testing.T) *lifecycle.Service {
 	t.Helper()
-	return lifecycle.New(b.pool, b.river, b.clock, b.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	return lifecycle.New(lifecycle.Deps{Pool: b.pool, Jobs: b.river, Clock: b.clock, Config: b.cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 func (b *testBundle) user(t *testing.T, username string) int64 {

@@ -80,7 +80,7 @@ func (s *Service) StartTrial(ctx context.Context, actor Actor, req StartTrialReq
 		if err != nil {
 			return notFoundAs(err, "User %d not found", target)
 		}
-		if err := updateContact(ctx, q, user, req, now); err != nil {
+		if err := s.updateContact(ctx, tx, user, req, now); err != nil {
 			return err
 		}
 		started, err = s.startTrialTx(ctx, tx, actor, user, req, expiration, notes, cause)
@@ -173,7 +173,8 @@ func (s *Service) startTrialTx(ctx context.Context, tx pgx.Tx, actor Actor, user
 	return StartedTrial{TrialID: trial.ID, UserID: user.ID, OrganizationID: org.ID}, nil
 }
 
-func updateContact(ctx context.Context, q *store.Queries, user store.User, req StartTrialRequest, now time.Time) error {
+func (s *Service) updateContact(ctx context.Context, tx pgx.Tx, user store.User, req StartTrialRequest, now time.Time) error {
+	q := store.New(tx)
 	email, name := user.Email, user.Name
 	if req.Email != nil && *req.Email != "" {
 		email = *req.Email
@@ -188,7 +189,12 @@ func updateContact(ctx context.Context, q *store.Queries, user store.User, req S
 	if store.UniqueViolation(err) == store.UsersEmailKey {
 		return apperr.Errorf(apperr.Conflict, "email is already in use")
 	}
-	return err
+	if err != nil || strings.EqualFold(email, user.Email) || s.activation == nil {
+		return err
+	}
+	// The new address is unverified: its owner gets a code to verify it.
+	user.Email, user.Name, user.EmailVerified = email, name, false
+	return s.activation.SendCodeTx(ctx, tx, user)
 }
 
 // maxFieldLength bounds free-text fields; notes get more room.

@@ -80,7 +80,7 @@ func (s *Service) CreateProUser(ctx context.Context, u ProUser) (Created, error)
 			return err
 		}
 		out = Created{UserID: row.ID, ProjectID: projectID}
-		return s.sendCode(ctx, tx, row)
+		return s.SendCodeTx(ctx, tx, row)
 	})
 	return out, err
 }
@@ -97,7 +97,7 @@ func (s *Service) RequestActivation(ctx context.Context, userID int64) error {
 		if err != nil {
 			return err
 		}
-		return s.sendCode(ctx, tx, u)
+		return s.SendCodeTx(ctx, tx, u)
 	})
 }
 
@@ -119,7 +119,10 @@ func (s *Service) Activate(ctx context.Context, userID int64, code string) error
 	})
 }
 
-func (s *Service) sendCode(ctx context.Context, tx pgx.Tx, u store.User) error {
+// SendCodeTx sends u a new activation code for their e-mail address, in
+// tx, replacing the last one: the e-mail goes through the outbox, so it
+// leaves only if tx commits.
+func (s *Service) SendCodeTx(ctx context.Context, tx pgx.Tx, u store.User) error {
 	code, err := newCode()
 	if err != nil {
 		return err

@@ -87,8 +87,17 @@ func (q *Queries) UserByUsername(ctx context.Context, username string) (User, er
 }
 
 // UpdateUserContact replaces a user's e-mail and name.
+//
+// A new address (other than in case) is unverified until its owner
+// activates it: the old address's verification says nothing of it, and the
+// old activation code no longer counts.
 func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name string, now time.Time) error {
-	_, err := q.db.Exec(ctx, `UPDATE users SET email = $2, name = $3, updated_at = $4 WHERE id = $1`, id, email, name, now)
+	_, err := q.db.Exec(ctx, `
+		UPDATE users SET email = $2, name = $3, updated_at = $4,
+			email_verified = email_verified AND lower(email) = lower($2),
+			activation_code_hash = CASE WHEN lower(email) = lower($2) THEN activation_code_hash END,
+			activation_code_expires_at = CASE WHEN lower(email) = lower($2) THEN activation_code_expires_at END
+		WHERE id = $1`, id, email, name, now)
 	if err != nil {
 		return fmt.Errorf("updating user contact: %w", err)
 	}
