@@ -116,6 +116,21 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 	return user, key, nil
 }
 
+// RevokeTokens invalidates every JWT issued so far to the user with that
+// username; their API keys are left alone (apikeys revoke is theirs). The
+// user's next login gets a token that works.
+func (s *Service) RevokeTokens(ctx context.Context, username string) (User, error) {
+	q := store.New(s.pool)
+	u, err := userByUsername(ctx, q, username)
+	if err != nil {
+		return User{}, err
+	}
+	if err := q.BumpTokenVersion(ctx, u.ID); err != nil {
+		return User{}, err
+	}
+	return fromRow(u), nil
+}
+
 // CreateAPIKey issues a new API key for the user and returns it; only its
 // hash is stored, so this is the one time it can be seen.
 func (s *Service) CreateAPIKey(ctx context.Context, username, name string) (string, error) {

@@ -118,8 +118,3 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (User, error) {
 	}
 	return fromRow(u), nil
 }
-
-// RevokeAll invalidates every token issued to the user so far.
-func (t *Tokens) RevokeAll(ctx context.Context, userID int64) error {
-	return store.New(t.pool).BumpTokenVersion(ctx, userID)
-}

@@ -65,7 +65,30 @@ password is read from standard input, never from the command line.`,
 	create.Flags().StringVar(&email, "email", "", "e-mail of the admin (required to create a new user)")
 	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the admin's password from standard input")
 	_ = create.MarkFlagRequired("username")
-	cmd.AddCommand(create)
+
+	var revokeUser string
+	revoke := &cobra.Command{
+		Use:   "revoke-tokens",
+		Short: "Invalidate every JWT issued to a user so far",
+		Long: `Invalidate every JWT issued to the user so far (a stolen or leaked token, a
+departing admin); their next login gets one that works. API keys are not
+touched: revoke those with apikeys revoke. Setting a new password with
+create-admin --password-stdin revokes the user's tokens too.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAccounts(cmd, func(ctx context.Context, acc *accounts.Service) error {
+				u, err := acc.RevokeTokens(ctx, revokeUser)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "every token issued to %s (id %d) so far is revoked\n", u.Username, u.ID)
+				return nil
+			})
+		},
+	}
+	revoke.Flags().StringVar(&revokeUser, "username", "", "whose tokens to revoke (required)")
+	_ = revoke.MarkFlagRequired("username")
+	cmd.AddCommand(create, revoke)
 	return cmd
 }
 

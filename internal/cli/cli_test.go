@@ -587,3 +587,56 @@ func TestTrialsCommands(t *testing.T) {
 		mustFail(t, env, "", args...)
 	}
 }
+
+// A user's JWTs stop working when an operator revokes them, and when a new
+// password is set with create-admin --password-stdin; a login afterwards
+// gets a token that works. API keys are untouched.
+func TestRevokeTokens(t *testing.T) {
+	t.Parallel()
+	pool, url := testdb.NewWithURL(t)
+	env := dbEnv(url)
+	ctx := t.Context()
+	key := lastLine(mustRun(t, env, "first-password\n", "users", "create-admin", "--username", "root", "--email", "root@example.com", "--password-stdin").stdout)
+	cfg := config.Default()
+	cfg.Auth.JWTSecret = strings.Repeat("j", 32)
+	tokens := accounts.NewTokens(pool, clock.Real{}, cfg.Auth)
+	login := func(password string) string {
+		t.Helper()
+		_, token, err := tokens.Login(ctx, "root", password)
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		return token
+	}
+	valid := func(token string) bool {
+		_, err := tokens.Authenticate(ctx, token)
+		return err == nil
+	}
+
+	old := login("first-password")
+	r := mustRun(t, env, "", "users", "revoke-tokens", "--username", "root")
+	if !strings.Contains(r.stdout, "revoked") {
+		t.Errorf("revoke-tokens printed %q", r.stdout)
+	}
+	if valid(old) {
+		t.Error("a token issued before revoke-tokens still works")
+	}
+	fresh := login("first-password")
+	if !valid(fresh) {
+		t.Fatal("a token issued after revoke-tokens does not work")
+	}
+	mustRun(t, env, "second-password\n", "users", "create-admin", "--username", "root", "--password-stdin")
+	if valid(fresh) {
+		t.Error("a token issued before the password changed still works")
+	}
+	if !valid(login("second-password")) {
+		t.Error("a token issued after the password changed does not work")
+	}
+	mustRun(t, env, "", "users", "create-admin", "--username", "root")
+	if _, err := accounts.New(pool, clock.Real{}).AuthenticateAPIKey(ctx, key); err != nil {
+		t.Errorf("the API key stopped working: %v", err)
+	}
+	if r := mustFail(t, env, "", "users", "revoke-tokens", "--username", "nobody"); !strings.Contains(r.stderr, "no user named nobody") {
+		t.Errorf("revoke-tokens for an unknown user: %q", r.stderr)
+	}
+}

@@ -171,7 +171,7 @@ func TestCredentialRules(t *testing.T) {
 		t.Errorf("expired token: %d", r.status)
 	}
 	b.clock.Set(t0)
-	if err := b.tokens.RevokeAll(context.Background(), fred.id); err != nil {
+	if _, err := accounts.New(b.pool, b.clock).RevokeTokens(context.Background(), "fred"); err != nil {
 		t.Fatal(err)
 	}
 	if r := b.as(t, "GET", fredTrials, creds{header: fred.jwt}, ""); r.status != http.StatusUnauthorized {

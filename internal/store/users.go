@@ -105,10 +105,13 @@ func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name s
 }
 
 // PromoteAdmin makes a user an admin and, when passwordHash is not nil,
-// replaces their password.
+// replaces their password, which revokes every JWT issued to them so far:
+// a token got with the old password must not outlive it, least of all
+// with the admin rights it now carries.
 func (q *Queries) PromoteAdmin(ctx context.Context, id int64, passwordHash *string, now time.Time) error {
 	_, err := q.db.Exec(ctx, `
-		UPDATE users SET is_admin = true, password_hash = coalesce($2, password_hash), updated_at = $3
+		UPDATE users SET is_admin = true, password_hash = coalesce($2, password_hash), updated_at = $3,
+			token_version = token_version + CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END
 		WHERE id = $1`, id, passwordHash, now)
 	if err != nil {
 		return fmt.Errorf("promoting user to admin: %w", err)
