@@ -20,6 +20,7 @@ import (
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/signature"
 	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // TypePaymentSucceeded is the event that activates or upgrades.
@@ -70,6 +71,11 @@ func (s *Service) HandleCallback(ctx context.Context, sigHeader string, raw []by
 	if err := signature.Verify(s.secret, sigHeader, raw, s.clock.Now(), Tolerance); err != nil {
 		s.logger.WarnContext(ctx, "payment callback refused", "reason", err)
 		return "", apperr.Errorf(apperr.Unauthorized, "Invalid signature: %v", err)
+	}
+	// Checked as every request body is: a NUL in a string would reach
+	// Postgres, which refuses it.
+	if err := wire.CheckJSON(raw, "body"); err != nil {
+		return "", err
 	}
 	var ev Event
 	if err := json.Unmarshal(raw, &ev); err != nil {

@@ -2,26 +2,32 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http/httptest"
 	"net/mail"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // Bodies of any shape decode to a value or to a clean 400/413, never a
-// panic; and what decodes converts to a domain request or a 400.
+// panic; what decodes holds only text Postgres takes (no NUL, valid UTF-8,
+// raw JSON included), and converts to a domain request or a 400.
 func FuzzDecodeStartTrial(f *testing.F) {
 	for _, seed := range []string{
 		`{}`, ``, `{"expirationDate":"2026-01-01T00:00:00Z","notes":"x"}`,
 		`{"utmParams":[{"a":1}],"userHasMLModelsInProduction":"no, but we will soon"}`,
 		`{"expirationDate":"2026-01-01T00:00:00.123456789+14:00"}`, `{"notes":42}`, `[`, `{"email":null}`,
-		`{"redirectUrlQueryParams":"a=%zz"}`, "\x00\xff",
+		`{"redirectUrlQueryParams":"a=%zz"}`, "\x00\xff", `{"notes":"a\u0000b"}`, `{"utmParams":[{"k\u0000":1}]}`,
+		"{\"name\":\"\xc3\x28\"}", `{"notes":"x"} {}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -34,6 +40,7 @@ func FuzzDecodeStartTrial(f *testing.F) {
 			}
 			return
 		}
+		postgresTakes(t, reflect.ValueOf(req))
 		if _, err := req.toDomain(); err != nil && apperr.CodeOf(err) != apperr.Invalid {
 			t.Fatalf("toDomain: %v is not a 400", err)
 		}
@@ -41,6 +48,36 @@ func FuzzDecodeStartTrial(f *testing.F) {
 			t.Fatalf("redirectURL: %v is not a 400", err)
 		}
 	})
+}
+
+// postgresTakes fails the fuzz run when a decoded value holds text Postgres
+// refuses: a NUL or invalid UTF-8 in a string, or in raw JSON kept as sent.
+func postgresTakes(t *testing.T, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			postgresTakes(t, v.Elem())
+		}
+	case reflect.String:
+		if strings.IndexByte(v.String(), 0) >= 0 || !utf8.ValidString(v.String()) {
+			t.Fatalf("decoded a string Postgres refuses: %q", v.String())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			postgresTakes(t, v.Field(i))
+		}
+	case reflect.Slice:
+		if raw, ok := v.Interface().(json.RawMessage); ok {
+			if err := wire.CheckJSON(raw, "raw"); err != nil {
+				t.Fatalf("decoded raw JSON Postgres refuses: %q: %v", raw, err)
+			}
+			return
+		}
+		for i := range v.Len() {
+			postgresTakes(t, v.Index(i))
+		}
+	}
 }
 
 // Dates in any form parse to UTC milliseconds or a 400 naming the field.

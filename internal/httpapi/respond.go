@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -24,46 +23,6 @@ func encode(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client has gone if this fails
-}
-
-// decode reads a JSON body into v. An empty body decodes as {}; unknown
-// fields are ignored, as Edge Impulse clients send fields we do not know.
-func decode(r *http.Request, v any) error {
-	err := json.NewDecoder(r.Body).Decode(v)
-	var tooLarge *http.MaxBytesError
-	var syntax *json.SyntaxError
-	var wrongType *json.UnmarshalTypeError
-	switch {
-	case err == nil, errors.Is(err, io.EOF):
-		return nil
-	case errors.As(err, &tooLarge):
-		return errBodyTooLarge
-	case errors.As(err, &wrongType):
-		field := wrongType.Field
-		if field == "" {
-			field = "body"
-		}
-		return apperr.InvalidField(field, "%s must be a %s, not %s", field, jsonKind(wrongType.Type.Kind().String()), wrongType.Value)
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return apperr.InvalidField("body", "request body is not valid JSON")
-	default:
-		return apperr.InvalidField("body", "request body could not be read")
-	}
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "bool":
-		return "boolean"
-	case "slice", "array":
-		return "array"
-	case "struct", "map":
-		return "object"
-	default:
-		return "number"
-	}
 }
 
 // errBodyTooLarge is answered with 413.

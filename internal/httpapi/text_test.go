@@ -1,0 +1,60 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A NUL character in any string of any body, a body that is not UTF-8,
+// nests too deep or holds data after its JSON value: a 400 that names
+// where, before anything reaches Postgres (which answered 22021 and 22P05,
+// and so 500, on eight routes). Wrong types are named by their wire field.
+func TestBodiesPostgresWouldRefuseAre400(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if r := b.post(t, "/v1/api/user/trial", `{}`); r.status != http.StatusOK {
+		t.Fatalf("a trial to work on: %d %v", r.status, r.body)
+	}
+	org := "/api/v2/organization/" + b.orgPublicID(t, 1) + "/enterprise"
+	deep := strings.Repeat("[", 40) + strings.Repeat("]", 40)
+	tests := []struct {
+		name, method, path, body string
+		field                    string
+	}{
+		{"login", "POST", "/v1/api-login", `{"username":"fred\u0000","password":"pa55word!"}`, "username"},
+		{"enterprise trial sign-up", "POST", "/v1/api-user-create-enterprise-trial", `{"name":"Fred\u0000","username":"fred","email":"fred@bedrock.example","privacyPolicy":true,"turnstileResponse":"human"}`, "name"},
+		{"Professional sign-up", "POST", "/v1/api-create-pro-user", `{"name":"Fred","username":"fred","email":"fred@bedrock.example","privacyPolicy":true,"turnstileResponse":"human","projectName":"p\u0000"}`, "projectName"},
+		{"activation", "POST", "/v1/api/user/activate", `{"code":"12\u00003"}`, "code"},
+		{"start trial", "POST", "/v1/api/user/trial", `{"companyName":"ACME\u0000"}`, "companyName"},
+		{"a key inside utmParams", "POST", "/v1/api/user/trial", `{"utmParams":[{"source\u0000":"x"}]}`, "utmParams[0]"},
+		{"a value deep in utmParams", "POST", "/v1/api/user/trial", `{"utmParams":[{"a":{"b":["\u0000"]}}]}`, "utmParams[0].a.b[0]"},
+		{"extension request", "POST", "/v1/api/organizations/1/trial/request-extension", `{"why":"more\u0000time"}`, "why"},
+		{"admin create trial", "POST", "/v1/api/admin/trials", `{"userId":1,"notes":"\u0000"}`, "notes"},
+		{"admin update trial", "PUT", "/v1/api/admin/trials/1", `{"notes":"\u0000"}`, "notes"},
+		{"v2 create-enterprise", "POST", org, `{"email":"cto\u0000@customer.example","idempotencyKey":"k","additionalAdmins":[]}`, "email"},
+		{"not UTF-8", "POST", "/v1/api/user/trial", "{\"notes\":\"\xff\xfe\"}", "body"},
+		{"nested too deep", "POST", "/v1/api/organizations/1/trial/request-extension", `{"why":` + deep + `}`, "body"},
+		{"data after the JSON value", "POST", "/v1/api/admin/trials", `{"userId":2} xxx`, "body"},
+		{"a wrong type, by its wire name", "POST", "/v1/api/admin/trials", `{"userId":1,"notes":5}`, "notes"},
+	}
+	for _, tc := range tests {
+		r := b.call(t, tc.method, tc.path, b.admin, tc.body)
+		msg, _ := r.body["error"].(string)
+		if r.status != http.StatusBadRequest || !strings.HasPrefix(msg, tc.field+" ") {
+			t.Errorf("%s: %d %q, want 400 about %s", tc.name, r.status, msg, tc.field)
+		}
+		if strings.Contains(msg, "Request") || strings.Contains(msg, "Fields") {
+			t.Errorf("%s: the message names a Go type: %q", tc.name, msg)
+		}
+	}
+	// The signed payment callback, once its signature holds.
+	r := b.signed(t, `{"id":"evt\u0000","type":"payment.succeeded","userId":1}`)
+	if msg, _ := r.body["error"].(string); r.status != http.StatusBadRequest || !strings.HasPrefix(msg, "id ") {
+		t.Errorf("payment callback: %d %q, want 400 about id", r.status, msg)
+	}
+	// Nothing of it was written.
+	if n := b.scalar(t, `SELECT (SELECT count(*) FROM trials) + (SELECT count(*) FROM trial_events WHERE kind = 'trial.extension_requested') + (SELECT count(*) FROM payment_events)`); n != "1" {
+		t.Errorf("refused bodies wrote rows: %s, want only the first trial", n)
+	}
+}
