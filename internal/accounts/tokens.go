@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -37,6 +38,21 @@ type claims struct {
 }
 
 var errBadLogin = apperr.Errorf(apperr.Unauthorized, "Invalid username or password")
+
+// AccountKey names the account a login names, for limiting attempts per
+// account: the user's id however the login spells them (username or
+// e-mail, in any case), or the login itself, folded, when no user has it.
+func (t *Tokens) AccountKey(ctx context.Context, login string) (string, error) {
+	u, err := store.New(t.pool).UserByLogin(ctx, login)
+	switch {
+	case err == nil:
+		return "user:" + strconv.FormatInt(u.ID, 10), nil
+	case errors.Is(err, store.ErrNotFound):
+		return "name:" + strings.ToLower(login), nil
+	default:
+		return "", fmt.Errorf("looking up login: %w", err)
+	}
+}
 
 // Login checks a username (or e-mail) and password and returns the user
 // with a new JWT. A user without a password cannot log in, not even with an

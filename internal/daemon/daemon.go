@@ -28,7 +28,6 @@ import (
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/ratelimit"
 	"github.com/trialsd/trialsd/internal/signup"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/turnstile"
@@ -114,11 +113,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	}
 	d.handler = httpapi.NewServer(httpapi.Deps{
 		Logger: logger, Config: cfg, Accounts: d.Accounts, Tokens: d.Tokens, Lifecycle: d.Lifecycle,
-		Limits: httpapi.Limits{
-			PerClient:  ratelimit.New(cfg.Signup.RateLimit, clk),
-			PerAccount: ratelimit.New(cfg.Signup.RateLimit, clk),
-			Signup:     ratelimit.New(cfg.Signup.RateLimit, clk),
-		},
+		Limits:     httpapi.NewLimits(cfg.Signup.RateLimit, clk),
 		Turnstile:  turnstile.New(&http.Client{Timeout: 10 * time.Second}, cfg.Turnstile),
 		Billing:    billing.New(pool, d.Lifecycle, clk, logger, cfg.Billing.CallbackSecret),
 		Enterprise: enterprise.New(pool, d.Lifecycle, clk),

@@ -279,3 +279,42 @@ func TestLoginRateLimit(t *testing.T) {
 		t.Fatalf("after a minute: %d", s)
 	}
 }
+
+// Each limit counts its own purpose, per account however it is named: ten
+// logins as "ACTIVATE:<id>" leave that user's activation attempts alone,
+// and an account's login budget is one, by username and by e-mail alike.
+func TestRateLimitKeysDoNotCollide(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	wilma := b.addUser(t, "wilma") // one login
+	from := func(ip, login string) int {
+		req, _ := http.NewRequest("POST", b.server.URL+"/v1/api-login", strings.NewReader(`{"username":"`+login+`","password":"wrong"}`))
+		req.Header.Set("X-Forwarded-For", ip)
+		return b.do(t, req).status
+	}
+	for i := range 10 {
+		if s := from("198.51.100."+strconv.Itoa(i+1), "ACTIVATE:"+strconv.FormatInt(wilma.id, 10)); s != http.StatusUnauthorized {
+			t.Fatalf("login %d as ACTIVATE:%d: %d", i+1, wilma.id, s)
+		}
+	}
+	if r := b.call(t, "POST", "/v1/api/user/activate", wilma.key, `{"code":"000000"}`); r.status != http.StatusBadRequest {
+		t.Fatalf("wilma's first activation attempt: %d %v, want 400 (a wrong code), not 429", r.status, r.body)
+	}
+	// Five wrong logins by username and four by e-mail are nine on one
+	// account: with the first, the tenth; the next is refused, by either name.
+	for i := range 9 {
+		login := "wilma"
+		if i >= 5 {
+			login = "Wilma@ACME.example"
+		}
+		if s := from("203.0.113."+strconv.Itoa(i+1), login); s != http.StatusUnauthorized {
+			t.Fatalf("account attempt %d as %s: %d", i+2, login, s)
+		}
+	}
+	if s := from("203.0.113.100", "wilma@acme.example"); s != http.StatusTooManyRequests {
+		t.Fatalf("the eleventh attempt on one account, by e-mail: %d, want 429", s)
+	}
+	if s := from("203.0.113.101", "wilma"); s != http.StatusTooManyRequests {
+		t.Fatalf("the twelfth attempt on one account, by username: %d, want 429", s)
+	}
+}

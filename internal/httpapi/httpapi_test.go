@@ -26,7 +26,6 @@ import (
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/ratelimit"
 	"github.com/trialsd/trialsd/internal/signup"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/turnstile"
@@ -87,11 +86,8 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Logger:    logger, Config: cfg,
 		Accounts: accounts.New(pool, b.clock),
 		Tokens:   b.tokens,
-		Limits: httpapi.Limits{
-			PerClient:  ratelimit.New(cfg.Signup.RateLimit, b.clock),
-			PerAccount: ratelimit.New(cfg.Signup.RateLimit, b.clock),
-			Signup:     ratelimit.New(cfg.Signup.RateLimit, b.clock),
-		},
+		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
+
 		Lifecycle:  lc,
 		Billing:    billing.New(pool, lc, b.clock, logger, billingSecret),
 		Enterprise: enterprise.New(pool, lc, b.clock),

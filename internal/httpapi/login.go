@@ -6,23 +6,38 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/ratelimit"
 )
 
-// Limits are the per-client and per-account rate limits of the public and
-// login endpoints.
+// Limits are the rate limits of the public and login endpoints, one
+// limiter per purpose: keys of one purpose can never use up another's
+// budget (a login named "activate:2" once spent user 2's activations).
 type Limits struct {
-	// PerClient limits login and public sign-up attempts per client address.
-	PerClient *ratelimit.Limiter
-	// PerAccount limits login attempts per account name, from any address.
-	PerAccount *ratelimit.Limiter
+	// LoginPerClient limits login attempts per client address.
+	LoginPerClient *ratelimit.Limiter
+	// LoginPerAccount limits login attempts per account, however the login
+	// names it (username or e-mail, in any case), from any address.
+	LoginPerAccount *ratelimit.Limiter
 	// Signup limits public sign-ups per client address.
 	Signup *ratelimit.Limiter
+	// Activation limits attempts at an activation code per user.
+	Activation *ratelimit.Limiter
+	// ActivationCodes limits requests for a new activation code per user.
+	ActivationCodes *ratelimit.Limiter
+}
+
+// NewLimits returns a limiter of rate for each purpose.
+func NewLimits(rate config.RateLimit, clk clock.Clock) Limits {
+	return Limits{
+		LoginPerClient: ratelimit.New(rate, clk), LoginPerAccount: ratelimit.New(rate, clk),
+		Signup: ratelimit.New(rate, clk), Activation: ratelimit.New(rate, clk), ActivationCodes: ratelimit.New(rate, clk),
+	}
 }
 
 // errRateLimited is answered with 429 and Retry-After.
@@ -68,11 +83,16 @@ func handleLogin(logger *slog.Logger, tokens *accounts.Tokens, limits Limits, tr
 			respondError(w, r, logger, apperr.InvalidField("password", "password is required"))
 			return
 		}
-		if err := allow(limits.PerClient, clientAddr(r, trusted)); err != nil {
+		if err := allow(limits.LoginPerClient, clientAddr(r, trusted)); err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
-		if err := allow(limits.PerAccount, strings.ToLower(*body.Username)); err != nil {
+		account, err := tokens.AccountKey(r.Context(), *body.Username)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		if err := allow(limits.LoginPerAccount, account); err != nil {
 			respondError(w, r, logger, err)
 			return
 		}

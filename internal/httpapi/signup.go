@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/trialsd/trialsd/internal/accounts"
@@ -280,7 +281,7 @@ func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service,
 func handleActivate(logger *slog.Logger, svc *signup.Service, limit Limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := caller(r.Context())
-		if err := allow(limit.PerAccount, fmt.Sprintf("activate:%d", u.ID)); err != nil {
+		if err := allow(limit.Activation, strconv.FormatInt(u.ID, 10)); err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
@@ -304,7 +305,7 @@ func handleActivate(logger *slog.Logger, svc *signup.Service, limit Limits) http
 func handleRequestActivation(logger *slog.Logger, svc *signup.Service, limit Limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := caller(r.Context())
-		if err := allow(limit.PerAccount, fmt.Sprintf("request-activation:%d", u.ID)); err != nil {
+		if err := allow(limit.ActivationCodes, strconv.FormatInt(u.ID, 10)); err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
