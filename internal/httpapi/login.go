@@ -30,6 +30,9 @@ type Limits struct {
 	Activation *ratelimit.Limiter
 	// ActivationCodes limits requests for a new activation code per user.
 	ActivationCodes *ratelimit.Limiter
+	// ExtensionPerUser and ExtensionPerOrganization limit trial extension
+	// requests, each of which becomes an event and a webhook delivery.
+	ExtensionPerUser, ExtensionPerOrganization *ratelimit.Limiter
 }
 
 // NewLimits returns a limiter of rate for each purpose.
@@ -37,6 +40,7 @@ func NewLimits(rate config.RateLimit, clk clock.Clock) Limits {
 	return Limits{
 		LoginPerClient: ratelimit.New(rate, clk), LoginPerAccount: ratelimit.New(rate, clk),
 		Signup: ratelimit.New(rate, clk), Activation: ratelimit.New(rate, clk), ActivationCodes: ratelimit.New(rate, clk),
+		ExtensionPerUser: ratelimit.New(rate, clk), ExtensionPerOrganization: ratelimit.New(rate, clk),
 	}
 }
 

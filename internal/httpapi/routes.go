@@ -28,7 +28,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("POST /v1/api/user/trial", user(handleStartTrial(log, lc, origins)))
 	mux.Handle("GET /v1/api/users/{userId}/trials", jwtUser(handleListUserTrials(log, lc)))
-	mux.Handle("POST /v1/api/organizations/{organizationId}/trial/request-extension", user(handleRequestExtension(log, lc)))
+	mux.Handle("POST /v1/api/organizations/{organizationId}/trial/request-extension", user(handleRequestExtension(log, lc, d.Limits)))
 
 	mux.Handle("POST /v1/api/admin/trials", admin(handleAdminCreateTrial(log, lc)))
 	mux.Handle("GET /v1/api/admin/trials/upcoming", admin(handleAdminUpcoming(log, lc)))

@@ -58,3 +58,51 @@ func TestBodiesPostgresWouldRefuseAre400(t *testing.T) {
 		t.Errorf("refused bodies wrote rows: %s, want only the first trial", n)
 	}
 }
+
+// Extension requests cannot be multiplied into the history and the
+// webhooks: a body over 16 KiB is refused, and requests are limited per
+// user and per organization. An outsider is refused before the
+// organization's budget is counted, so none can spend it.
+func TestExtensionRequestsAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	fred, barney, stranger := b.addUser(t, "fred"), b.addUser(t, "barney"), b.addUser(t, "stranger")
+	if r := b.call(t, "POST", "/v1/api/user/trial", fred.key, `{}`); r.status != http.StatusOK {
+		t.Fatal(r.body)
+	}
+	b.exec(t, `INSERT INTO organization_members (organization_id, user_id, role, created_at) SELECT 1, id, 'member', now() FROM users WHERE username = 'barney'`)
+	path := "/v1/api/organizations/1/trial/request-extension"
+	big := `{"why":"` + strings.Repeat("x", 16<<10) + `"}`
+	if r := b.call(t, "POST", path, fred.key, big); r.status != http.StatusBadRequest {
+		t.Fatalf("a 16 KiB reason: %d %v, want 400", r.status, r.body)
+	}
+	// A stranger is refused, and limited as a user, never counted
+	// against the organization.
+	for i := range 20 {
+		want := http.StatusForbidden
+		if i >= 10 {
+			want = http.StatusTooManyRequests
+		}
+		if r := b.call(t, "POST", path, stranger.key, `{"why":"let me"}`); r.status != want {
+			t.Fatalf("the stranger's request %d: %d %v, want %d", i+1, r.status, r.body, want)
+		}
+	}
+	// fred's first was refused for its size, yet counted, for him and for
+	// the organization: eight more pass, barney's first is the tenth.
+	for i := range 8 {
+		if r := b.call(t, "POST", path, fred.key, `{"why":"more time"}`); r.status != http.StatusOK {
+			t.Fatalf("fred's request %d: %d %v", i+2, r.status, r.body)
+		}
+	}
+	if r := b.call(t, "POST", path, barney.key, `{"why":"me too"}`); r.status != http.StatusOK {
+		t.Fatalf("barney's first: %d %v", r.status, r.body)
+	}
+	for _, who := range []person{barney, fred} {
+		if r := b.call(t, "POST", path, who.key, `{"why":"again"}`); r.status != http.StatusTooManyRequests {
+			t.Fatalf("the organization's eleventh request: %d, want 429", r.status)
+		}
+	}
+	if n := b.scalar(t, `SELECT count(*)::text FROM trial_events WHERE kind = 'trial.extension_requested'`); n != "9" {
+		t.Fatalf("%s extension events, want the 9 accepted", n)
+	}
+}

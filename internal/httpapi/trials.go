@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -177,17 +179,30 @@ func handleAdminCreateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Han
 	})
 }
 
+// maxExtensionRequest bounds an extension request's body: it is kept in
+// the trial's history and sent to every webhook, so its size is multiplied.
+const maxExtensionRequest = 16 << 10
+
 // handleRequestExtension is requestEnterpriseTrialExtension: a member asks
-// for more time; the request is recorded and sent to the webhooks.
-func handleRequestExtension(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+// for more time; the request is recorded and sent to the webhooks. Limited
+// per user and per organization, and to maxExtensionRequest bytes.
+func handleRequestExtension(logger *slog.Logger, lc *lifecycle.Service, limits Limits) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r, "organizationId")
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
+		if err := allowExtension(r.Context(), lc, limits, actorOf(r), id); err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxExtensionRequest)
 		var body map[string]any
-		if err := decode(r, &body); err != nil {
+		if err := decode(r, &body); errors.Is(err, errBodyTooLarge) {
+			respondError(w, r, logger, apperr.InvalidField("body", "an extension request may hold at most %d KiB", maxExtensionRequest>>10))
+			return
+		} else if err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
@@ -197,4 +212,17 @@ func handleRequestExtension(logger *slog.Logger, lc *lifecycle.Service) http.Han
 		}
 		respondGeneric(w, r, logger, lc.RequestExtension(r.Context(), actorOf(r), id, raw, causeOf(r)))
 	})
+}
+
+// allowExtension takes one extension request of actor's for the
+// organization from both their limits: the user's first, then, once they
+// are known to be a member, the organization's.
+func allowExtension(ctx context.Context, lc *lifecycle.Service, limits Limits, actor lifecycle.Actor, orgID int64) error {
+	if err := allow(limits.ExtensionPerUser, strconv.FormatInt(actor.UserID, 10)); err != nil {
+		return err
+	}
+	if err := lc.MayRequestExtension(ctx, actor, orgID); err != nil {
+		return err
+	}
+	return allow(limits.ExtensionPerOrganization, strconv.FormatInt(orgID, 10))
 }
