@@ -108,6 +108,9 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 	if err := req.validate(); err != nil {
 		return Response{}, err
 	}
+	if len(req.ThirdPartyIdentifier) == 0 {
+		req.ThirdPartyIdentifier = nil // omitted and [] are one request
+	}
 	canonical, err := json.Marshal(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("encoding request: %w", err)
@@ -118,7 +121,7 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 		q := store.New(tx)
 		// The lock order: the organization's trials, then the organization.
 		org, trials, err := lockOrganization(ctx, q, orgID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && org.DeletedAt != nil) {
+		if errors.Is(err, store.ErrNotFound) {
 			return errNoOrganization(orgID)
 		}
 		if err != nil {
@@ -129,16 +132,25 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 				return err
 			}
 		}
+		if org.DeletedAt != nil {
+			// No new enterprise for a deleted organization, but a request
+			// it answered before is answered the same again.
+			prior, err := q.IdempotencyRecord(ctx, org.ID, req.IdempotencyKey)
+			if errors.Is(err, store.ErrNotFound) {
+				return errNoOrganization(orgID)
+			}
+			if err != nil {
+				return err
+			}
+			return replay(prior, req, sum[:], &resp)
+		}
 		now := s.clock.Now()
 		claimed, prior, err := q.ClaimIdempotencyKey(ctx, org.ID, req.IdempotencyKey, sum[:], now)
 		if err != nil {
 			return err
 		}
 		if !claimed {
-			if string(prior.RequestSHA256) != string(sum[:]) {
-				return apperr.Errorf(apperr.Conflict, "idempotencyKey %q was used with a different request", req.IdempotencyKey)
-			}
-			return json.Unmarshal(prior.Body, &resp)
+			return replay(prior, req, sum[:], &resp)
 		}
 
 		user, err := s.userFor(ctx, q, req.Email)
@@ -180,6 +192,15 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 		return q.CompleteIdempotencyKey(ctx, org.ID, req.IdempotencyKey, 200, body)
 	})
 	return resp, err
+}
+
+// replay answers a request whose key was used before: the first answer for
+// the same body, a conflict for another.
+func replay(prior store.IdempotencyRecord, req Request, sum []byte, resp *Response) error {
+	if string(prior.RequestSHA256) != string(sum) {
+		return apperr.Errorf(apperr.Conflict, "idempotencyKey %q was used with a different request", req.IdempotencyKey)
+	}
+	return json.Unmarshal(prior.Body, resp)
 }
 
 // lockOrganization locks the organization with a public id and its trials,

@@ -225,3 +225,37 @@ func TestNewEmailIsUnverifiedUntilActivated(t *testing.T) {
 		t.Fatalf("after activation: verified %s", v)
 	}
 }
+
+// A request answered once is answered the same when repeated, also after
+// its organization was deleted; an omitted thirdPartyIdentifier and an
+// empty one are the same request.
+func TestCreateEnterpriseReplays(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if r := b.post(t, "/v1/api/user/trial", `{}`); r.status != http.StatusOK {
+		t.Fatal(r.body)
+	}
+	path := "/api/v2/organization/" + b.orgPublicID(t, 1) + "/enterprise"
+	first := b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"thirdPartyIdentifier": nil}))
+	if first.status != http.StatusOK {
+		t.Fatalf("create: %d %v", first.status, first.body)
+	}
+	same := b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"thirdPartyIdentifier": []map[string]string{}}))
+	if same.status != http.StatusOK || same.body["enterpriseId"] != first.body["enterpriseId"] {
+		t.Fatalf("the same request with thirdPartyIdentifier []: %d %v, want the first answer", same.status, same.body)
+	}
+	if r := b.call(t, "DELETE", "/v1/api/admin/organizations/1", b.admin, ""); r.status != http.StatusOK {
+		t.Fatalf("delete the organization: %d %v", r.status, r.body)
+	}
+	again := b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"thirdPartyIdentifier": nil}))
+	if again.status != http.StatusOK || again.body["enterpriseId"] != first.body["enterpriseId"] {
+		t.Fatalf("a replay after the organization was deleted: %d %v, want the first answer", again.status, again.body)
+	}
+	other := b.call(t, "POST", path, b.admin, enterpriseBody(t, map[string]any{"idempotencyKey": "order-2"}))
+	if other.status != http.StatusNotFound || other.body["name"] != "OrganizationNotFound" {
+		t.Fatalf("a new request for the deleted organization: %d %v, want 404", other.status, other.body)
+	}
+	if n := b.scalar(t, `SELECT count(*)::text FROM enterprises`); n != "1" {
+		t.Fatalf("%s enterprises, want 1", n)
+	}
+}

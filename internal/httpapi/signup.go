@@ -21,9 +21,6 @@ import (
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
 
-// maxUTMParams caps utmParams, as the contract does.
-const maxUTMParams = 50
-
 // errFreeEmail marks an enterprise sign-up refused for a free-mail address,
 // for the sign-up metrics.
 var errFreeEmail = errors.New("")
@@ -136,8 +133,8 @@ func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.V
 			return nil, err
 		}
 	}
-	if c.utm > maxUTMParams {
-		return nil, apperr.InvalidField("utmParams", "utmParams may hold at most %d entries", maxUTMParams)
+	if err := lifecycle.CheckUTMParams(c.utm); err != nil {
+		return nil, err
 	}
 	if _, err := redirectURL(cfg.HTTP.RedirectOrigins, c.origin, c.query, ""); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -106,3 +107,47 @@ func TestExtensionRequestsAreBounded(t *testing.T) {
 		t.Fatalf("%s extension events, want the 9 accepted", n)
 	}
 }
+
+// utmParams is capped on every path that takes it, not the sign-ups alone;
+// and the dates inside events' data are in the API's format, like every
+// other date it writes.
+func TestUTMCapAndEventDates(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	many := "[" + strings.TrimSuffix(strings.Repeat(`{"a":1},`, 51), ",") + "]"
+	for _, path := range []string{"/v1/api/user/trial", "/v1/api/admin/trials"} {
+		r := b.post(t, path, `{"userId":1,"utmParams":`+many+`}`)
+		if msg, _ := r.body["error"].(string); r.status != http.StatusBadRequest || !strings.HasPrefix(msg, "utmParams ") {
+			t.Errorf("%s with 51 utmParams: %d %q, want 400", path, r.status, msg)
+		}
+	}
+	if r := b.post(t, "/v1/api/user/trial", `{"expirationDate":"2026-07-11T09:30:00Z"}`); r.status != http.StatusOK {
+		t.Fatalf("create: %d %v", r.status, r.body)
+	}
+	if r := b.call(t, "PUT", "/v1/api/admin/trials/1", b.admin, `{"expirationDate":"2026-07-20T12:00:00+02:00"}`); r.status != http.StatusOK {
+		t.Fatalf("extend: %d %v", r.status, r.body)
+	}
+	if r := b.call(t, "DELETE", "/v1/api/admin/trials/1", b.admin, ""); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %v", r.status, r.body)
+	}
+	r := b.call(t, "GET", "/v1/api/admin/trials/1/events", b.admin, "")
+	dates := 0
+	for _, e := range r.body["events"].([]any) {
+		ev := e.(map[string]any)
+		for k, v := range ev["data"].(map[string]any) {
+			s, ok := v.(string)
+			if !ok || !strings.Contains(s, ":") {
+				continue
+			}
+			dates++
+			if !apiDate.MatchString(s) {
+				t.Errorf("%s data %s = %q, not in the API's date format", ev["kind"], k, s)
+			}
+		}
+	}
+	if dates < 3 {
+		t.Fatalf("%d dates in the events' data, want from, to and purgeAt at least", dates)
+	}
+}
+
+var apiDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)

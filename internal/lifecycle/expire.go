@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -80,7 +79,7 @@ func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 		t.ExpiredDate, t.GraceEndsAt, t.State = ptrTime(now), ptrTime(graceEndsAt), store.StateExpired
 		t.TransitionJobID, t.ReminderJobIDs = nil, nil
 		ids[i], orgs[i] = t.ID, t.OrganizationID
-		data, err := json.Marshal(expiredEventData(*t))
+		data, err := eventData(expiredEventData(*t))
 		if err != nil {
 			return nil, fmt.Errorf("encoding %s event: %w", EventExpired, err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/wire"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
@@ -170,7 +171,7 @@ func setDates(ctx context.Context, q *store.Queries, t *store.Trial) error {
 // record appends one event to t's history and hands it to the webhook
 // outbox, in tx: the event and its deliveries commit with the transition.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, t store.Trial, kind string, at time.Time, actor, cause string, data map[string]any) error {
-	raw, err := json.Marshal(data)
+	raw, err := eventData(data)
 	if err != nil {
 		return fmt.Errorf("encoding %s event: %w", kind, err)
 	}
@@ -191,3 +192,21 @@ func lockTrial(ctx context.Context, q *store.Queries, id int64) (store.Trial, er
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }
+
+// eventData encodes an event's data with its dates as the API writes every
+// date (wire.Format: UTC, three-digit milliseconds), so the history and the
+// webhooks read like the rest of the API whatever zone the process is in.
+func eventData(data map[string]any) ([]byte, error) {
+	out := make(map[string]any, len(data))
+	for k, v := range data {
+		switch d := v.(type) {
+		case time.Time:
+			out[k] = wire.Format(d)
+		case *time.Time:
+			out[k] = wire.FormatNullable(d)
+		default:
+			out[k] = v
+		}
+	}
+	return json.Marshal(out)
+}

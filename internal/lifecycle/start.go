@@ -197,6 +197,18 @@ func (s *Service) updateContact(ctx context.Context, tx pgx.Tx, user store.User,
 	return s.activation.SendCodeTx(ctx, tx, user)
 }
 
+// MaxUTMParams caps utmParams, as the contract does, on every path that
+// takes them.
+const MaxUTMParams = 50
+
+// CheckUTMParams refuses more than MaxUTMParams utmParams entries.
+func CheckUTMParams(n int) error {
+	if n > MaxUTMParams {
+		return apperr.InvalidField("utmParams", "utmParams may hold at most %d entries", MaxUTMParams)
+	}
+	return nil
+}
+
 // maxFieldLength bounds free-text fields; notes get more room.
 const (
 	maxFieldLength = 1000
@@ -225,6 +237,9 @@ func validateStart(req StartTrialRequest) error {
 	}
 	if req.Notes != nil && len(*req.Notes) > maxNotesLength {
 		return apperr.InvalidField("notes", "notes may be at most %d characters", maxNotesLength)
+	}
+	if err := CheckUTMParams(len(req.Details.UTMParams)); err != nil {
+		return err
 	}
 	if v := req.Details.UserHasMLModelsInProduction; v != nil {
 		ok := false

@@ -31,16 +31,27 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, orgID int64, key stri
 	if tag.RowsAffected() == 1 {
 		return true, IdempotencyRecord{}, nil
 	}
-	err = q.db.QueryRow(ctx, `
-		SELECT request_sha256, response_status, response_body FROM idempotency_records
-		WHERE organization_id = $1 AND key = $2`, orgID, key).Scan(&existing.RequestSHA256, &existing.Status, &existing.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
+	existing, err = q.IdempotencyRecord(ctx, orgID, key)
+	if errors.Is(err, ErrNotFound) {
 		return false, IdempotencyRecord{}, fmt.Errorf("idempotency key vanished while claiming it")
 	}
-	if err != nil {
-		return false, IdempotencyRecord{}, fmt.Errorf("reading idempotency record: %w", err)
+	return false, existing, err
+}
+
+// IdempotencyRecord returns the record of (organization, key), or
+// ErrNotFound.
+func (q *Queries) IdempotencyRecord(ctx context.Context, orgID int64, key string) (IdempotencyRecord, error) {
+	var r IdempotencyRecord
+	err := q.db.QueryRow(ctx, `
+		SELECT request_sha256, response_status, response_body FROM idempotency_records
+		WHERE organization_id = $1 AND key = $2`, orgID, key).Scan(&r.RequestSHA256, &r.Status, &r.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return IdempotencyRecord{}, ErrNotFound
 	}
-	return false, existing, nil
+	if err != nil {
+		return IdempotencyRecord{}, fmt.Errorf("reading idempotency record: %w", err)
+	}
+	return r, nil
 }
 
 // CompleteIdempotencyKey stores the answer of the request that claimed the key.
