@@ -52,23 +52,23 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 	ops := map[string]func(o raceOrg, i int) (int, string){
 		"v2 create-enterprise": func(o raceOrg, i int) (int, string) {
 			body := fmt.Sprintf(`{"email":"owner-%d@bigcorp.example","idempotencyKey":"key-%d-%d","additionalAdmins":[]}`, o.id, i, rand.N(1<<30))
-			return b.raw(t, "POST", "/api/v2/organization/"+o.public+"/enterprise", b.admin, body)
+			return b.raw("POST", "/api/v2/organization/"+o.public+"/enterprise", b.admin, body)
 		},
 		"admin delete-organization": func(o raceOrg, i int) (int, string) {
-			return b.raw(t, "DELETE", fmt.Sprintf("/v1/api/admin/organizations/%d?fullDeletion=%t", o.id, i%2 == 0), b.admin, "")
+			return b.raw("DELETE", fmt.Sprintf("/v1/api/admin/organizations/%d?fullDeletion=%t", o.id, i%2 == 0), b.admin, "")
 		},
 		"admin restore": func(o raceOrg, _ int) (int, string) {
-			return b.raw(t, "POST", fmt.Sprintf("/v1/api/admin/organizations/%d/restore", o.id), b.admin, "")
+			return b.raw("POST", fmt.Sprintf("/v1/api/admin/organizations/%d/restore", o.id), b.admin, "")
 		},
 		"admin upgrade": func(o raceOrg, _ int) (int, string) {
-			return b.raw(t, "POST", fmt.Sprintf("/v1/api/admin/trials/%d/upgrade", o.trialID), b.admin, "")
+			return b.raw("POST", fmt.Sprintf("/v1/api/admin/trials/%d/upgrade", o.trialID), b.admin, "")
 		},
 		"admin delete-trial": func(o raceOrg, _ int) (int, string) {
-			return b.raw(t, "DELETE", fmt.Sprintf("/v1/api/admin/trials/%d", o.trialID), b.admin, "")
+			return b.raw("DELETE", fmt.Sprintf("/v1/api/admin/trials/%d", o.trialID), b.admin, "")
 		},
 		"payment callback": func(o raceOrg, i int) (int, string) {
 			body := fmt.Sprintf(`{"id":"evt-%d-%d-%d","type":"payment.succeeded","organizationId":%d}`, o.id, i, rand.N(1<<30), o.id)
-			return b.signed(t, "/v1/billing/callback", body)
+			return b.signed("/v1/billing/callback", body)
 		},
 		"expiry batch": func(o raceOrg, i int) (int, string) {
 			var gen int64
@@ -140,28 +140,22 @@ func raceOrgs(t *testing.T, b *testBundle, n int) []raceOrg {
 	return out
 }
 
-// raw makes a request and returns its status and body, whatever they are.
-func (b *testBundle) raw(t *testing.T, method, path, key, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, b.server.URL+path, strings.NewReader(body))
+// raw makes a request and returns its status and body, whatever they are
+// (status 0 and the error when it could not be made); goroutines call it.
+func (b *testBundle) raw(method, path, key, body string) (int, string) {
+	req, err := b.request(method, path, key, body)
 	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("x-api-key", key)
+		return 0, err.Error()
 	}
 	return send(req)
 }
 
 // signed posts body signed as the payment provider signs its callbacks.
-func (b *testBundle) signed(t *testing.T, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest("POST", b.server.URL+path, strings.NewReader(body))
+func (b *testBundle) signed(path, body string) (int, string) {
+	req, err := b.request("POST", path, "", body)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err.Error()
 	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(signature.Header, signature.Sign([]byte(raceBillingSecret), b.clock.Now(), []byte(body)))
 	return send(req)
 }

@@ -78,15 +78,25 @@ func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *
 	return &testBundle{daemon: d, pool: pool, clock: stub, server: srv, admin: adminKey, user: userKey}
 }
 
-func (b *testBundle) do(t *testing.T, method, path, key, body string) (int, map[string]any) {
-	t.Helper()
+// request is a JSON request to the daemon, with the API key when one is
+// given.
+func (b *testBundle) request(method, path, key, body string) (*http.Request, error) {
 	req, err := http.NewRequest(method, b.server.URL+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("x-api-key", key)
+	}
+	return req, nil
+}
+
+func (b *testBundle) do(t *testing.T, method, path, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := b.request(method, path, key, body)
+	if err != nil {
+		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
