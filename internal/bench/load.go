@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // The rows below are what lifecycle.StartTrial writes when an admin starts a
@@ -125,7 +127,7 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 			return []any{trialID(i), userID(i), orgID(i), false, now, l.expiration(i), jobID(i)}, nil
 		}},
 		{"trial_events", []string{"trial_id", "kind", "at", "actor", "cause", "data"}, func(i int) ([]any, error) {
-			data, err := json.Marshal(map[string]any{"expirationDate": l.expiration(i), "organizationId": orgID(i), "selfService": false})
+			data, err := json.Marshal(map[string]any{"expirationDate": wire.Format(l.expiration(i)), "organizationId": orgID(i), "selfService": false})
 			return []any{trialID(i), "trial.created", now, actor, benchCause, data}, err
 		}},
 		{"river_job", []string{"id", "state", "attempt", "max_attempts", "created_at", "scheduled_at", "priority", "args", "kind", "metadata", "queue", "tags", "unique_key", "unique_states"}, func(i int) ([]any, error) {
