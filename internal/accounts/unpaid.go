@@ -45,7 +45,7 @@ func (s *Service) RemoveUnpaidSignups(ctx context.Context, ttl time.Duration) (U
 		var kept []int64
 		err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
-			batch, err = store.New(tx).ClaimUnpaidSignups(ctx, cutoff, afterCreated, afterID, unpaidBatch)
+			batch, err = store.New(tx).UnpaidSignups(ctx, cutoff, afterCreated, afterID, unpaidBatch)
 			if err != nil {
 				return err
 			}
@@ -71,20 +71,26 @@ func (s *Service) RemoveUnpaidSignups(ctx context.Context, ttl time.Duration) (U
 }
 
 // deleteUnpaid deletes the sign-ups of batch that own nothing else, in tx,
-// and returns how many it deleted and which users it kept. Should the
-// database refuse the batch's delete (a reference made since the check), it
-// deletes them one by one, each in a savepoint, keeping those it refuses.
+// and returns how many it deleted and which users it kept. Only those are
+// locked; a user who paid meanwhile, or whom another transaction holds, is
+// passed by. Should the database refuse the delete (a reference made since
+// the check), it deletes them one by one, each in a savepoint, keeping
+// those it refuses.
 func deleteUnpaid(ctx context.Context, tx pgx.Tx, batch []store.UnpaidSignup) (int, []int64, error) {
-	var ids, kept []int64
+	var candidates, kept []int64
 	for _, u := range batch {
 		if u.Owns {
 			kept = append(kept, u.ID)
 		} else {
-			ids = append(ids, u.ID)
+			candidates = append(candidates, u.ID)
 		}
 	}
-	if len(ids) == 0 {
+	if len(candidates) == 0 {
 		return 0, kept, nil
+	}
+	ids, err := store.New(tx).LockUnpaidSignups(ctx, candidates)
+	if err != nil || len(ids) == 0 {
+		return 0, kept, err
 	}
 	refused, err := inSavepoint(ctx, tx, func(q *store.Queries) error { return q.DeleteUsers(ctx, ids) })
 	if err != nil || !refused {

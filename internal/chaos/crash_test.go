@@ -199,6 +199,12 @@ func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) 
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// A bulk load leaves river_job without statistics until autovacuum
+	// comes by, and River's scheduler query then takes tens of seconds per
+	// 10k jobs (docs/operations.md says to analyze after an import).
+	if _, err := pool.Exec(ctx, `ANALYZE river_job, trials`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkExpiredOnce asserts that every trial expired exactly once and awaits

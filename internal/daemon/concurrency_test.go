@@ -19,16 +19,23 @@ import (
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/signature"
+	"github.com/trialsd/trialsd/internal/store"
 )
 
 // raceBillingSecret signs the race's payment callbacks.
 const raceBillingSecret = "race-billing-secret"
 
-// raceOrg is one organization the operations fight over, with its trial.
+// raceOrg is one organization the operations fight over, with its trials
+// (every other one has two, so that locking several trials of one
+// organization is raced too).
 type raceOrg struct {
-	id, trialID int64
-	public      string
+	id     int64
+	trials []int64
+	public string
 }
+
+// trial is one of the organization's trials, at random.
+func (o raceOrg) trial() int64 { return o.trials[rand.N(len(o.trials))] }
 
 // Every operation that locks a trial and its organization, fired at once
 // at the same organizations, answers without a 5xx and leaves coherent rows:
@@ -51,6 +58,7 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 
 	ops := map[string]func(o raceOrg, i int) (int, string){
 		"v2 create-enterprise": func(o raceOrg, i int) (int, string) {
+			// The owner's address is verified, so every create attaches them.
 			body := fmt.Sprintf(`{"email":"owner-%d@bigcorp.example","idempotencyKey":"key-%d-%d","additionalAdmins":[]}`, o.id, i, rand.N(1<<30))
 			return b.raw("POST", "/api/v2/organization/"+o.public+"/enterprise", b.admin, body)
 		},
@@ -61,27 +69,29 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 			return b.raw("POST", fmt.Sprintf("/v1/api/admin/organizations/%d/restore", o.id), b.admin, "")
 		},
 		"admin upgrade": func(o raceOrg, _ int) (int, string) {
-			return b.raw("POST", fmt.Sprintf("/v1/api/admin/trials/%d/upgrade", o.trialID), b.admin, "")
+			return b.raw("POST", fmt.Sprintf("/v1/api/admin/trials/%d/upgrade", o.trial()), b.admin, "")
 		},
 		"admin delete-trial": func(o raceOrg, _ int) (int, string) {
-			return b.raw("DELETE", fmt.Sprintf("/v1/api/admin/trials/%d", o.trialID), b.admin, "")
+			return b.raw("DELETE", fmt.Sprintf("/v1/api/admin/trials/%d", o.trial()), b.admin, "")
 		},
 		"payment callback": func(o raceOrg, i int) (int, string) {
 			body := fmt.Sprintf(`{"id":"evt-%d-%d-%d","type":"payment.succeeded","organizationId":%d}`, o.id, i, rand.N(1<<30), o.id)
 			return b.signed("/v1/billing/callback", body)
 		},
 		"expiry batch": func(o raceOrg, i int) (int, string) {
+			trial := o.trial()
 			var gen int64
-			if err := b.pool.QueryRow(ctx, `SELECT schedule_gen FROM trials WHERE id = $1`, o.trialID).Scan(&gen); err != nil {
+			if err := b.pool.QueryRow(ctx, `SELECT schedule_gen FROM trials WHERE id = $1`, trial).Scan(&gen); err != nil {
 				return 0, err.Error()
 			}
-			if _, err := b.daemon.Lifecycle.Expire(ctx, o.trialID, gen, fmt.Sprintf("job:race-%d", i)); err != nil {
+			if _, err := b.daemon.Lifecycle.Expire(ctx, trial, gen, fmt.Sprintf("job:race-%d", i)); err != nil {
 				return http.StatusInternalServerError, err.Error()
 			}
 			return http.StatusOK, ""
 		},
 	}
 
+	abortsBefore := store.AbortsSoFar()
 	var wg sync.WaitGroup
 	var calls atomic.Int64
 	failures := make(chan string, len(ops)*workersPer*perWorker)
@@ -111,11 +121,23 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 	if log := logs.String(); strings.Contains(log, "40P01") || strings.Contains(log, "deadlock") {
 		t.Errorf("the log reports a deadlock:\n%s", linesWith(log, "deadlock"))
 	}
-	t.Logf("%d operations on %d organizations", calls.Load(), orgs)
+	// The retry would hide a deadlock from the answers and the log; the
+	// store counts every one Postgres aborted.
+	if after := store.AbortsSoFar(); after != abortsBefore {
+		t.Errorf("transactions aborted by Postgres during the race: %+v, before %+v", after, abortsBefore)
+	}
+	var enterprises int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM enterprises`).Scan(&enterprises); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d operations on %d organizations, %d enterprises created", calls.Load(), orgs, enterprises)
 	checkCoherent(t, b, targets)
 }
 
-// raceOrgs starts n trials due in a minute, each in its own organization.
+// raceOrgs starts n trials due in a minute, each in its own organization,
+// adds a second trial to every other organization (no API makes one, the
+// schema allows it), and a verified owner for each organization's
+// enterprise.
 func raceOrgs(t *testing.T, b *testBundle, n int) []raceOrg {
 	t.Helper()
 	ctx := context.Background()
@@ -131,8 +153,24 @@ func raceOrgs(t *testing.T, b *testBundle, n int) []raceOrg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := raceOrg{id: started.OrganizationID, trialID: started.TrialID}
+		o := raceOrg{id: started.OrganizationID, trials: []int64{started.TrialID}}
 		if err := b.pool.QueryRow(ctx, `SELECT public_id FROM organizations WHERE id = $1`, o.id).Scan(&o.public); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			var second int64
+			err := b.pool.QueryRow(ctx, `
+				WITH t AS (INSERT INTO trials (user_id, organization_id, self_service, created_at, expiration_date)
+					SELECT user_id, organization_id, false, created_at, expiration_date FROM trials WHERE id = $1 RETURNING id, created_at)
+				INSERT INTO trial_events (trial_id, kind, at, actor, cause, data)
+				SELECT id, 'trial.created', created_at, 'system', 'request:race', '{}' FROM t RETURNING trial_id`, started.TrialID).Scan(&second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.trials = append(o.trials, second)
+		}
+		if _, err := b.pool.Exec(ctx, `INSERT INTO users (username, email, name, email_verified, created_at, updated_at)
+			VALUES ($1, $2, 'Owner', true, $3, $3)`, fmt.Sprintf("owner-%d", o.id), fmt.Sprintf("owner-%d@bigcorp.example", o.id), t0); err != nil {
 			t.Fatal(err)
 		}
 		out[i] = o
@@ -172,39 +210,43 @@ func send(req *http.Request) (int, string) {
 }
 
 // checkCoherent asserts what every interleaving must leave: a deleted trial
-// in a deleted organization, a live one in a live organization with the
-// features its state gives, and a history that replays, one legal
-// transition per event, to the state the row holds.
+// in a deleted organization, a live one in a live organization (with the
+// features its state gives, where it is the organization's only trial),
+// and a history that replays, one legal transition per event, to the state
+// the row holds.
 func checkCoherent(t *testing.T, b *testBundle, targets []raceOrg) {
 	t.Helper()
 	ctx := context.Background()
 	for _, o := range targets {
-		var state string
-		var orgDeleted, features bool
-		err := b.pool.QueryRow(ctx, `SELECT t.state, o.deleted_at IS NOT NULL, o.enterprise_features
-			FROM trials t JOIN organizations o ON o.id = t.organization_id WHERE t.id = $1`, o.trialID).Scan(&state, &orgDeleted, &features)
-		if err != nil {
-			t.Fatalf("trial %d: %v", o.trialID, err)
-		}
-		switch state {
-		case "deleted":
-			if !orgDeleted {
-				t.Errorf("trial %d is deleted, its organization %d is not", o.trialID, o.id)
+		for _, id := range o.trials {
+			var state string
+			var orgDeleted, features bool
+			err := b.pool.QueryRow(ctx, `SELECT t.state, o.deleted_at IS NOT NULL, o.enterprise_features
+				FROM trials t JOIN organizations o ON o.id = t.organization_id WHERE t.id = $1`, id).Scan(&state, &orgDeleted, &features)
+			if err != nil {
+				t.Fatalf("trial %d: %v", id, err)
 			}
-		case "active", "expired":
-			if orgDeleted {
-				t.Errorf("trial %d is %s, its organization %d is deleted", o.trialID, state, o.id)
+			alone := len(o.trials) == 1
+			switch state {
+			case "deleted":
+				if !orgDeleted {
+					t.Errorf("trial %d is deleted, its organization %d is not", id, o.id)
+				}
+			case "active", "expired":
+				if orgDeleted {
+					t.Errorf("trial %d is %s, its organization %d is deleted", id, state, o.id)
+				}
+				if alone && features != (state == "active") {
+					t.Errorf("trial %d is %s, its organization's enterprise features are %t", id, state, features)
+				}
+			case "upgraded":
+				if alone && !features {
+					t.Errorf("trial %d is upgraded, its organization has no enterprise features", id)
+				}
 			}
-			if features != (state == "active") {
-				t.Errorf("trial %d is %s, its organization's enterprise features are %t", o.trialID, state, features)
+			if replayed := replay(t, b, id); replayed != state {
+				t.Errorf("trial %d: its events replay to %q, the row says %q", id, replayed, state)
 			}
-		case "upgraded":
-			if !features {
-				t.Errorf("trial %d is upgraded, its organization has no enterprise features", o.trialID)
-			}
-		}
-		if replayed := replay(t, b, o.trialID); replayed != state {
-			t.Errorf("trial %d: its events replay to %q, the row says %q", o.trialID, replayed, state)
 		}
 	}
 }

@@ -68,6 +68,10 @@ type Daemon struct {
 func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.Clock, opts Options) (*Daemon, error) {
 	workers := river.NewWorkers()
 	m := metrics.New()
+	m.WatchTransactionAborts(func() (int64, int64) {
+		a := store.AbortsSoFar()
+		return a.Deadlocks, a.SerializationFailures
+	})
 	client, err := newRiverClient(pool, cfg.River, cfg.Lifecycle, clk, logger, workers, opts.Workers, m.JobMiddleware(), &jobLogMiddleware{})
 	if err != nil {
 		return nil, err

@@ -118,6 +118,7 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 	sum := sha256.Sum256(canonical)
 	var resp Response
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		resp = Response{} // a retried transaction starts over
 		q := store.New(tx)
 		// The lock order: the organization's trials, then the organization.
 		org, trials, err := lockOrganization(ctx, q, orgID)

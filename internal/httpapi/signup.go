@@ -191,6 +191,9 @@ func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, lc *life
 				return err
 			}
 			req.Details.JobTitle = body.JobTitle
+			if err := lifecycle.ValidateStart(req); err != nil {
+				return err
+			}
 			hash, err := checkSignup(r, body.signupFields, signupChecks{
 				name: body.Name, email: body.Email, businessOnly: true, utm: len(body.UTMParams),
 				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,

@@ -35,9 +35,10 @@ type ReconcileReport struct {
 // It also folds the trials-by-state counters of backends that have gone,
 // which would otherwise gain a few rows with every new connection.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	// Housekeeping: a failed fold is logged, and the repairs go on.
 	folded, err := store.New(s.pool).FoldTrialStateCounts(ctx)
 	if err != nil {
-		return ReconcileReport{}, err
+		s.logger.WarnContext(ctx, "folding the trials-by-state counters failed; the next sweep tries again", "error", err)
 	}
 	report := ReconcileReport{Repaired: map[string]int{}, FoldedCounters: folded}
 	by := s.now().Add(s.cfg.ReconcileHorizon)

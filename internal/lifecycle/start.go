@@ -49,7 +49,7 @@ var MLModelsInProduction = []string{"yes", "no", "no, but we will soon"}
 // trial of lifecycle.trial_length; an admin may set the date and notes and
 // start as many as they like.
 func (s *Service) StartTrial(ctx context.Context, actor Actor, req StartTrialRequest, cause string) (StartedTrial, error) {
-	if err := validateStart(req); err != nil {
+	if err := ValidateStart(req); err != nil {
 		return StartedTrial{}, err
 	}
 	now := s.now()
@@ -107,7 +107,7 @@ type NewUser struct {
 // username or e-mail is a conflict; nothing is ever attached to an existing
 // account.
 func (s *Service) SignUpForTrial(ctx context.Context, nu NewUser, req StartTrialRequest, cause string) (StartedTrial, error) {
-	if err := validateStart(req); err != nil {
+	if err := ValidateStart(req); err != nil {
 		return StartedTrial{}, err
 	}
 	now := s.now()
@@ -215,7 +215,11 @@ const (
 	maxNotesLength = 10000
 )
 
-func validateStart(req StartTrialRequest) error {
+// ValidateStart checks a start-trial request's fields (lengths, e-mail,
+// utmParams, the enumerated answers), without the database: the public
+// sign-up runs it before its costly steps (Turnstile, the password hash),
+// and starting a trial runs it again.
+func ValidateStart(req StartTrialRequest) error {
 	if req.Email != nil && *req.Email != "" {
 		if a, err := mail.ParseAddress(*req.Email); err != nil || a.Address != *req.Email {
 			return apperr.InvalidField("email", "email is not a valid e-mail address")

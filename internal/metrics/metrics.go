@@ -245,3 +245,20 @@ func (m *Metrics) Names() []string {
 }
 
 var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// WatchTransactionAborts exports trialsd_transaction_aborts_total{sqlstate}:
+// the transactions Postgres aborted with a deadlock (40P01) or a
+// serialization failure (40001), which the store retries. abortsSoFar is
+// read at each scrape; with the lock order kept both stay at zero.
+func (m *Metrics) WatchTransactionAborts(abortsSoFar func() (deadlocks, serialization int64)) {
+	for code, pick := range map[string]func() int64{
+		"40P01": func() int64 { d, _ := abortsSoFar(); return d },
+		"40001": func() int64 { _, s := abortsSoFar(); return s },
+	} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "trialsd_transaction_aborts_total",
+			Help:        "Transactions Postgres aborted with a deadlock (40P01) or a serialization failure (40001); each is retried a bounded number of times.",
+			ConstLabels: prometheus.Labels{"sqlstate": code},
+		}, func() float64 { return float64(pick()) }))
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -80,7 +81,11 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) err
 	for attempt := 1; ; attempt++ {
 		err := runTx(ctx, pool, fn)
 		code := retryableCode(err)
-		if code == "" || attempt == maxTxAttempts {
+		if code == "" {
+			return err
+		}
+		aborted.count(code)
+		if attempt == maxTxAttempts {
 			return err
 		}
 		pause := rand.N(txRetryBase << (attempt - 1))
@@ -92,6 +97,32 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) err
 			return err
 		}
 	}
+}
+
+// Aborts counts the transactions of InTx that Postgres aborted with a
+// deadlock or a serialization failure since the process started, retried
+// or not: with the lock order kept, both stay at zero, so any rise is worth
+// a look (trialsd_transaction_aborts_total).
+type Aborts struct {
+	Deadlocks, SerializationFailures int64
+}
+
+// aborted is the process's Aborts.
+var aborted abortCounter
+
+type abortCounter struct{ deadlocks, serialization atomic.Int64 }
+
+func (c *abortCounter) count(code string) {
+	if code == "40P01" {
+		c.deadlocks.Add(1)
+	} else {
+		c.serialization.Add(1)
+	}
+}
+
+// AbortsSoFar returns the process's Aborts.
+func AbortsSoFar() Aborts {
+	return Aborts{Deadlocks: aborted.deadlocks.Load(), SerializationFailures: aborted.serialization.Load()}
 }
 
 // runTx is one attempt of InTx.

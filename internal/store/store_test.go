@@ -42,15 +42,18 @@ func TestInTxRetriesADeadlock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			attempt := 0
+			var arrived sync.Once // also when the first lock fails: the other must not wait for ever
+			defer arrived.Do(firstLocks.Done)
 			errs[i] = store.InTx(ctx, pool, func(tx pgx.Tx) error {
 				attempt++
 				runs.Add(1)
-				if err := lock(tx, order[0]); err != nil {
-					return err
-				}
+				err := lock(tx, order[0])
 				if attempt == 1 {
-					firstLocks.Done()
+					arrived.Do(firstLocks.Done)
 					firstLocks.Wait()
+				}
+				if err != nil {
+					return err
 				}
 				return lock(tx, order[1])
 			})

@@ -177,6 +177,7 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 	// 40 backends at once, each expiring its own trial in an open
 	// transaction: with shared shards some pair would collide and wait.
 	conns := make([]*pgx.Conn, 40)
+	pids := make([]int32, len(conns))
 	for i := range conns {
 		c, err := pgx.Connect(ctx, url)
 		if err != nil {
@@ -184,6 +185,7 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 		}
 		conns[i] = c
 		defer c.Close(ctx)
+		pids[i] = int32(c.PgConn().PID())
 		if _, err := c.Exec(ctx, `BEGIN`); err != nil {
 			t.Fatal(err)
 		}
@@ -210,18 +212,25 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 		t.Fatalf("counts %v, want 40 expired", before)
 	}
 	// The closed backends' rows are folded once Postgres has let them go.
-	var folded int64
-	deadline := time.Now().Add(10 * time.Second)
-	for folded < 40 && time.Now().Before(deadline) {
-		n, err := q.FoldTrialStateCounts(ctx)
-		if err != nil {
+	left := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM trial_state_counts WHERE shard = ANY($1)`, pids).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		folded += n
-		time.Sleep(10 * time.Millisecond) // a poll: Postgres lets closed backends go in its own time
+		return n
 	}
-	if folded < 40 {
-		t.Fatalf("folded %d counter rows, want those of the 40 closed backends", folded)
+	if n := left(); n != 2*len(pids) {
+		t.Fatalf("%d counter rows of the 40 backends, want 2 each (active and expired)", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for left() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d counter rows of the closed backends still unfolded", left())
+		}
+		if _, err := q.FoldTrialStateCounts(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // a poll: Postgres lets closed backends go in its own time
 	}
 	after, err := q.CountTrialsByState(ctx)
 	if err != nil {

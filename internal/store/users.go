@@ -130,11 +130,10 @@ type UnpaidSignup struct {
 	Owns bool
 }
 
-// ClaimUnpaidSignups locks and returns up to limit users awaiting their
-// first payment who signed up by createdBefore, after the one the sweep
-// reached (afterCreated, afterID), oldest first. SKIP LOCKED lets a sweep
-// on another replica pass by.
-func (q *Queries) ClaimUnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
+// UnpaidSignups returns up to limit users awaiting their first payment who
+// signed up by createdBefore, after the one the sweep reached
+// (afterCreated, afterID), oldest first, without locking them.
+func (q *Queries) UnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT u.id, u.created_at,
 		       EXISTS (SELECT FROM trials t WHERE t.user_id = u.id)
@@ -142,8 +141,7 @@ func (q *Queries) ClaimUnpaidSignups(ctx context.Context, createdBefore, afterCr
 		       OR EXISTS (SELECT FROM enterprises e WHERE e.user_id = u.id)
 		FROM users u
 		WHERE u.plan_state = 'pending_payment' AND u.created_at <= $1 AND (u.created_at, u.id) > ($2, $3)
-		ORDER BY u.created_at, u.id LIMIT $4
-		FOR UPDATE OF u SKIP LOCKED`, createdBefore, afterCreated, afterID, limit)
+		ORDER BY u.created_at, u.id LIMIT $4`, createdBefore, afterCreated, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
 	}
@@ -152,6 +150,23 @@ func (q *Queries) ClaimUnpaidSignups(ctx context.Context, createdBefore, afterCr
 		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
 	}
 	return signups, nil
+}
+
+// LockUnpaidSignups locks those of the users with ids still awaiting their
+// first payment and returns their ids. SKIP LOCKED passes by a user another
+// transaction holds (a sweep on another replica, a trial starting).
+func (q *Queries) LockUnpaidSignups(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT id FROM users WHERE id = ANY($1) AND plan_state = 'pending_payment'
+		ORDER BY id FOR UPDATE SKIP LOCKED`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("locking unpaid sign-ups: %w", err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("locking unpaid sign-ups: %w", err)
+	}
+	return locked, nil
 }
 
 // DeleteUsers deletes the users with ids, with what cascades from them

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -22,11 +23,17 @@ const MaxJSONDepth = 32
 // deeper than MaxJSONDepth, data after the first JSON value, and a NUL
 // character in any string or key (Postgres text and jsonb cannot hold
 // one). Field names the whole of raw in messages ("body").
+//
+// The decoded value names the field at fault; raw itself is scanned too,
+// since parts of a body are stored as sent (jsonb): a \u0000 under a key
+// that a later duplicate hides from the decoded value, or a lone UTF-16
+// surrogate escape, which decoding turns into U+FFFD but jsonb refuses.
 func CheckJSON(raw []byte, field string) error {
 	if !utf8.Valid(raw) {
 		return apperr.InvalidField(field, "%s is not valid UTF-8", field)
 	}
-	if depth(raw) > MaxJSONDepth {
+	s := scan(raw)
+	if s.depth > MaxJSONDepth {
 		return apperr.InvalidField(field, "%s nests arrays and objects deeper than %d levels", field, MaxJSONDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -38,7 +45,13 @@ func CheckJSON(raw []byte, field string) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.InvalidField(field, "%s holds data after its JSON value", field)
 	}
-	return checkStrings(value, "")
+	if err := checkStrings(value, ""); err != nil {
+		return err
+	}
+	if s.badEscape {
+		return apperr.InvalidField(field, "%s holds a \\u0000 or a lone UTF-16 surrogate escape", field)
+	}
+	return nil
 }
 
 // CheckText refuses a NUL character or invalid UTF-8 in s, the value of
@@ -86,25 +99,73 @@ func fieldOr(path string) string {
 	return path
 }
 
-// depth is how deeply raw's arrays and objects nest, outside strings.
-func depth(raw []byte) int {
-	d, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range raw {
+// scanned is what scan finds in raw JSON text.
+type scanned struct {
+	// depth is how deeply arrays and objects nest, outside strings.
+	depth int
+	// badEscape: a string holds \u0000, or a \u escape of a UTF-16
+	// surrogate that is not one half of a pair.
+	badEscape bool
+}
+
+// scan reads raw JSON text once, outside and inside its strings.
+func scan(raw []byte) scanned {
+	var s scanned
+	d := 0
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
 		switch {
-		case escaped:
-			escaped = false
 		case inString && c == '\\':
-			escaped = true
+			if i+1 < len(raw) && raw[i+1] == 'u' {
+				n, ok := unicodeEscape(raw, i)
+				takes := ok && escapeTakes(raw, i, n)
+				s.badEscape = s.badEscape || !takes
+				if takes && isHighSurrogate(n) {
+					i += 6 // the low half was checked with the high one
+				}
+				i += 5
+				continue
+			}
+			i++ // an escaped character, never a quote that ends the string
 		case c == '"':
 			inString = !inString
 		case inString:
 		case c == '[' || c == '{':
 			d++
-			deepest = max(deepest, d)
+			s.depth = max(s.depth, d)
 		case c == ']' || c == '}':
 			d--
 		}
 	}
-	return deepest
+	return s
 }
+
+// unicodeEscape reads the \uXXXX escape at raw[i:].
+func unicodeEscape(raw []byte, i int) (rune, bool) {
+	if i+6 > len(raw) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+	return rune(n), err == nil
+}
+
+// escapeTakes tells whether the escape of n at raw[i:] is one Postgres
+// takes: not NUL, and a surrogate only as a high half followed by a low.
+func escapeTakes(raw []byte, i int, n rune) bool {
+	switch {
+	case n == 0:
+		return false
+	case isHighSurrogate(n):
+		if i+12 > len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' {
+			return false
+		}
+		low, ok := unicodeEscape(raw, i+6)
+		return ok && low >= 0xDC00 && low <= 0xDFFF
+	case n >= 0xDC00 && n <= 0xDFFF:
+		return false // a low half alone
+	}
+	return true
+}
+
+func isHighSurrogate(n rune) bool { return n >= 0xD800 && n <= 0xDBFF }
