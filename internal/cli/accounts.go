@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/daemon"
 )
 
@@ -44,11 +44,11 @@ password is read from standard input, never from the command line.`,
 					return fmt.Errorf("reading password from stdin: %w", err)
 				}
 				if len(b) > maxPasswordBytes {
-					return fmt.Errorf("password on stdin is longer than %d bytes", maxPasswordBytes)
+					return apperr.InvalidField("password", "password on stdin is longer than %d bytes", maxPasswordBytes)
 				}
 				password = strings.TrimRight(string(b), "\r\n")
 				if password == "" {
-					return errors.New("--password-stdin given but standard input was empty")
+					return apperr.InvalidField("password", "--password-stdin given but standard input was empty")
 				}
 			}
 			return a.withAccounts(cmd, func(ctx context.Context, acc *accounts.Service) error {

@@ -35,7 +35,23 @@ type Env struct {
 type app struct {
 	env         Env
 	configFiles []string
+	// started is set once the command line parsed and the command began:
+	// an error before is the command line's own.
+	started bool
 }
+
+// Exit codes, so that a script can tell failures apart without reading
+// the message; the README lists them.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // anything else: the message says what
+	exitUsage       = 2 // the command line: an unknown command or flag, a missing flag or argument
+	exitInvalid     = 3 // a value refused (a bad field, a bad config value named as such)
+	exitNotFound    = 4 // no such user, trial, key or delivery
+	exitConflict    = 5 // the current state forbids it
+	exitNotAllowed  = 6 // not permitted
+	exitUnavailable = 7 // the database could not be reached: retry later
+)
 
 // Run executes the command line and returns the process's exit code.
 func Run(ctx context.Context, env Env) int {
@@ -47,10 +63,48 @@ func Run(ctx context.Context, env Env) int {
 	root.SetErr(env.Stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(env.Stderr, "trialsd:", describe(err))
-		return 1
+		return a.exitCode(err)
 	}
-	return 0
+	return exitOK
 }
+
+// exitCode maps err to the process's exit code: apperr's code where there
+// is one, in this one place.
+func (a *app) exitCode(err error) int {
+	if !a.started || errors.As(err, new(usageError)) {
+		return exitUsage
+	}
+	if database.IsUnavailable(err) {
+		return exitUnavailable
+	}
+	var e *apperr.Error
+	if !errors.As(err, &e) {
+		return exitFailed
+	}
+	switch e.Code {
+	case apperr.Invalid:
+		return exitInvalid
+	case apperr.NotFound:
+		return exitNotFound
+	case apperr.Conflict:
+		return exitConflict
+	case apperr.Unauthorized, apperr.Forbidden:
+		return exitNotAllowed
+	case apperr.Unavailable:
+		return exitUnavailable
+	default:
+		return exitFailed
+	}
+}
+
+// usageError is a command line that parsed but does not make sense (flags
+// that exclude each other, neither of two required ways).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
 // describe renders an error for an operator: a domain error's message, or
 // the whole chain of anything else.
@@ -68,6 +122,20 @@ func (a *app) rootCommand() *cobra.Command {
 		Short:         "Trial lifecycle scheduler daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runs once cobra has parsed the command line and checked its
+		// arguments; it checks the required flags itself, which cobra does
+		// only after this hook, so that the command starts only once the
+		// whole command line holds.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return usageError{err.Error()}
+			}
+			if err := cmd.ValidateFlagGroups(); err != nil {
+				return usageError{err.Error()}
+			}
+			a.started = true
+			return nil
+		},
 	}
 	root.PersistentFlags().StringArrayVar(&a.configFiles, "config", nil,
 		"config file; repeat to overlay files, later ones win (env TRIALSD_CONFIG)")

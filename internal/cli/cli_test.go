@@ -65,11 +65,13 @@ func mustRun(t *testing.T, vars map[string]string, stdin string, args ...string)
 	return r
 }
 
+// mustFail runs a command line that must fail: any exit code but 0 (the
+// codes themselves are TestExitCodes'), with a message on stderr.
 func mustFail(t *testing.T, vars map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	r := run(t, vars, stdin, args...)
-	if r.code != 1 {
-		t.Fatalf("trialsd %s: exit %d, want 1\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	if r.code == exitOK {
+		t.Fatalf("trialsd %s: exit 0, want a failure\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
 	}
 	if !strings.HasPrefix(r.stderr, "trialsd: ") {
 		t.Errorf("trialsd %s: stderr %q, want a message starting with \"trialsd: \"", strings.Join(args, " "), r.stderr)
@@ -638,5 +640,49 @@ func TestRevokeTokens(t *testing.T) {
 	}
 	if r := mustFail(t, env, "", "users", "revoke-tokens", "--username", "nobody"); !strings.Contains(r.stderr, "no user named nobody") {
 		t.Errorf("revoke-tokens for an unknown user: %q", r.stderr)
+	}
+}
+
+// Each kind of failure has its exit code, so that a script can tell them
+// apart: the command line, a refused value, a missing object, a state that
+// forbids it, the database away, and anything else.
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	pool, url := testdb.NewWithURL(t)
+	env := dbEnv(url)
+	d, err := daemon.New(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := d.Accounts.CreateAdmin(t.Context(), "root", "root@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := d.Lifecycle.StartTrial(t.Context(), lifecycle.Actor{UserID: admin.ID, Admin: true}, lifecycle.StartTrialRequest{}, "request:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := started.TrialID
+	mustRun(t, env, "", "trials", "upgrade", strconv.FormatInt(id, 10))
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"an unknown command", env, []string{"frobnicate"}, exitUsage},
+		{"an unknown flag", env, []string{"users", "create-admin", "--bogus"}, exitUsage},
+		{"a missing required flag", env, []string{"apikeys", "list"}, exitUsage},
+		{"flags that exclude each other", nil, []string{"serve", "--api-only", "--workers-only"}, exitUsage},
+		{"a refused value", env, []string{"users", "create-admin", "--username", "x!", "--email", "x@example.com"}, exitInvalid},
+		{"a missing user", env, []string{"apikeys", "list", "--username", "nobody"}, exitNotFound},
+		{"a missing trial", env, []string{"trials", "show", "999999"}, exitNotFound},
+		{"a state that forbids it", env, []string{"trials", "extend", strconv.FormatInt(id, 10), "--until", "2031-01-01T00:00:00Z"}, exitConflict},
+		{"the database away", dbEnv(unreachableURL), []string{"apikeys", "list", "--username", "root"}, exitUnavailable},
+	}
+	for _, tc := range tests {
+		if r := run(t, tc.env, "", tc.args...); r.code != tc.want {
+			t.Errorf("%s (trialsd %s): exit %d, want %d; stderr %q", tc.name, strings.Join(tc.args, " "), r.code, tc.want, r.stderr)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"log/slog"
 
 	"github.com/spf13/cobra"
@@ -23,7 +22,7 @@ With --migrate, the database is created if missing and migrated first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if apiOnly && workersOnly {
-				return errors.New("--api-only and --workers-only exclude each other")
+				return usagef("--api-only and --workers-only exclude each other")
 			}
 			cfg, err := a.loadConfig()
 			if err != nil {

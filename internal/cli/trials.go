@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -38,7 +39,7 @@ func (a *app) trialsCommand() *cobra.Command {
 	trialID := func(arg string) (int64, error) {
 		id, err := strconv.ParseInt(arg, 10, 64)
 		if err != nil || id <= 0 {
-			return 0, fmt.Errorf("%q is not a trial id", arg)
+			return 0, apperr.Errorf(apperr.Invalid, "%q is not a trial id", arg)
 		}
 		return id, nil
 	}
@@ -135,7 +136,7 @@ func (a *app) trialsCommand() *cobra.Command {
 			}
 			date, err := time.Parse(time.RFC3339Nano, until)
 			if err != nil {
-				return fmt.Errorf("--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
+				return apperr.Errorf(apperr.Invalid, "--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
 			}
 			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
 				if err := d.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/daemon"
 )
@@ -69,13 +69,13 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Short: "Deliver failed webhooks again, each with a fresh round of attempts",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all == (len(args) > 0) {
-				return errors.New("give either --all or the ids listed by `trialsd webhooks list`")
+				return usagef("give either --all or the ids listed by `trialsd webhooks list`")
 			}
 			var ids []int64
 			for _, a := range args {
 				id, err := strconv.ParseInt(a, 10, 64)
 				if err != nil {
-					return fmt.Errorf("%q is not a delivery id", a)
+					return apperr.Errorf(apperr.Invalid, "%q is not a delivery id", a)
 				}
 				ids = append(ids, id)
 			}
@@ -95,7 +95,7 @@ func (a *app) webhooksCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.env.Stdout, "requeued %d of %d deliveries\n", n, len(ids))
 				if n < len(ids) {
-					return fmt.Errorf("%d of the given deliveries were not failed (delivered already, or unknown)", len(ids)-n)
+					return apperr.Errorf(apperr.Conflict, "%d of the given deliveries were not failed (delivered already, or unknown)", len(ids)-n)
 				}
 				return nil
 			})
