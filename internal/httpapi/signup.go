@@ -21,9 +21,9 @@ import (
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
 
-// errFreeEmail marks an enterprise sign-up refused for a free-mail address,
-// for the sign-up metrics.
-var errFreeEmail = errors.New("")
+// reasonFreeEmail names the refusal of an enterprise sign-up for a
+// free-mail address, which the sign-up metrics count apart.
+const reasonFreeEmail = "FreeEmail"
 
 // signupOutcome classifies a sign-up's result for trialsd_signups_total.
 func signupOutcome(err error) string {
@@ -32,11 +32,12 @@ func signupOutcome(err error) string {
 		return "accepted"
 	case errors.As(err, new(errRateLimited)):
 		return "rate_limited"
-	case errors.Is(err, errFreeEmail):
-		return "rejected_email"
 	}
 	var e *apperr.Error
-	if errors.As(err, &e) && e.Field == "turnstileResponse" {
+	switch {
+	case errors.As(err, &e) && e.Reason == reasonFreeEmail:
+		return "rejected_email"
+	case e != nil && e.Field == "turnstileResponse":
 		return "turnstile_failed"
 	}
 	switch apperr.CodeOf(err) {
@@ -83,7 +84,9 @@ func (f signupFields) validate(name, email *string, businessOnly bool, freeDomai
 	if businessOnly {
 		domain := strings.ToLower((*email)[strings.LastIndex(*email, "@")+1:])
 		if slices.Contains(freeDomains, domain) {
-			return fmt.Errorf("%w%w", apperr.InvalidField("email", "Please use your business e-mail address; %s addresses are not accepted for enterprise trials", domain), errFreeEmail)
+			e := apperr.InvalidField("email", "Please use your business e-mail address; %s addresses are not accepted for enterprise trials", domain)
+			e.Reason = reasonFreeEmail
+			return e
 		}
 	}
 	if f.PrivacyPolicy == nil || !*f.PrivacyPolicy {
