@@ -119,7 +119,7 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 		t.Error(f)
 	}
 	if log := logs.String(); strings.Contains(log, "40P01") || strings.Contains(log, "deadlock") {
-		t.Errorf("the log reports a deadlock:\n%s", linesWith(log, "deadlock"))
+		t.Errorf("the log reports a deadlock:\n%s", keepLines(log, func(l string) bool { return strings.Contains(l, "deadlock") }))
 	}
 	// The retry would hide a deadlock from the answers and the log; the
 	// store counts every one Postgres aborted.
@@ -309,15 +309,4 @@ func kindsOf(events []raceEvent) string {
 		kinds[i] = e.Kind
 	}
 	return strings.Join(kinds, " ")
-}
-
-// linesWith returns the lines of text that contain s.
-func linesWith(text, s string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }

@@ -411,10 +411,16 @@ func TestMetricsAfterTransitions(t *testing.T) {
 	}
 }
 
+// grepLines returns the lines of text that start with prefix.
 func grepLines(text, prefix string) string {
+	return keepLines(text, func(l string) bool { return strings.HasPrefix(l, prefix) })
+}
+
+// keepLines returns the lines of text that keep accepts.
+func keepLines(text string, keep func(string) bool) string {
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, prefix) {
+		if keep(l) {
 			out = append(out, l)
 		}
 	}
