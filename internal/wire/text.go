@@ -3,9 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -20,14 +18,16 @@ const MaxJSONDepth = 32
 
 // CheckJSON refuses, with a 400 naming where, the JSON a later step would
 // refuse or choke on: text that is not UTF-8, arrays and objects nested
-// deeper than MaxJSONDepth, data after the first JSON value, and a NUL
+// deeper than MaxJSONDepth, anything but one JSON value, and a NUL
 // character in any string or key (Postgres text and jsonb cannot hold
 // one). Field names the whole of raw in messages ("body").
 //
-// The decoded value names the field at fault; raw itself is scanned too,
-// since parts of a body are stored as sent (jsonb): a \u0000 under a key
-// that a later duplicate hides from the decoded value, or a lone UTF-16
-// surrogate escape, which decoding turns into U+FFFD but jsonb refuses.
+// It reads raw as text, without decoding it, so that a request is decoded
+// once, by its handler. In valid UTF-8 JSON a NUL can only be written
+// \u0000, which the scan finds, as it finds a lone UTF-16 surrogate escape
+// (decoding would turn it into U+FFFD, but parts of a body are stored as
+// sent, in jsonb, which refuses it); only then is raw decoded, to name the
+// field at fault.
 func CheckJSON(raw []byte, field string) error {
 	if !utf8.Valid(raw) {
 		return apperr.InvalidField(field, "%s is not valid UTF-8", field)
@@ -36,22 +36,37 @@ func CheckJSON(raw []byte, field string) error {
 	if s.depth > MaxJSONDepth {
 		return apperr.InvalidField(field, "%s nests arrays and objects deeper than %d levels", field, MaxJSONDepth)
 	}
+	if !json.Valid(raw) {
+		return notOneValue(raw, field)
+	}
+	if s.badEscape {
+		return badEscape(raw, field)
+	}
+	return nil
+}
+
+// notOneValue says why raw, which json.Valid refused, is not one JSON value.
+func notOneValue(raw []byte, field string) error {
+	var value any
+	if json.NewDecoder(bytes.NewReader(raw)).Decode(&value) == nil {
+		return apperr.InvalidField(field, "%s holds data after its JSON value", field)
+	}
+	return apperr.InvalidField(field, "%s is not valid JSON", field)
+}
+
+// badEscape is the 400 for raw's \u0000 or lone surrogate: naming the
+// string or key that holds a NUL when the decoded value shows it, else the
+// whole of raw (a duplicate key hid it, or it is a surrogate).
+func badEscape(raw []byte, field string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var value any
-	if err := dec.Decode(&value); err != nil {
-		return apperr.InvalidField(field, "%s is not valid JSON", field)
+	if dec.Decode(&value) == nil {
+		if err := checkStrings(value, ""); err != nil {
+			return err
+		}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apperr.InvalidField(field, "%s holds data after its JSON value", field)
-	}
-	if err := checkStrings(value, ""); err != nil {
-		return err
-	}
-	if s.badEscape {
-		return apperr.InvalidField(field, "%s holds a \\u0000 or a lone UTF-16 surrogate escape", field)
-	}
-	return nil
+	return apperr.InvalidField(field, "%s holds a \\u0000 or a lone UTF-16 surrogate escape", field)
 }
 
 // CheckText refuses a NUL character or invalid UTF-8 in s, the value of
