@@ -39,45 +39,64 @@ type claims struct {
 
 var errBadLogin = apperr.Errorf(apperr.Unauthorized, "Invalid username or password")
 
-// AccountKey names the account a login names, for limiting attempts per
+// LoginAttempt is a login looked up and not yet checked: the user it
+// names, if any. The API limits attempts per account between the lookup and
+// the check, so the user is read once.
+type LoginAttempt struct {
+	login string
+	user  store.User
+	found bool
+}
+
+// FindLogin looks up the user a username (or e-mail) names, ignoring case.
+func (t *Tokens) FindLogin(ctx context.Context, login string) (LoginAttempt, error) {
+	u, err := store.New(t.pool).UserByLogin(ctx, login)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return LoginAttempt{}, fmt.Errorf("looking up login: %w", err)
+	}
+	return LoginAttempt{login: login, user: u, found: err == nil}, nil
+}
+
+// AccountKey names the account the login names, for limiting attempts per
 // account: the user's id however the login spells them (username or
 // e-mail, in any case), or the login itself, folded, when no user has it.
-func (t *Tokens) AccountKey(ctx context.Context, login string) (string, error) {
-	u, err := store.New(t.pool).UserByLogin(ctx, login)
-	switch {
-	case err == nil:
-		return "user:" + strconv.FormatInt(u.ID, 10), nil
-	case errors.Is(err, store.ErrNotFound):
-		return "name:" + strings.ToLower(login), nil
-	default:
-		return "", fmt.Errorf("looking up login: %w", err)
+func (a LoginAttempt) AccountKey() string {
+	if a.found {
+		return "user:" + strconv.FormatInt(a.user.ID, 10)
 	}
+	return "name:" + strings.ToLower(a.login)
 }
 
 // Login checks a username (or e-mail) and password and returns the user
-// with a new JWT. A user without a password cannot log in, not even with an
-// empty one.
+// with a new JWT: FindLogin, then Check.
 func (t *Tokens) Login(ctx context.Context, login, password string) (User, string, error) {
-	u, err := store.New(t.pool).UserByLogin(ctx, login)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return User{}, "", fmt.Errorf("looking up login: %w", err)
-	}
-	hash := dummyHash
-	if err == nil && u.PasswordHash != nil {
-		hash = *u.PasswordHash
-	}
-	ok, cmpErr := comparePassword(ctx, password, hash)
-	if cmpErr != nil {
-		return User{}, "", fmt.Errorf("checking password: %w", cmpErr)
-	}
-	if !ok || err != nil || u.PasswordHash == nil || password == "" {
-		return User{}, "", errBadLogin
-	}
-	token, err := t.Issue(fromRow(u), u.TokenVersion)
+	a, err := t.FindLogin(ctx, login)
 	if err != nil {
 		return User{}, "", err
 	}
-	return fromRow(u), token, nil
+	return t.Check(ctx, a, password)
+}
+
+// Check checks the attempt's password and returns its user with a new JWT.
+// A user without a password cannot log in, not even with an empty one; an
+// unknown login costs what a wrong password does.
+func (t *Tokens) Check(ctx context.Context, a LoginAttempt, password string) (User, string, error) {
+	hash := dummyHash
+	if a.found && a.user.PasswordHash != nil {
+		hash = *a.user.PasswordHash
+	}
+	ok, err := comparePassword(ctx, password, hash)
+	if err != nil {
+		return User{}, "", fmt.Errorf("checking password: %w", err)
+	}
+	if !ok || !a.found || a.user.PasswordHash == nil || password == "" {
+		return User{}, "", errBadLogin
+	}
+	token, err := t.Issue(fromRow(a.user), a.user.TokenVersion)
+	if err != nil {
+		return User{}, "", err
+	}
+	return fromRow(a.user), token, nil
 }
 
 // Issue signs a JWT for the user at the given token version.

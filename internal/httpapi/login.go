@@ -91,16 +91,16 @@ func handleLogin(logger *slog.Logger, tokens *accounts.Tokens, limits Limits, tr
 			respondError(w, r, logger, err)
 			return
 		}
-		account, err := tokens.AccountKey(r.Context(), *body.Username)
+		attempt, err := tokens.FindLogin(r.Context(), *body.Username)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
-		if err := allow(limits.LoginPerAccount, account); err != nil {
+		if err := allow(limits.LoginPerAccount, attempt.AccountKey()); err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
-		u, token, err := tokens.Login(r.Context(), *body.Username, *body.Password)
+		u, token, err := tokens.Check(r.Context(), attempt, *body.Password)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
