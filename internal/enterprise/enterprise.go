@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -116,92 +117,121 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 		return Response{}, fmt.Errorf("encoding request: %w", err)
 	}
 	sum := sha256.Sum256(canonical)
+	c := creation{caller: caller, orgID: orgID, req: req, sum: sum[:], cause: cause}
 	var resp Response
-	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		resp = Response{} // a retried transaction starts over
-		q := store.New(tx)
-		// The lock order: the organization's trials, then the organization.
-		org, trials, err := lockOrganization(ctx, q, orgID)
-		if errors.Is(err, store.ErrNotFound) {
-			return errNoOrganization(orgID)
-		}
-		if err != nil {
-			return err
-		}
-		if !caller.IsAdmin {
-			if err := mayCreate(ctx, q, caller, org, trials); err != nil {
-				return err
-			}
-		}
-		if org.DeletedAt != nil {
-			// No new enterprise for a deleted organization, but a request
-			// it answered before is answered the same again.
-			prior, err := q.IdempotencyRecord(ctx, org.ID, req.IdempotencyKey)
-			if errors.Is(err, store.ErrNotFound) {
-				return errNoOrganization(orgID)
-			}
-			if err != nil {
-				return err
-			}
-			return replay(prior, req, sum[:], &resp)
-		}
-		now := s.clock.Now()
-		claimed, prior, err := q.ClaimIdempotencyKey(ctx, org.ID, req.IdempotencyKey, sum[:], now)
-		if err != nil {
-			return err
-		}
-		if !claimed {
-			return replay(prior, req, sum[:], &resp)
-		}
-
-		user, err := s.userFor(ctx, q, req.Email)
-		if err != nil {
-			return err
-		}
-		admins, err := q.UsersByPublicIDs(ctx, req.AdditionalAdmins)
-		if err != nil {
-			return err
-		}
-		if len(admins) != len(unique(req.AdditionalAdmins)) {
-			return apperr.InvalidField("additionalAdmins", "additionalAdmins names users that do not exist")
-		}
-		for _, a := range append(admins, user) {
-			if err := q.MakeAdmin(ctx, org.ID, a.ID, now); err != nil {
-				return err
-			}
-		}
-		third, err := json.Marshal(req.ThirdPartyIdentifier)
-		if err != nil {
-			return err
-		}
-		if req.ThirdPartyIdentifier == nil {
-			third = []byte("[]")
-		}
-		enterpriseID, err := q.InsertEnterprise(ctx, org.ID, user.ID, third, now)
-		if err != nil {
-			return err
-		}
-		actor := lifecycle.Actor{UserID: caller.ID, Admin: caller.IsAdmin}
-		if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor.String(), cause); err != nil {
-			return err
-		}
-		resp = Response{EnterpriseID: enterpriseID, UserID: user.PublicID}
-		body, err := json.Marshal(resp)
-		if err != nil {
-			return err
-		}
-		return q.CompleteIdempotencyKey(ctx, org.ID, req.IdempotencyKey, 200, body)
+	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		resp, err = s.createTx(ctx, tx, c)
+		return err
 	})
 	return resp, err
 }
 
+// creation is one create-enterprise request on its way through its
+// transaction.
+type creation struct {
+	caller accounts.User
+	orgID  string // the organization's public id
+	req    Request
+	// sum is the SHA-256 of the canonical request, what its idempotency
+	// key is held to.
+	sum   []byte
+	cause string
+}
+
+// createTx locks the organization in the lock order, checks the caller,
+// and answers a key used before from its record, or claims it and creates
+// the enterprise, in tx.
+func (s *Service) createTx(ctx context.Context, tx pgx.Tx, c creation) (Response, error) {
+	q := store.New(tx)
+	org, trials, err := lockOrganization(ctx, q, c.orgID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Response{}, errNoOrganization(c.orgID)
+	}
+	if err != nil {
+		return Response{}, err
+	}
+	if !c.caller.IsAdmin {
+		if err := mayCreate(ctx, q, c.caller, org, trials); err != nil {
+			return Response{}, err
+		}
+	}
+	if org.DeletedAt != nil {
+		// No new enterprise for a deleted organization, but a request it
+		// answered before is answered the same again.
+		prior, err := q.IdempotencyRecord(ctx, org.ID, c.req.IdempotencyKey)
+		if errors.Is(err, store.ErrNotFound) {
+			return Response{}, errNoOrganization(c.orgID)
+		}
+		if err != nil {
+			return Response{}, err
+		}
+		return replay(prior, c)
+	}
+	now := s.clock.Now()
+	claimed, prior, err := q.ClaimIdempotencyKey(ctx, org.ID, c.req.IdempotencyKey, c.sum, now)
+	if err != nil {
+		return Response{}, err
+	}
+	if !claimed {
+		return replay(prior, c)
+	}
+	resp, err := s.create(ctx, tx, c, org, now)
+	if err != nil {
+		return Response{}, err
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return Response{}, err
+	}
+	return resp, q.CompleteIdempotencyKey(ctx, org.ID, c.req.IdempotencyKey, 200, body)
+}
+
+// create makes the e-mail's user and the additional admins admins of org,
+// records the enterprise and upgrades the organization's trial, in tx.
+func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org store.Organization, now time.Time) (Response, error) {
+	q := store.New(tx)
+	user, err := s.userFor(ctx, q, c.req.Email)
+	if err != nil {
+		return Response{}, err
+	}
+	admins, err := q.UsersByPublicIDs(ctx, c.req.AdditionalAdmins)
+	if err != nil {
+		return Response{}, err
+	}
+	if len(admins) != len(unique(c.req.AdditionalAdmins)) {
+		return Response{}, apperr.InvalidField("additionalAdmins", "additionalAdmins names users that do not exist")
+	}
+	for _, a := range append(admins, user) {
+		if err := q.MakeAdmin(ctx, org.ID, a.ID, now); err != nil {
+			return Response{}, err
+		}
+	}
+	third := []byte("[]")
+	if c.req.ThirdPartyIdentifier != nil {
+		if third, err = json.Marshal(c.req.ThirdPartyIdentifier); err != nil {
+			return Response{}, err
+		}
+	}
+	enterpriseID, err := q.InsertEnterprise(ctx, org.ID, user.ID, third, now)
+	if err != nil {
+		return Response{}, err
+	}
+	actor := lifecycle.Actor{UserID: c.caller.ID, Admin: c.caller.IsAdmin}
+	if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor.String(), c.cause); err != nil {
+		return Response{}, err
+	}
+	return Response{EnterpriseID: enterpriseID, UserID: user.PublicID}, nil
+}
+
 // replay answers a request whose key was used before: the first answer for
 // the same body, a conflict for another.
-func replay(prior store.IdempotencyRecord, req Request, sum []byte, resp *Response) error {
-	if string(prior.RequestSHA256) != string(sum) {
-		return apperr.Errorf(apperr.Conflict, "idempotencyKey %q was used with a different request", req.IdempotencyKey)
+func replay(prior store.IdempotencyRecord, c creation) (Response, error) {
+	if string(prior.RequestSHA256) != string(c.sum) {
+		return Response{}, apperr.Errorf(apperr.Conflict, "idempotencyKey %q was used with a different request", c.req.IdempotencyKey)
 	}
-	return json.Unmarshal(prior.Body, resp)
+	var resp Response
+	err := json.Unmarshal(prior.Body, &resp)
+	return resp, err
 }
 
 // lockOrganization locks the organization with a public id and its trials,
