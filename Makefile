@@ -34,8 +34,8 @@ chaos:
 	TRIALSD_CHAOS_TRIALS=20000 $(GO) test -count=1 -v -timeout 15m ./internal/chaos/
 
 # Every fuzz target: package:Target.
-FUZZ_TARGETS := internal/httpapi:FuzzDecodeStartTrial internal/httpapi:FuzzParseDate \
-	internal/httpapi:FuzzClientAddr internal/httpapi:FuzzSignupValidate internal/accounts:FuzzValidUsername \
+FUZZ_TARGETS := internal/httpapi:FuzzDecodeStartTrial internal/wire:FuzzParseDate \
+	internal/httpapi:FuzzClientAddr internal/signup:FuzzFormValidate internal/accounts:FuzzValidUsername \
 	internal/accounts:FuzzAuthenticateJWT internal/enterprise:FuzzRequestValidate \
 	internal/signature:FuzzVerify
 FUZZTIME ?= 60s

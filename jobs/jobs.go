@@ -8,9 +8,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/signup"
+
 	"github.com/riverqueue/river"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -29,7 +31,7 @@ type Observer interface {
 // Deps are what the workers call.
 type Deps struct {
 	Lifecycle *lifecycle.Service
-	Accounts  *accounts.Service
+	Signup    *signup.Service
 	Outbox    *outbox.Deliverer
 	Clock     clock.Clock
 	Observer  Observer
@@ -46,20 +48,20 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &PurgeOrganizationWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &ReconcileTrialsWorker{svc: d.Lifecycle, obs: d.Observer})
 	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
-	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{accounts: d.Accounts, ttl: d.PendingPaymentTTL, obs: d.Observer})
+	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
 }
 
 // RemoveUnpaidSignupsWorker removes sign-ups left unpaid past their TTL.
 type RemoveUnpaidSignupsWorker struct {
 	river.WorkerDefaults[jobargs.RemoveUnpaidSignups]
-	accounts *accounts.Service
-	ttl      time.Duration
-	obs      Observer
+	signup *signup.Service
+	ttl    time.Duration
+	obs    Observer
 }
 
 // Work sweeps once.
 func (w *RemoveUnpaidSignupsWorker) Work(ctx context.Context, _ *river.Job[jobargs.RemoveUnpaidSignups]) error {
-	sweep, err := w.accounts.RemoveUnpaidSignups(ctx, w.ttl)
+	sweep, err := w.signup.RemoveUnpaid(ctx, w.ttl)
 	w.obs.UnpaidSignupsRemoved(sweep.Removed)
 	return err
 }
@@ -73,7 +75,7 @@ type ExpireTrialWorker struct {
 
 // Work applies Expire.
 func (w *ExpireTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.ExpireTrial]) error {
-	res, err := w.svc.Expire(ctx, job.Args.TrialID, job.Args.Generation, lifecycle.JobCause(job.ID))
+	res, err := w.svc.Expire(ctx, job.Args.TrialID, job.Args.Generation, domain.JobCause(job.ID))
 	return w.r.report("expire", res, err)
 }
 
@@ -86,7 +88,7 @@ type RemindTrialWorker struct {
 
 // Work applies the reminder.
 func (w *RemindTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.RemindTrial]) error {
-	res, err := w.svc.Remind(ctx, job.Args.TrialID, job.Args.Generation, job.Args.Before, lifecycle.JobCause(job.ID))
+	res, err := w.svc.Remind(ctx, job.Args.TrialID, job.Args.Generation, job.Args.Before, domain.JobCause(job.ID))
 	return w.r.report("remind", res, err)
 }
 
@@ -100,7 +102,7 @@ type DeleteTrialWorker struct {
 
 // Work applies Delete.
 func (w *DeleteTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.DeleteTrial]) error {
-	res, err := w.svc.Delete(ctx, job.Args.TrialID, job.Args.Generation, lifecycle.JobCause(job.ID))
+	res, err := w.svc.Delete(ctx, job.Args.TrialID, job.Args.Generation, domain.JobCause(job.ID))
 	return w.r.report("delete", res, err)
 }
 
@@ -113,7 +115,7 @@ type PurgeOrganizationWorker struct {
 
 // Work applies Purge.
 func (w *PurgeOrganizationWorker) Work(ctx context.Context, job *river.Job[jobargs.PurgeOrganization]) error {
-	res, err := w.svc.Purge(ctx, job.Args.OrganizationID, job.Args.PurgeAt, lifecycle.JobCause(job.ID))
+	res, err := w.svc.Purge(ctx, job.Args.OrganizationID, job.Args.PurgeAt, domain.JobCause(job.ID))
 	return w.r.report("purge", res, err)
 }
 

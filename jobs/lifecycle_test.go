@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -42,7 +44,7 @@ type testBundle struct {
 	clock   *clock.Stub
 	client  *river.Client[pgx.Tx]
 	svc     *lifecycle.Service
-	admin   lifecycle.Actor
+	admin   domain.Actor
 	work    map[string]workFunc
 	trialID int64
 	orgID   int64
@@ -81,7 +83,7 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.admin = lifecycle.Actor{UserID: u.ID, Admin: true}
+	b.admin = domain.Actor{UserID: u.ID, Admin: true}
 	started, err := svc.StartTrial(context.Background(), b.admin,
 		lifecycle.StartTrialRequest{ExpirationDate: ptr(t0.Add(10 * day))}, "request:start")
 	if err != nil {
@@ -181,13 +183,13 @@ type step struct {
 	do      func(t *testing.T, b *testBundle) error
 	wantErr apperr.Code
 	// wantState is the trial's state afterwards; "purged" means it is gone.
-	wantState string
+	wantState domain.State
 	// wantNewEvents are the kinds the step appended to the history.
 	wantNewEvents []string
 	// wantJobs are the kinds of the live jobs left, sorted.
 	wantJobs []string
 	// check makes further assertions.
-	check func(t *testing.T, b *testBundle, trial store.Trial)
+	check func(t *testing.T, b *testBundle, trial domain.Trial)
 }
 
 func advance(d time.Duration) func(*testing.T, *testBundle) error {
@@ -237,8 +239,8 @@ func deleteOrg(full bool) func(*testing.T, *testBundle) error {
 	}
 }
 
-func dueIn(kind string, d time.Duration) func(*testing.T, *testBundle, store.Trial) {
-	return func(t *testing.T, b *testBundle, _ store.Trial) {
+func dueIn(kind string, d time.Duration) func(*testing.T, *testBundle, domain.Trial) {
+	return func(t *testing.T, b *testBundle, _ domain.Trial) {
 		t.Helper()
 		_, due := b.pendingJobs(t)
 		if want := b.clock.Now().Add(d); !due[kind].Equal(want) {
@@ -247,8 +249,8 @@ func dueIn(kind string, d time.Duration) func(*testing.T, *testBundle, store.Tri
 	}
 }
 
-func orgDeleted(want bool) func(*testing.T, *testBundle, store.Trial) {
-	return func(t *testing.T, b *testBundle, _ store.Trial) {
+func orgDeleted(want bool) func(*testing.T, *testBundle, domain.Trial) {
+	return func(t *testing.T, b *testBundle, _ domain.Trial) {
 		t.Helper()
 		var deleted, enterprise bool
 		var members int
@@ -266,15 +268,15 @@ func orgDeleted(want bool) func(*testing.T, *testBundle, store.Trial) {
 }
 
 const (
-	created   = lifecycle.EventCreated
-	willEnd   = lifecycle.EventWillEnd
-	expired   = lifecycle.EventExpired
-	extended  = lifecycle.EventExtended
-	shortened = lifecycle.EventShortened
-	deleted   = lifecycle.EventDeleted
-	restored  = lifecycle.EventRestored
-	purged    = lifecycle.EventPurged
-	upgraded  = lifecycle.EventUpgraded
+	created   = domain.EventCreated
+	willEnd   = domain.EventWillEnd
+	expired   = domain.EventExpired
+	extended  = domain.EventExtended
+	shortened = domain.EventShortened
+	deleted   = domain.EventDeleted
+	restored  = domain.EventRestored
+	purged    = domain.EventPurged
+	upgraded  = domain.EventUpgraded
 
 	jExpire = jobargs.KindExpireTrial
 	jRemind = jobargs.KindRemindTrial
@@ -294,42 +296,42 @@ func TestLifecyclePaths(t *testing.T) {
 		steps []step
 	}{
 		{"active → expired → deleted → restored → deleted → purged", []step{
-			{name: "reminder 72h before expiry", do: advance(7 * day), wantState: store.StateActive,
+			{name: "reminder 72h before expiry", do: advance(7 * day), wantState: domain.StateActive,
 				wantNewEvents: []string{willEnd}, wantJobs: []string{jExpire}},
-			{name: "expires at its date", do: advance(3 * day), wantState: store.StateExpired,
+			{name: "expires at its date", do: advance(3 * day), wantState: domain.StateExpired,
 				wantNewEvents: []string{expired}, wantJobs: []string{jDelete}, check: dueIn(jDelete, 30*day)},
-			{name: "grace period not over", do: advance(30*day - time.Minute), wantState: store.StateExpired, wantJobs: []string{jDelete}},
-			{name: "deleted after the grace period", do: advance(time.Minute), wantState: store.StateDeleted,
+			{name: "grace period not over", do: advance(30*day - time.Minute), wantState: domain.StateExpired, wantJobs: []string{jDelete}},
+			{name: "deleted after the grace period", do: advance(time.Minute), wantState: domain.StateDeleted,
 				wantNewEvents: []string{deleted}, wantJobs: []string{jPurge}, check: orgDeleted(true)},
-			{name: "restored before purge", do: restore, wantState: store.StateExpired,
+			{name: "restored before purge", do: restore, wantState: domain.StateExpired,
 				wantNewEvents: []string{restored}, wantJobs: []string{jDelete},
-				check: func(t *testing.T, b *testBundle, tr store.Trial) {
+				check: func(t *testing.T, b *testBundle, tr domain.Trial) {
 					dueIn(jDelete, 30*day)(t, b, tr) // a fresh grace period, never an immediate Delete
 					orgDeleted(false)(t, b, tr)
 				}},
-			{name: "deleted again after the fresh grace period", do: advance(30 * day), wantState: store.StateDeleted,
+			{name: "deleted again after the fresh grace period", do: advance(30 * day), wantState: domain.StateDeleted,
 				wantNewEvents: []string{deleted}, wantJobs: []string{jPurge}},
 			{name: "purged", do: advance(30 * day), wantState: "purged", wantNewEvents: []string{purged}},
 			{name: "restore after purge", do: restore, wantErr: apperr.NotFound, wantState: "purged"},
 		}},
 		{"active → upgraded", []step{
-			{name: "upgrade", do: upgrade, wantState: store.StateUpgraded, wantNewEvents: []string{upgraded},
-				check: func(t *testing.T, b *testBundle, tr store.Trial) {
+			{name: "upgrade", do: upgrade, wantState: domain.StateUpgraded, wantNewEvents: []string{upgraded},
+				check: func(t *testing.T, b *testBundle, tr domain.Trial) {
 					var trial, enterprise bool
 					if err := b.pool.QueryRow(context.Background(), "SELECT is_trial, enterprise_features FROM organizations WHERE id = $1", b.orgID).Scan(&trial, &enterprise); err != nil || trial || !enterprise {
 						t.Errorf("organization is_trial=%v enterprise=%v (%v), want a full enterprise", trial, enterprise, err)
 					}
 				}},
-			{name: "upgrade twice is harmless", do: upgrade, wantState: store.StateUpgraded},
-			{name: "nothing happens afterwards", do: advance(100 * day), wantState: store.StateUpgraded},
-			{name: "date of an upgraded trial is fixed", do: moveTo(day), wantErr: apperr.Conflict, wantState: store.StateUpgraded},
+			{name: "upgrade twice is harmless", do: upgrade, wantState: domain.StateUpgraded},
+			{name: "nothing happens afterwards", do: advance(100 * day), wantState: domain.StateUpgraded},
+			{name: "date of an upgraded trial is fixed", do: moveTo(day), wantErr: apperr.Conflict, wantState: domain.StateUpgraded},
 		}},
 		{"expired → extended → active → expired", []step{
-			{name: "expires", do: advance(10 * day), wantState: store.StateExpired,
+			{name: "expires", do: advance(10 * day), wantState: domain.StateExpired,
 				wantNewEvents: []string{willEnd, expired}, wantJobs: []string{jDelete}},
-			{name: "extended inside the grace period", do: moveTo(5 * day), wantState: store.StateActive,
+			{name: "extended inside the grace period", do: moveTo(5 * day), wantState: domain.StateActive,
 				wantNewEvents: []string{extended}, wantJobs: []string{jExpire, jRemind},
-				check: func(t *testing.T, b *testBundle, tr store.Trial) {
+				check: func(t *testing.T, b *testBundle, tr domain.Trial) {
 					if tr.ExpiredDate != nil || tr.GraceEndsAt != nil {
 						t.Errorf("re-activated trial keeps expiredDate %v", tr.ExpiredDate)
 					}
@@ -337,47 +339,47 @@ func TestLifecyclePaths(t *testing.T) {
 				}},
 			// The new Expire job must not be refused as a duplicate of the
 			// completed one: its generation differs.
-			{name: "expires again at the new date", do: advance(5 * day), wantState: store.StateExpired,
+			{name: "expires again at the new date", do: advance(5 * day), wantState: domain.StateExpired,
 				wantNewEvents: []string{willEnd, expired}, wantJobs: []string{jDelete}},
 		}},
 		{"active → shortened → expired", []step{
-			{name: "shortened to tomorrow", do: moveTo(day), wantState: store.StateActive,
+			{name: "shortened to tomorrow", do: moveTo(day), wantState: domain.StateActive,
 				wantNewEvents: []string{shortened}, wantJobs: []string{jExpire}}, // reminder time already past
-			{name: "expires tomorrow", do: advance(day), wantState: store.StateExpired,
+			{name: "expires tomorrow", do: advance(day), wantState: domain.StateExpired,
 				wantNewEvents: []string{expired}, wantJobs: []string{jDelete}},
 		}},
 		{"active → shortened into the past → expired now", []step{
-			{name: "a date in the past expires it now", do: moveTo(-time.Hour), wantState: store.StateExpired,
+			{name: "a date in the past expires it now", do: moveTo(-time.Hour), wantState: domain.StateExpired,
 				wantNewEvents: []string{shortened, expired}, wantJobs: []string{jDelete}, check: dueIn(jDelete, 30*day)},
 		}},
 		{"extend, then shorten back to the first date → expired", []step{
-			{name: "extend", do: moveToDate(t0.Add(15 * day)), wantState: store.StateActive,
+			{name: "extend", do: moveToDate(t0.Add(15 * day)), wantState: domain.StateActive,
 				wantNewEvents: []string{extended}, wantJobs: []string{jExpire, jRemind}},
-			{name: "shorten back to the first date", do: moveToDate(t0.Add(10 * day)), wantState: store.StateActive,
+			{name: "shorten back to the first date", do: moveToDate(t0.Add(10 * day)), wantState: domain.StateActive,
 				wantNewEvents: []string{shortened}, wantJobs: []string{jExpire, jRemind}},
-			{name: "expires at the first date", do: advance(10 * day), wantState: store.StateExpired,
+			{name: "expires at the first date", do: advance(10 * day), wantState: domain.StateExpired,
 				wantNewEvents: []string{willEnd, expired}, wantJobs: []string{jDelete}},
 		}},
 		{"admin deletes an active trial now, then restores it", []step{
-			{name: "delete now", do: deleteNow, wantState: store.StateDeleted,
+			{name: "delete now", do: deleteNow, wantState: domain.StateDeleted,
 				wantNewEvents: []string{deleted}, wantJobs: []string{jPurge}, check: dueIn(jPurge, 30*day)},
-			{name: "upgrading a deleted trial is refused", do: upgrade, wantErr: apperr.Conflict, wantState: store.StateDeleted, wantJobs: []string{jPurge}},
-			{name: "extending a deleted trial is refused", do: moveTo(day), wantErr: apperr.Conflict, wantState: store.StateDeleted, wantJobs: []string{jPurge}},
-			{name: "restore brings it back active", do: restore, wantState: store.StateActive,
+			{name: "upgrading a deleted trial is refused", do: upgrade, wantErr: apperr.Conflict, wantState: domain.StateDeleted, wantJobs: []string{jPurge}},
+			{name: "extending a deleted trial is refused", do: moveTo(day), wantErr: apperr.Conflict, wantState: domain.StateDeleted, wantJobs: []string{jPurge}},
+			{name: "restore brings it back active", do: restore, wantState: domain.StateActive,
 				wantNewEvents: []string{restored}, wantJobs: []string{jExpire, jRemind}, check: orgDeleted(false)},
 		}},
 		{"organization soft-deleted without purge, then fully", []step{
-			{name: "soft delete", do: deleteOrg(false), wantState: store.StateDeleted, wantNewEvents: []string{deleted}},
-			{name: "no purge however long", do: advance(365 * day), wantState: store.StateDeleted},
-			{name: "soft delete twice is a conflict", do: deleteOrg(false), wantErr: apperr.Conflict, wantState: store.StateDeleted},
-			{name: "full deletion schedules the purge", do: deleteOrg(true), wantState: store.StateDeleted,
+			{name: "soft delete", do: deleteOrg(false), wantState: domain.StateDeleted, wantNewEvents: []string{deleted}},
+			{name: "no purge however long", do: advance(365 * day), wantState: domain.StateDeleted},
+			{name: "soft delete twice is a conflict", do: deleteOrg(false), wantErr: apperr.Conflict, wantState: domain.StateDeleted},
+			{name: "full deletion schedules the purge", do: deleteOrg(true), wantState: domain.StateDeleted,
 				wantJobs: []string{jPurge}, check: dueIn(jPurge, 30*day)},
 			{name: "purged", do: advance(30 * day), wantState: "purged", wantNewEvents: []string{purged}},
 		}},
 		{"expired trial upgraded", []step{
-			{name: "expires", do: advance(10 * day), wantState: store.StateExpired, wantNewEvents: []string{willEnd, expired}, wantJobs: []string{jDelete}},
-			{name: "upgrade cancels the Delete", do: upgrade, wantState: store.StateUpgraded, wantNewEvents: []string{upgraded}},
-			{name: "nothing is deleted", do: advance(60 * day), wantState: store.StateUpgraded, check: orgDeleted(false)},
+			{name: "expires", do: advance(10 * day), wantState: domain.StateExpired, wantNewEvents: []string{willEnd, expired}, wantJobs: []string{jDelete}},
+			{name: "upgrade cancels the Delete", do: upgrade, wantState: domain.StateUpgraded, wantNewEvents: []string{upgraded}},
+			{name: "nothing is deleted", do: advance(60 * day), wantState: domain.StateUpgraded, check: orgDeleted(false)},
 		}},
 	}
 	for _, p := range paths {
@@ -425,22 +427,22 @@ func TestLifecyclePaths(t *testing.T) {
 
 // checkDates asserts that the dates agree with the state, so the trial
 // response shows nothing its history contradicts.
-func checkDates(t *testing.T, step string, tr store.Trial) {
+func checkDates(t *testing.T, step string, tr domain.Trial) {
 	t.Helper()
 	switch tr.State {
-	case store.StateActive:
+	case domain.StateActive:
 		if tr.ExpiredDate != nil || tr.DeletedDate != nil || tr.UpgradedDate != nil {
 			t.Errorf("%s: active trial with dates %+v", step, tr)
 		}
-	case store.StateExpired:
+	case domain.StateExpired:
 		if tr.ExpiredDate == nil || tr.GraceEndsAt == nil || tr.DeletedDate != nil {
 			t.Errorf("%s: expired trial with dates %+v", step, tr)
 		}
-	case store.StateDeleted:
+	case domain.StateDeleted:
 		if tr.DeletedDate == nil {
 			t.Errorf("%s: deleted trial without deletedDate", step)
 		}
-	case store.StateUpgraded:
+	case domain.StateUpgraded:
 		if tr.UpgradedDate == nil {
 			t.Errorf("%s: upgraded trial without upgradedDate", step)
 		}
@@ -481,7 +483,7 @@ func TestConcurrentTransitionsApplyOnce(t *testing.T) {
 	if count[upgraded] != 1 || count[expired] > 1 {
 		t.Fatalf("events %v, want exactly one upgrade and at most one expiry", count)
 	}
-	if tr, _ := b.svc.Trial(ctx, b.trialID); tr.State != store.StateUpgraded {
+	if tr, _ := b.svc.Trial(ctx, b.trialID); tr.State != domain.StateUpgraded {
 		t.Fatalf("state %s, want upgraded", tr.State)
 	}
 	if kinds, _ := b.pendingJobs(t); len(kinds) != 0 {
@@ -601,7 +603,7 @@ func TestExpirationExactlyNow(t *testing.T) {
 	}
 	b.runDue(t)
 	tr, err := b.svc.Trial(context.Background(), started.TrialID)
-	if err != nil || tr.State != store.StateExpired || !tr.ExpiredDate.Equal(b.clock.Now()) {
+	if err != nil || tr.State != domain.StateExpired || !tr.ExpiredDate.Equal(b.clock.Now()) {
 		t.Fatalf("trial %+v (%v), want expired now", tr, err)
 	}
 }

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertest"
 
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
-	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
@@ -150,7 +151,7 @@ func TestReconcileBatches(t *testing.T) {
 		t.Fatalf("report checked %d, repaired %v; want %d each", report.Checked, report.Repaired, n)
 	}
 	var trials int
-	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM trials WHERE state = $1", store.StateActive).Scan(&trials); err != nil || trials != n+1 {
+	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM trials WHERE state = $1", domain.StateActive).Scan(&trials); err != nil || trials != n+1 {
 		t.Fatalf("%d active trials (%v)", trials, err)
 	}
 }

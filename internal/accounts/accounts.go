@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -64,12 +64,12 @@ func fromRow(u store.User) User {
 // user without one (or keeps their current one when promoting).
 func (s *Service) CreateAdmin(ctx context.Context, username, email, password string) (User, string, error) {
 	username, email = strings.TrimSpace(username), strings.TrimSpace(email)
-	if !ValidUsername(username) {
-		return User{}, "", apperr.InvalidField("username", "username must be 4 to 30 letters, digits, '.', '_' or '-', not starting or ending with '.' or '_', without two of them in a row")
+	if err := CheckUsername(username); err != nil {
+		return User{}, "", err
 	}
 	if email != "" {
-		if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
-			return User{}, "", apperr.InvalidField("email", "email is not a valid e-mail address")
+		if err := domain.CheckEmail("email", email); err != nil {
+			return User{}, "", err
 		}
 	}
 	var hash *string
@@ -96,7 +96,7 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 				Username: username, Email: email, Name: username, PasswordHash: hash, IsAdmin: true, Now: now,
 			})
 			if err != nil {
-				return conflictOnTaken(err)
+				return err
 			}
 		case err != nil:
 			return fmt.Errorf("looking up user %s: %w", username, err)
@@ -252,14 +252,4 @@ func newKey() (string, error) {
 		return "", fmt.Errorf("generating api key: %w", err)
 	}
 	return KeyPrefix + hex.EncodeToString(b), nil
-}
-
-func conflictOnTaken(err error) error {
-	switch store.UniqueViolation(err) {
-	case store.UsersUsernameKey:
-		return apperr.Errorf(apperr.Conflict, "username is already taken")
-	case store.UsersEmailKey:
-		return apperr.Errorf(apperr.Conflict, "email is already in use")
-	}
-	return err
 }

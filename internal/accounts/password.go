@@ -12,9 +12,9 @@ import (
 )
 
 // passwordParams are OWASP's first argon2id recommendation (19 MiB, two
-// passes, one lane). The library's defaults take 64 MiB per hash, which held
-// a daemon's idle RSS above 80 MB from one start-up hash alone and let a
-// burst of logins claim gigabytes. A hash records its own parameters, so
+// passes, one lane). The library's defaults take 64 MiB per hash, which
+// let a burst of logins claim gigabytes (docs/reliability.md has the
+// daemon's memory before and after). A hash records its own parameters, so
 // hashes made with the old ones still verify.
 var passwordParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 

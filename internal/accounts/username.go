@@ -1,5 +1,7 @@
 package accounts
 
+import "github.com/trialsd/trialsd/internal/apperr"
+
 // ValidUsername reports whether s satisfies the contract's username rule,
 // ^(?=.{4,30}$)(?![_.])(?!.*[_.]{2})[a-zA-Z0-9._-]+(?<![_.])$, written out
 // because Go's regexp has no look-arounds: 4 to 30 characters of letters,
@@ -25,4 +27,13 @@ func ValidUsername(s string) bool {
 		prevDotOrUnderscore = dotOrUnderscore
 	}
 	return true
+}
+
+// CheckUsername refuses a username that breaks ValidUsername's rule, with
+// the one message every path that takes a username gives.
+func CheckUsername(s string) error {
+	if !ValidUsername(s) {
+		return apperr.InvalidField("username", "username must be 4 to 30 letters, digits, '.', '_' or '-', not starting or ending with '.' or '_', without two of them in a row")
+	}
+	return nil
 }

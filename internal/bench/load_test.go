@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/clock"
@@ -51,7 +53,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 		VALUES ('bench2', 'bench2@example.com', 'Bench User 2', now(), now()) RETURNING id`).Scan(&userID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+	if _, err := d.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
 		lifecycle.StartTrialRequest{UserID: userID, ExpirationDate: &due}, benchCause); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/signup"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,15 +54,31 @@ const Tolerance = 5 * time.Minute
 type Service struct {
 	pool      *pgxpool.Pool
 	lifecycle *lifecycle.Service
+	signup    *signup.Service
 	clock     clock.Clock
 	logger    *slog.Logger
 	secret    []byte
 }
 
-// New returns the billing service verifying callbacks with secret (empty:
-// callbacks are refused).
-func New(pool *pgxpool.Pool, lc *lifecycle.Service, clk clock.Clock, logger *slog.Logger, secret string) *Service {
-	return &Service{pool: pool, lifecycle: lc, clock: clk, logger: logger, secret: []byte(secret)}
+// Deps are what the billing service is built from.
+type Deps struct {
+	Pool *pgxpool.Pool
+	// Lifecycle upgrades a paid organization's trial; Signup activates a
+	// paid sign-up's plan.
+	Lifecycle *lifecycle.Service
+	Signup    *signup.Service
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	// CallbackSecret verifies callbacks (empty: callbacks are refused).
+	CallbackSecret string
+}
+
+// New returns the billing service.
+func New(d Deps) *Service {
+	return &Service{
+		pool: d.Pool, lifecycle: d.Lifecycle, signup: d.Signup, clock: d.Clock, logger: d.Logger,
+		secret: []byte(d.CallbackSecret),
+	}
 }
 
 // HandleCallback verifies a callback's signature header against its raw
@@ -109,7 +128,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 		}
 		cause := "payment:" + ev.ID
 		if ev.UserID != nil {
-			activated, err := q.ActivatePlan(ctx, *ev.UserID, s.clock.Now())
+			activated, err := s.signup.ActivatePlanTx(ctx, tx, *ev.UserID)
 			if err != nil {
 				return err
 			}
@@ -118,7 +137,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 			}
 			return nil
 		}
-		upgraded, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, *ev.OrganizationID, lifecycle.ActorSystem, cause)
+		upgraded, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, *ev.OrganizationID, domain.System, cause)
 		if apperr.CodeOf(err) == apperr.Conflict {
 			// Paid for a deleted trial: nothing to upgrade; an operator
 			// restores the organization first. Recorded, not retried.

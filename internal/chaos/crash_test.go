@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/clock"
@@ -186,7 +188,7 @@ func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) 
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+				if _, err := d.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
 					lifecycle.StartTrialRequest{ExpirationDate: &due}, "request:chaos"); err != nil {
 					errs <- err
 					return

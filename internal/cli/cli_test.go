@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/alexedwards/argon2id"
 
 	"github.com/trialsd/trialsd/internal/accounts"
@@ -524,7 +526,7 @@ func TestTrialsCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	expires := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Hour)
-	started, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+	started, err := d.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
 		lifecycle.StartTrialRequest{ExpirationDate: &expires}, "request:test")
 	if err != nil {
 		t.Fatal(err)
@@ -658,7 +660,7 @@ func TestExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started, err := d.Lifecycle.StartTrial(t.Context(), lifecycle.Actor{UserID: admin.ID, Admin: true}, lifecycle.StartTrialRequest{}, "request:test")
+	started, err := d.Lifecycle.StartTrial(t.Context(), domain.Actor{UserID: admin.ID, Admin: true}, lifecycle.StartTrialRequest{}, "request:test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -19,7 +21,7 @@ import (
 // trialRow is a trial as the CLI prints it.
 type trialRow struct {
 	wire.EnterpriseTrial
-	State string `json:"state"`
+	State domain.State `json:"state"`
 }
 
 func (a *app) trialsCommand() *cobra.Command {
@@ -52,7 +54,7 @@ func (a *app) trialsCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				f := lifecycle.ListFilter{State: state, Limit: limit}
+				f := lifecycle.ListFilter{State: domain.State(state), Limit: limit}
 				if username != "" {
 					u, err := d.Accounts.UserByUsername(ctx, username)
 					if err != nil {
@@ -106,7 +108,7 @@ func (a *app) trialsCommand() *cobra.Command {
 				}
 				v := struct {
 					Trial  trialRow               `json:"trial"`
-					Events []lifecycle.Event      `json:"events"`
+					Events []domain.Event         `json:"events"`
 					Jobs   []lifecycle.PendingJob `json:"pendingJobs"`
 				}{trialRow{wire.Trial(t), t.State}, events, jobs}
 				return out(v, func(tw *tabwriter.Writer) {
@@ -139,7 +141,7 @@ func (a *app) trialsCommand() *cobra.Command {
 				return apperr.Errorf(apperr.Invalid, "--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
 			}
 			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				if err := d.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
+				if err := d.Lifecycle.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "trial %d now expires %s\n", id, wire.Format(date))
@@ -160,7 +162,7 @@ func (a *app) trialsCommand() *cobra.Command {
 				return err
 			}
 			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				if err := d.Lifecycle.Upgrade(ctx, lifecycle.Operator, id, "cli:trials-upgrade"); err != nil {
+				if err := d.Lifecycle.Upgrade(ctx, domain.Operator, id, "cli:trials-upgrade"); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "trial %d upgraded\n", id)

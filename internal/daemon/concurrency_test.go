@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trialsd/trialsd/internal/config"
@@ -148,7 +150,7 @@ func raceOrgs(t *testing.T, b *testBundle, n int) []raceOrg {
 	due := t0.Add(time.Minute)
 	out := make([]raceOrg, n)
 	for i := range out {
-		started, err := b.daemon.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+		started, err := b.daemon.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
 			lifecycle.StartTrialRequest{ExpirationDate: &due}, "request:race")
 		if err != nil {
 			t.Fatal(err)

@@ -78,14 +78,14 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	}
 	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, client, cfg.Webhooks.MaxAttempts)
 	tokens := accounts.NewTokens(pool, clk, cfg.Auth)
-	signups := signup.New(pool, clk, writer)
+	codes := signup.NewCodes(clk, writer)
 	d := &Daemon{
 		cfg: cfg, logger: logger, pool: pool, opts: opts,
 		listening: make(chan string, 1),
 		River:     client,
 		Lifecycle: lifecycle.New(lifecycle.Deps{
 			Pool: pool, Jobs: client, Clock: clk, Config: cfg.Lifecycle, Logger: logger,
-			Webhooks: writer, Activation: signups,
+			Webhooks: writer, Activation: codes,
 		}),
 		Accounts: accounts.New(pool, clk),
 		Tokens:   tokens,
@@ -93,11 +93,12 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		Metrics:  m,
 		clock:    clk,
 	}
+	signups := signup.New(signup.Deps{Pool: pool, Clock: clk, Codes: codes, Lifecycle: d.Lifecycle, Logger: logger})
 	// Workers are added after the client exists because they need the
 	// service, which needs the client to enqueue; River reads the bundle
 	// when it starts working.
 	jobs.Register(workers, jobs.Deps{
-		Lifecycle: d.Lifecycle, Accounts: d.Accounts, Outbox: d.Outbox, Clock: clk, Observer: d.Metrics,
+		Lifecycle: d.Lifecycle, Signup: signups, Outbox: d.Outbox, Clock: clk, Observer: d.Metrics,
 		PendingPaymentTTL: cfg.Billing.PendingPaymentTTL,
 	})
 
@@ -117,9 +118,12 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	}
 	d.handler = httpapi.NewServer(httpapi.Deps{
 		Logger: logger, Config: cfg, Accounts: d.Accounts, Tokens: d.Tokens, Lifecycle: d.Lifecycle,
-		Limits:     httpapi.NewLimits(cfg.Signup.RateLimit, clk),
-		Turnstile:  turnstile.New(&http.Client{Timeout: 10 * time.Second}, cfg.Turnstile),
-		Billing:    billing.New(pool, d.Lifecycle, clk, logger, cfg.Billing.CallbackSecret),
+		Limits:    httpapi.NewLimits(cfg.Signup.RateLimit, clk),
+		Turnstile: turnstile.New(&http.Client{Timeout: 10 * time.Second}, cfg.Turnstile),
+		Billing: billing.New(billing.Deps{
+			Pool: pool, Lifecycle: d.Lifecycle, Signup: signups, Clock: clk, Logger: logger,
+			CallbackSecret: cfg.Billing.CallbackSecret,
+		}),
 		Enterprise: enterprise.New(pool, d.Lifecycle, clk),
 		Signup:     signups,
 		Ready:      d.Ready, Metrics: metricsOnAPI, Observer: m,

@@ -12,10 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,8 +79,8 @@ func (r Request) validate() error {
 	if strings.TrimSpace(r.Email) == "" {
 		return apperr.InvalidField("email", "email is required")
 	}
-	if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email {
-		return apperr.InvalidField("email", "email is not a valid e-mail address")
+	if err := domain.CheckEmail("email", r.Email); err != nil {
+		return err
 	}
 	if n := len(r.IdempotencyKey); n < 1 || n > MaxKeyLength {
 		return apperr.InvalidField("idempotencyKey", "idempotencyKey must be 1 to %d characters", MaxKeyLength)
@@ -216,8 +217,8 @@ func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org store.O
 	if err != nil {
 		return Response{}, err
 	}
-	actor := lifecycle.Actor{UserID: c.caller.ID, Admin: c.caller.IsAdmin}
-	if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor.String(), c.cause); err != nil {
+	actor := domain.Actor{UserID: c.caller.ID, Admin: c.caller.IsAdmin}
+	if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor, c.cause); err != nil {
 		return Response{}, err
 	}
 	return Response{EnterpriseID: enterpriseID, UserID: user.PublicID}, nil
@@ -236,7 +237,7 @@ func replay(prior store.IdempotencyRecord, c creation) (Response, error) {
 
 // lockOrganization locks the organization with a public id and its trials,
 // in the lock order; ErrNotFound when there is none.
-func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, []store.Trial, error) {
+func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, []domain.Trial, error) {
 	id, err := q.OrganizationIDByPublicID(ctx, publicID)
 	if err != nil {
 		return store.Organization{}, nil, err
@@ -256,7 +257,7 @@ func errNoOrganization(publicID string) error {
 // live trial, since creating the enterprise upgrades the trial, which is a
 // site admin's decision (else a trial's user would upgrade it for free). A
 // caller who is not a member is told the organization does not exist.
-func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org store.Organization, trials []store.Trial) error {
+func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org store.Organization, trials []domain.Trial) error {
 	role, err := q.MemberRole(ctx, org.ID, caller.ID)
 	if err != nil {
 		return err
@@ -268,7 +269,7 @@ func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org 
 		return apperr.Errorf(apperr.Forbidden, "Only an admin of organization %s can create its enterprise", org.PublicID)
 	}
 	for _, t := range trials {
-		if t.State == store.StateActive || t.State == store.StateExpired {
+		if t.State.Live() {
 			return apperr.Errorf(apperr.Forbidden, "Organization %s has a trial; upgrading it takes a site admin", org.PublicID)
 		}
 	}

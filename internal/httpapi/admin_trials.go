@@ -7,18 +7,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // actorOf is the authenticated caller as the lifecycle records them.
-func actorOf(r *http.Request) lifecycle.Actor {
+func actorOf(r *http.Request) domain.Actor {
 	u := caller(r.Context())
-	return lifecycle.Actor{UserID: u.ID, Admin: u.IsAdmin}
+	return domain.Actor{UserID: u.ID, Admin: u.IsAdmin}
 }
 
-func causeOf(r *http.Request) string { return lifecycle.RequestCause(RequestID(r.Context())) }
+func causeOf(r *http.Request) string { return domain.RequestCause(RequestID(r.Context())) }
 
 // handleAdminUpdateTrial is adminUpdateTrial: PUT /v1/api/admin/trials/{enterpriseTrialId}.
 func handleAdminUpdateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
@@ -36,7 +38,7 @@ func handleAdminUpdateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Han
 			respondError(w, r, logger, err)
 			return
 		}
-		exp, err := parseDate("expirationDate", body.ExpirationDate)
+		exp, err := wire.ParseDate("expirationDate", body.ExpirationDate)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return

@@ -134,7 +134,7 @@ func TestBillingCallbackRefusals(t *testing.T) {
 		t.Fatalf("unknown type: %d %v", r.status, r.body)
 	}
 
-	unconfigured := billing.New(b.pool, nil, clock.NewStub(t0), slog.New(slog.NewTextHandler(io.Discard, nil)), "")
+	unconfigured := billing.New(billing.Deps{Pool: b.pool, Clock: clock.NewStub(t0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if _, err := unconfigured.HandleCallback(context.Background(), "", []byte(body)); apperr.CodeOf(err) != apperr.Unavailable {
 		t.Fatalf("without a secret: %v, want unavailable", err)
 	}

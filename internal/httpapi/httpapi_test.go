@@ -79,8 +79,9 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	}))
 	t.Cleanup(siteverify.Close)
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: siteverify.URL}
-	signups := signup.New(pool, b.clock, outbox.NewWriter(nil, client, 3))
-	lc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: b.clock, Config: cfg.Lifecycle, Logger: logger, Activation: signups})
+	codes := signup.NewCodes(b.clock, outbox.NewWriter(nil, client, 3))
+	lc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: b.clock, Config: cfg.Lifecycle, Logger: logger, Activation: codes})
+	signups := signup.New(signup.Deps{Pool: pool, Clock: b.clock, Codes: codes, Lifecycle: lc, Logger: logger})
 	h := httpapi.NewServer(httpapi.Deps{
 		Turnstile: turnstile.New(&http.Client{Timeout: 2 * time.Second}, cfg.Turnstile),
 		Logger:    logger, Config: cfg,
@@ -89,7 +90,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
 
 		Lifecycle:  lc,
-		Billing:    billing.New(pool, lc, b.clock, logger, billingSecret),
+		Billing:    billing.New(billing.Deps{Pool: pool, Lifecycle: lc, Signup: signups, Clock: b.clock, Logger: logger, CallbackSecret: billingSecret}),
 		Enterprise: enterprise.New(pool, lc, b.clock),
 		Signup:     signups,
 		Ready:      func(context.Context) error { return b.ready },

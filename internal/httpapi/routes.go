@@ -20,7 +20,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("POST /v1/api-login", handleLogin(log, d.Tokens, d.Limits, d.Config.HTTP.TrustedProxies))
 	mux.Handle("POST /v1/billing/callback", handleBillingCallback(log, d.Billing))
-	mux.Handle("POST /v1/api-user-create-enterprise-trial", handleCreateEnterpriseTrialUser(log, d.Observer, lc, d.Turnstile, d.Limits, d.Config))
+	mux.Handle("POST /v1/api-user-create-enterprise-trial", handleCreateEnterpriseTrialUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
 
 	mux.Handle("POST /v1/api-create-pro-user", handleCreateProUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
 	mux.Handle("POST /v1/api/user/activate", user(handleActivate(log, d.Signup, d.Limits)))

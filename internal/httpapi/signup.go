@@ -1,15 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/mail"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -21,10 +18,6 @@ import (
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
 
-// reasonFreeEmail names the refusal of an enterprise sign-up for a
-// free-mail address, which the sign-up metrics count apart.
-const reasonFreeEmail = "FreeEmail"
-
 // signupOutcome classifies a sign-up's result for trialsd_signups_total.
 func signupOutcome(err error) string {
 	switch {
@@ -35,7 +28,7 @@ func signupOutcome(err error) string {
 	}
 	var e *apperr.Error
 	switch {
-	case errors.As(err, &e) && e.Reason == reasonFreeEmail:
+	case errors.As(err, &e) && e.Reason == signup.ReasonFreeEmail:
 		return "rejected_email"
 	case e != nil && e.Field == "turnstileResponse":
 		return "turnstile_failed"
@@ -62,81 +55,29 @@ type signupFields struct {
 	JobTitle          *string `json:"jobTitle"`
 }
 
-// validate checks the sign-up's fields with its name and e-mail;
-// businessOnly refuses free-mail domains.
-func (f signupFields) validate(name, email *string, businessOnly bool, freeDomains []string) error {
-	required := []struct {
-		name  string
-		value *string
-	}{{"name", name}, {"username", f.Username}, {"email", email}}
-	for _, r := range required {
-		if r.value == nil || strings.TrimSpace(*r.value) == "" {
-			return apperr.InvalidField(r.name, "%s is required", r.name)
-		}
-	}
-	if !accounts.ValidUsername(*f.Username) {
-		return apperr.InvalidField("username", "username must be 4 to 30 letters, digits, '.', '_' or '-', not starting or ending with '.' or '_', without two of them in a row")
-	}
-	addr, err := mail.ParseAddress(*email)
-	if err != nil || addr.Address != *email {
-		return apperr.InvalidField("email", "email is not a valid e-mail address")
-	}
-	if businessOnly {
-		domain := strings.ToLower((*email)[strings.LastIndex(*email, "@")+1:])
-		if slices.Contains(freeDomains, domain) {
-			e := apperr.InvalidField("email", "Please use your business e-mail address; %s addresses are not accepted for enterprise trials", domain)
-			e.Reason = reasonFreeEmail
-			return e
-		}
-	}
-	if f.PrivacyPolicy == nil || !*f.PrivacyPolicy {
-		return apperr.InvalidField("privacyPolicy", "privacyPolicy must be accepted")
-	}
-	return nil
-}
-
 // hashPassword is accounts.HashPassword; a test counts its calls.
 var hashPassword = accounts.HashPassword
-
-// hasPassword tells whether the sign-up sets a password.
-func (f signupFields) hasPassword() bool { return f.Password != nil && *f.Password != "" }
-
-// passwordHash hashes the sign-up's password, if it has one.
-func (f signupFields) passwordHash(ctx context.Context) (*string, error) {
-	if !f.hasPassword() {
-		return nil, nil
-	}
-	h, err := hashPassword(ctx, *f.Password)
-	if err != nil {
-		return nil, err
-	}
-	return &h, nil
-}
 
 // signupChecks are what a sign-up's checks need besides signupFields.
 type signupChecks struct {
 	name, email   *string
-	businessOnly  bool
+	policy        signup.Policy
 	utm           int
 	origin, query *string
 }
 
 // checkSignup makes the checks every public sign-up makes before writing,
-// cheapest first: its fields and the password rule, the utmParams cap, the
+// cheapest first: the sign-up's rules (signup.Form.Validate), the
 // redirect, then Turnstile, which costs a call to Cloudflare. Only a
 // sign-up that passed them all has its password hashed (returned), in one
 // of the process's bounded password slots: a flood of sign-ups with bad
 // tokens costs neither memory nor cores.
 func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.Verifier, cfg *config.Config) (*string, error) {
-	if err := f.validate(c.name, c.email, c.businessOnly, cfg.Signup.FreeEmailDomains); err != nil {
-		return nil, err
+	form := signup.Form{
+		Name: c.name, Username: f.Username, Email: c.email, Password: f.Password,
+		PrivacyPolicy: f.PrivacyPolicy, UTMParams: c.utm,
 	}
-	if f.hasPassword() {
-		if err := accounts.CheckPasswordRule(*f.Password); err != nil {
-			return nil, err
-		}
-	}
-	if err := lifecycle.CheckUTMParams(c.utm); err != nil {
+	if err := form.Validate(c.policy); err != nil {
 		return nil, err
 	}
 	if _, err := redirectURL(cfg.HTTP.RedirectOrigins, c.origin, c.query, ""); err != nil {
@@ -145,7 +86,14 @@ func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.V
 	if err := verifyHuman(r, v, f.TurnstileResponse, cfg.HTTP.TrustedProxies); err != nil {
 		return nil, err
 	}
-	return f.passwordHash(r.Context())
+	if !form.HasPassword() {
+		return nil, nil
+	}
+	h, err := hashPassword(r.Context(), *f.Password)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
 }
 
 // verifyHuman checks the Turnstile token: a rejected token is the client's
@@ -176,7 +124,7 @@ type signupResponse struct {
 // /v1/api-user-create-enterprise-trial. Rate limited per client, Turnstile
 // verified before anything is written, then the user, the trial
 // organization and the trial in one transaction.
-func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, lc *lifecycle.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
+func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, svc *signup.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := func() error {
 			if err := allow(limit.Signup, clientAddr(r, cfg.HTTP.TrustedProxies)); err != nil {
@@ -198,13 +146,14 @@ func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, lc *life
 				return err
 			}
 			hash, err := checkSignup(r, body.signupFields, signupChecks{
-				name: body.Name, email: body.Email, businessOnly: true, utm: len(body.UTMParams),
+				name: body.Name, email: body.Email, utm: len(body.UTMParams),
+				policy: signup.Policy{BusinessOnly: true, FreeEmailDomains: cfg.Signup.FreeEmailDomains},
 				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,
 			}, v, cfg)
 			if err != nil {
 				return err
 			}
-			started, err := lc.SignUpForTrial(r.Context(), lifecycle.NewUser{
+			started, err := svc.StartEnterpriseTrial(r.Context(), signup.NewUser{
 				Username: *body.Username, Email: *body.Email, Name: *body.Name,
 				PasswordHash: hash, JobTitle: body.JobTitle, CompanyName: body.CompanyName,
 			}, req, causeOf(r))
@@ -257,10 +206,10 @@ func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service,
 			if err != nil {
 				return err
 			}
-			u := signup.ProUser{
+			u := signup.ProUser{NewUser: signup.NewUser{
 				Username: *body.Username, Email: *body.Email, Name: *body.Name, PasswordHash: hash,
 				JobTitle: body.JobTitle, CompanyName: body.CompanyName,
-			}
+			}}
 			if body.ProjectName != nil {
 				u.ProjectName = strings.TrimSpace(*body.ProjectName)
 			}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -32,14 +34,14 @@ type startTrialRequest struct {
 }
 
 func (s startTrialRequest) toDomain() (lifecycle.StartTrialRequest, error) {
-	exp, err := parseDate("expirationDate", s.ExpirationDate)
+	exp, err := wire.ParseDate("expirationDate", s.ExpirationDate)
 	if err != nil {
 		return lifecycle.StartTrialRequest{}, err
 	}
 	return lifecycle.StartTrialRequest{
 		Email: s.Email, Name: s.Name, OrganizationName: s.OrganizationName,
 		ExpirationDate: exp, Notes: s.Notes,
-		Details: lifecycle.TrialDetails{
+		Details: domain.TrialDetails{
 			OrganizationName: s.OrganizationName, UseCase: s.UseCase,
 			UserHasMLModelsInProduction: s.UserHasMLModelsInProduction,
 			CompanyName:                 s.CompanyName, CompanySize: s.CompanySize,
@@ -74,8 +76,8 @@ func handleStartTrial(logger *slog.Logger, lc *lifecycle.Service, origins []stri
 			return
 		}
 		u := caller(r.Context())
-		started, err := lc.StartTrial(r.Context(), lifecycle.Actor{UserID: u.ID, Admin: u.IsAdmin}, req,
-			lifecycle.RequestCause(RequestID(r.Context())))
+		started, err := lc.StartTrial(r.Context(), domain.Actor{UserID: u.ID, Admin: u.IsAdmin}, req,
+			domain.RequestCause(RequestID(r.Context())))
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
@@ -217,7 +219,7 @@ func handleRequestExtension(logger *slog.Logger, lc *lifecycle.Service, limits L
 // allowExtension takes one extension request of actor's for the
 // organization from both their limits: the user's first, then, once they
 // are known to be a member, the organization's.
-func allowExtension(ctx context.Context, lc *lifecycle.Service, limits Limits, actor lifecycle.Actor, orgID int64) error {
+func allowExtension(ctx context.Context, lc *lifecycle.Service, limits Limits, actor domain.Actor, orgID int64) error {
 	if err := allow(limits.ExtensionPerUser, strconv.FormatInt(actor.UserID, 10)); err != nil {
 		return err
 	}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/riverqueue/river"
 
-	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -31,19 +31,21 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 	if s.applied.take(trialID, generation) {
 		return Result{Outcome: AlreadyApplied}, nil
 	}
-	var claimed []store.Trial
-	res, err := s.transition(ctx, trialID, generation, store.StateActive, store.StateExpired, cause,
-		func(t store.Trial) time.Time { return t.ExpirationDate },
-		func(tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time) (err error) {
+	var claimed []domain.Trial
+	res, err := s.transition(ctx, step{
+		trialID: trialID, generation: generation, from: domain.StateActive, to: domain.StateExpired, cause: cause,
+		due: func(t domain.Trial) time.Time { return t.ExpirationDate },
+		apply: func(ctx context.Context, c *change, t *domain.Trial) (err error) {
 			claimed = nil // a retried transaction starts over
 			// The job's own trial keeps no pending job behind (a late
 			// reminder, or its expiry job when called outside it).
-			if err := s.retireJobs(ctx, tx, q, t); err != nil {
+			if err := c.retireJobs(ctx, t); err != nil {
 				return err
 			}
-			claimed, err = s.expireBatch(ctx, tx, q, t, now, cause)
+			claimed, err = c.expireBatch(ctx, t)
 			return err
-		})
+		},
+	})
 	if err == nil && res.Outcome == Applied && len(claimed) > 0 {
 		keys := make([]trialGen, len(claimed))
 		res.Claimed = make([]time.Time, len(claimed))
@@ -56,48 +58,43 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 }
 
 // expireBatch expires own and the other active trials due by now that it
-// can claim without waiting, set-based, in tx, and returns the others.
+// can claim without waiting, set-based, and returns the others.
 // The others' jobs are left in place (cancelling them would cost a
 // statement per trial): each expiry job finds its transition applied and
 // completes as AlreadyApplied, and a reminder still pending finds its trial
 // no longer active.
-func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, own *store.Trial, now time.Time, cause string) ([]store.Trial, error) {
-	var others []store.Trial
-	if s.cfg.ExpireBatch > 1 {
+func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.Trial, error) {
+	var others []domain.Trial
+	if batch := c.s.cfg.ExpireBatch; batch > 1 {
 		var err error
-		if others, err = q.ClaimDueActiveTrials(ctx, now, own.ID, s.cfg.ExpireBatch-1); err != nil {
+		if others, err = c.q.ClaimDueActiveTrials(ctx, c.now, own.ID, batch-1); err != nil {
 			return nil, err
 		}
 	}
-	trials := append([]store.Trial{*own}, others...)
-	graceEndsAt := now.Add(s.cfg.GracePeriod)
-	ids, orgs := make([]int64, len(trials)), make([]int64, len(trials))
-	events := make([]store.TrialEvent, len(trials))
-	jobs := make([]river.InsertManyParams, len(trials))
-	for i := range trials {
-		t := &trials[i]
-		t.ExpiredDate, t.GraceEndsAt, t.State = ptrTime(now), ptrTime(graceEndsAt), store.StateExpired
-		t.TransitionJobID, t.ReminderJobIDs = nil, nil
-		ids[i], orgs[i] = t.ID, t.OrganizationID
-		data, err := eventData(expiredEventData(*t))
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s event: %w", EventExpired, err)
-		}
-		events[i] = store.TrialEvent{TrialID: t.ID, Kind: EventExpired, At: now, Actor: ActorSystem, Cause: cause, Data: data}
-		jobs[i] = river.InsertManyParams{Args: deleteArgs(*t), InsertOpts: &river.InsertOpts{ScheduledAt: graceEndsAt}}
-	}
-	if err := q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
+	trials := append([]domain.Trial{*own}, others...)
+	graceEndsAt := c.now.Add(c.s.cfg.GracePeriod)
+	events, err := c.expiredEvents(trials, graceEndsAt)
+	if err != nil {
 		return nil, err
 	}
-	if err := q.InsertTrialEvents(ctx, events); err != nil {
+	ids, orgs := make([]int64, len(trials)), make([]int64, len(trials))
+	jobs := make([]river.InsertManyParams, len(trials))
+	for i, t := range trials {
+		ids[i], orgs[i] = t.ID, t.OrganizationID
+		jobs[i] = river.InsertManyParams{Args: deleteArgs(t), InsertOpts: &river.InsertOpts{ScheduledAt: graceEndsAt}}
+	}
+	if err := c.q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
+		return nil, err
+	}
+	if err := c.q.InsertTrialEvents(ctx, events); err != nil {
 		return nil, err
 	}
 	for i, ev := range events {
-		if err := s.webhooks.Enqueue(ctx, tx, outbox.Event{ID: ev.ID, Kind: ev.Kind, At: ev.At, Actor: ev.Actor, Cause: ev.Cause, Data: ev.Data}, trials[i]); err != nil {
+		if err := c.s.webhooks.Enqueue(ctx, c.tx, ev, trials[i]); err != nil {
 			return nil, err
 		}
 	}
-	inserted, err := s.jobs.InsertManyTx(ctx, tx, jobs)
+	inserted, err := c.s.jobs.InsertManyTx(ctx, c.tx, jobs)
 	if err != nil {
 		return nil, fmt.Errorf("enqueueing %d deletions: %w", len(jobs), err)
 	}
@@ -105,7 +102,7 @@ func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 	for i, r := range inserted {
 		jobIDs[i] = r.Job.ID
 	}
-	if err := q.ExpireTrials(ctx, ids, jobIDs, now, graceEndsAt); err != nil {
+	if err := c.q.ExpireTrials(ctx, ids, jobIDs, c.now, graceEndsAt); err != nil {
 		return nil, err
 	}
 	*own = trials[0]
@@ -113,93 +110,115 @@ func (s *Service) expireBatch(ctx context.Context, tx pgx.Tx, q *store.Queries, 
 	return trials[1:], nil
 }
 
+// expiredEvents marks each trial expired now, in memory, and returns the
+// trial.expired event of each, as the change records it.
+func (c *change) expiredEvents(trials []domain.Trial, graceEndsAt time.Time) ([]domain.Event, error) {
+	events := make([]domain.Event, len(trials))
+	for i := range trials {
+		t := &trials[i]
+		t.ExpiredDate, t.GraceEndsAt, t.State = ptrTime(c.now), ptrTime(graceEndsAt), domain.StateExpired
+		t.TransitionJobID, t.ReminderJobIDs = nil, nil
+		data, err := eventData(expiredEventData(*t))
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s event: %w", domain.EventExpired, err)
+		}
+		events[i] = domain.Event{TrialID: t.ID, Kind: domain.EventExpired, At: c.now, Actor: c.actor.String(), Cause: c.cause, Data: data}
+	}
+	return events, nil
+}
+
 // expiredEventData is the data of a trial.expired event.
-func expiredEventData(t store.Trial) map[string]any {
+func expiredEventData(t domain.Trial) map[string]any {
 	return map[string]any{"expirationDate": t.ExpirationDate, "graceEndsAt": t.GraceEndsAt}
 }
 
-// applyExpire expires t now and schedules its Delete, in tx.
-func (s *Service) applyExpire(ctx context.Context, tx pgx.Tx, q *store.Queries, t *store.Trial, now time.Time, actor, cause string) error {
-	if err := s.retireJobs(ctx, tx, q, t); err != nil {
+// applyExpire expires t now and schedules its Delete.
+func (c *change) applyExpire(ctx context.Context, t *domain.Trial) error {
+	if err := c.retireJobs(ctx, t); err != nil {
 		return err
 	}
-	t.ExpiredDate = ptrTime(now)
-	t.GraceEndsAt = ptrTime(now.Add(s.cfg.GracePeriod))
-	if err := setDates(ctx, q, t); err != nil {
+	t.ExpiredDate = ptrTime(c.now)
+	t.GraceEndsAt = ptrTime(c.now.Add(c.s.cfg.GracePeriod))
+	if err := c.setDates(ctx, t); err != nil {
 		return err
 	}
-	if err := q.SetEnterpriseFeatures(ctx, t.OrganizationID, false); err != nil {
+	if err := c.q.SetEnterpriseFeatures(ctx, t.OrganizationID, false); err != nil {
 		return err
 	}
-	if err := s.record(ctx, tx, *t, EventExpired, now, actor, cause, expiredEventData(*t)); err != nil {
+	if err := c.record(ctx, *t, domain.EventExpired, expiredEventData(*t)); err != nil {
 		return err
 	}
-	return s.schedule(ctx, tx, *t, nil)
+	return c.schedule(ctx, *t, nil)
+}
+
+// step is one job-driven transition for the transition frame: the job's
+// trial and generation, the state the transition leaves (from) and the one
+// it leads to (to; "" when it leads to none), when it is due, and what
+// applying it does, as a change by the system.
+type step struct {
+	trialID, generation int64
+	from, to            domain.State
+	cause               string
+	due                 func(domain.Trial) time.Time
+	apply               func(ctx context.Context, c *change, t *domain.Trial) error
 }
 
 // transition is the frame of every job-driven trial transition: lock the
-// trial, skip unless it is in state with the job's generation, snooze unless
-// due, then apply. Finding the trial already in the state the transition
-// leads to (to; "" when it leads to none), with the job's generation, means
-// the transition was applied by another job's batch or by an earlier attempt
-// of this one. The result tells the worker what happened.
-func (s *Service) transition(ctx context.Context, trialID, generation int64, state, to, cause string,
-	due func(store.Trial) time.Time, apply func(pgx.Tx, *store.Queries, *store.Trial, time.Time) error,
-) (Result, error) {
+// trial, skip unless it is in st.from with the job's generation, snooze
+// unless due, then apply. Finding the trial already where the transition
+// leads, with the job's generation, means the transition was applied by
+// another job's batch or by an earlier attempt of this one. The result
+// tells the worker what happened.
+func (s *Service) transition(ctx context.Context, st step) (Result, error) {
 	// A trial never returns to a (state, generation) it has left: every
 	// path back to an earlier state starts a new generation. So a job whose
 	// trial has moved on can tell without the row lock, whose transaction
 	// would cost a commit: in a storm most expiry jobs find their trial
 	// claimed by another job's batch and end here.
-	cur, err := store.New(s.pool).TrialStateByID(ctx, trialID)
+	cur, err := store.New(s.pool).TrialPositionByID(ctx, st.trialID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Result{}, fmt.Errorf("reading trial %d: %w", trialID, err)
+		return Result{}, fmt.Errorf("reading trial %d: %w", st.trialID, err)
 	}
-	if errors.Is(err, store.ErrNotFound) || cur.State != state || cur.ScheduleGen != generation {
-		return Result{Outcome: moved(cur, to, generation)}, nil
+	if errors.Is(err, store.ErrNotFound) || cur != (domain.Position{State: st.from, ScheduleGen: st.generation}) {
+		return Result{Outcome: st.moved(cur)}, nil
 	}
-
 	var res Result
-	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		t, err := q.TrialByIDForUpdate(ctx, trialID)
+	err = s.inChange(ctx, domain.System, st.cause, func(c *change) error {
+		res = Result{}
+		t, err := c.q.TrialByIDForUpdate(ctx, st.trialID)
 		if errors.Is(err, store.ErrNotFound) {
-			res = Result{Outcome: Skipped}
+			res.Outcome = Skipped
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("locking trial %d: %w", trialID, err)
+			return fmt.Errorf("locking trial %d: %w", st.trialID, err)
 		}
-		if t.State != state || t.ScheduleGen != generation {
-			res = Result{Outcome: moved(store.TrialState{State: t.State, ScheduleGen: t.ScheduleGen}, to, generation)}
+		if t.Position() != (domain.Position{State: st.from, ScheduleGen: st.generation}) {
+			res.Outcome = st.moved(t.Position())
 			return nil
 		}
-		now, dueAt := s.now(), due(t)
-		if dueAt.After(now) {
+		if dueAt := st.due(t); dueAt.After(c.now) {
 			return &NotDueError{Due: dueAt}
 		}
-		if err := apply(tx, q, &t, now); err != nil {
-			return err
-		}
-		res = Result{Outcome: Applied, Due: dueAt, At: now}
-		return nil
+		res = Result{Outcome: Applied, Due: st.due(t), At: c.now}
+		return st.apply(ctx, c, &t)
 	})
 	if err != nil {
 		return Result{}, err
 	}
 	if res.Outcome == Applied {
-		s.logger.InfoContext(ctx, "trial transition applied", "trial_id", trialID, "from_state", state,
-			"cause", cause, "lag", res.At.Sub(res.Due))
+		s.logger.InfoContext(ctx, "trial transition applied", "trial_id", st.trialID, "from_state", st.from,
+			"cause", st.cause, "lag", res.At.Sub(res.Due))
 	}
 	return res, nil
 }
 
-// moved is the outcome of a job whose trial is no longer in the state it
-// expects: AlreadyApplied when the trial is where the transition leads, for
-// the job's generation, Skipped otherwise (or when the trial is gone: cur is
+// moved is the outcome of a job whose trial is no longer where it expects:
+// AlreadyApplied when the trial is where the transition leads, for the
+// job's generation, Skipped otherwise (or when the trial is gone: cur is
 // then zero).
-func moved(cur store.TrialState, to string, generation int64) Outcome {
-	if to != "" && cur.State == to && cur.ScheduleGen == generation {
+func (st step) moved(cur domain.Position) Outcome {
+	if st.to != "" && cur == (domain.Position{State: st.to, ScheduleGen: st.generation}) {
 		return AlreadyApplied
 	}
 	return Skipped

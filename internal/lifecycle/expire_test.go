@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -13,13 +15,13 @@ import (
 )
 
 // startTrials starts one trial per expiration date, as an admin.
-func startTrials(t *testing.T, b *testBundle, expires ...time.Time) []store.Trial {
+func startTrials(t *testing.T, b *testBundle, expires ...time.Time) []domain.Trial {
 	t.Helper()
 	ctx := context.Background()
 	admin := b.user(t, "batchadmin")
-	out := make([]store.Trial, len(expires))
+	out := make([]domain.Trial, len(expires))
 	for i, exp := range expires {
-		started, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: admin, Admin: true},
+		started, err := b.svc.StartTrial(ctx, domain.Actor{UserID: admin, Admin: true},
 			lifecycle.StartTrialRequest{ExpirationDate: &exp}, fmt.Sprintf("request:%d", i))
 		if err != nil {
 			t.Fatal(err)
@@ -77,7 +79,7 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 	}
 	// Batch of 4: its own trial and the three most recently due it could
 	// claim, newest first (River fetches the oldest due first).
-	wantClaimed := []store.Trial{trials[4], trials[3], trials[2]}
+	wantClaimed := []domain.Trial{trials[4], trials[3], trials[2]}
 	if len(res.Claimed) != len(wantClaimed) {
 		t.Fatalf("claimed %d trials (%v), want %d", len(res.Claimed), res.Claimed, len(wantClaimed))
 	}
@@ -90,16 +92,16 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, tr := range append([]store.Trial{own}, wantClaimed...) {
+	for _, tr := range append([]domain.Trial{own}, wantClaimed...) {
 		got, err := b.svc.Trial(ctx, tr.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != store.StateExpired || !got.ExpiredDate.Equal(now) || !got.GraceEndsAt.Equal(now.Add(b.cfg.GracePeriod)) {
+		if got.State != domain.StateExpired || !got.ExpiredDate.Equal(now) || !got.GraceEndsAt.Equal(now.Add(b.cfg.GracePeriod)) {
 			t.Errorf("trial %d = %s expired %v grace %v, want expired at %v", tr.ID, got.State, got.ExpiredDate, got.GraceEndsAt, now)
 		}
-		ev := b.events(t, tr.ID, lifecycle.EventExpired)
-		if len(ev) != 1 || ev[0].Cause != "job:99" || ev[0].Actor != lifecycle.ActorSystem || !ev[0].At.Equal(now) {
+		ev := b.events(t, tr.ID, domain.EventExpired)
+		if len(ev) != 1 || ev[0].Cause != "job:99" || ev[0].Actor != domain.System.String() || !ev[0].At.Equal(now) {
 			t.Errorf("trial %d expired events = %+v, want one caused by job:99", tr.ID, ev)
 		}
 		var enterprise bool
@@ -113,8 +115,8 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
 		}
 	}
-	for _, tr := range []store.Trial{trials[1], held, notDue} {
-		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != store.StateActive {
+	for _, tr := range []domain.Trial{trials[1], held, notDue} {
+		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != domain.StateActive {
 			t.Errorf("trial %d is %s, want still active (beyond the batch, held, or not due)", tr.ID, got.State)
 		}
 	}
@@ -124,7 +126,7 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 	if err != nil || res.Outcome != lifecycle.AlreadyApplied {
 		t.Fatalf("claimed trial's own Expire = %+v, %v; want already applied", res, err)
 	}
-	if n := len(b.events(t, trials[2].ID, lifecycle.EventExpired)); n != 1 {
+	if n := len(b.events(t, trials[2].ID, domain.EventExpired)); n != 1 {
 		t.Fatalf("%d expired events after the claimed trial's own job, want 1", n)
 	}
 }
@@ -142,7 +144,7 @@ func TestExpireBatchOfOne(t *testing.T) {
 	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 0 {
 		t.Fatalf("Expire = %+v, %v; want applied alone", res, err)
 	}
-	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != store.StateActive {
+	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != domain.StateActive {
 		t.Fatalf("the other due trial is %s, want active", got.State)
 	}
 }

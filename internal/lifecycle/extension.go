@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/store"
@@ -13,23 +13,22 @@ import (
 // RequestExtension records a member's request to extend their
 // organization's trial (trial.extension_requested, with the request's body)
 // and sends it to the webhooks; it changes no date: an admin decides.
-func (s *Service) RequestExtension(ctx context.Context, actor Actor, orgID int64, body json.RawMessage, cause string) error {
-	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		if err := mayRequestExtension(ctx, q, actor, orgID); err != nil {
+func (s *Service) RequestExtension(ctx context.Context, actor domain.Actor, orgID int64, body json.RawMessage, cause string) error {
+	return s.inChange(ctx, actor, cause, func(c *change) error {
+		if err := mayRequestExtension(ctx, c.q, actor, orgID); err != nil {
 			return err
 		}
-		trials, err := q.TrialsOfOrganizationForUpdate(ctx, orgID)
+		trials, err := c.q.TrialsOfOrganizationForUpdate(ctx, orgID)
 		if err != nil {
 			return err
 		}
 		for _, t := range trials {
-			if t.State == store.StateActive || t.State == store.StateExpired {
+			if t.State.Live() {
 				var request any
 				if len(body) > 0 {
 					request = body
 				}
-				return s.record(ctx, tx, t, EventExtensionRequested, s.now(), actor.String(), cause, map[string]any{
+				return c.record(ctx, t, domain.EventExtensionRequested, map[string]any{
 					"expirationDate": t.ExpirationDate, "request": request,
 				})
 			}
@@ -42,11 +41,11 @@ func (s *Service) RequestExtension(ctx context.Context, actor Actor, orgID int64
 // trial to be extended (an admin, or a member), without asking: the API
 // checks it before counting a request against the organization's limit,
 // so that no outsider can spend it.
-func (s *Service) MayRequestExtension(ctx context.Context, actor Actor, orgID int64) error {
+func (s *Service) MayRequestExtension(ctx context.Context, actor domain.Actor, orgID int64) error {
 	return mayRequestExtension(ctx, store.New(s.pool), actor, orgID)
 }
 
-func mayRequestExtension(ctx context.Context, q *store.Queries, actor Actor, orgID int64) error {
+func mayRequestExtension(ctx context.Context, q *store.Queries, actor domain.Actor, orgID int64) error {
 	if actor.Admin {
 		return nil
 	}

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -49,7 +51,7 @@ type Deps struct {
 }
 
 // Activation sends a user a new activation code, in the caller's
-// transaction; *signup.Service is one.
+// transaction; *signup.Codes is one.
 type Activation interface {
 	SendCodeTx(ctx context.Context, tx pgx.Tx, u store.User) error
 }
@@ -61,54 +63,6 @@ func New(d Deps) *Service {
 		webhooks: d.Webhooks, activation: d.Activation, applied: newAppliedExpiries(appliedCap),
 	}
 }
-
-// Trial is a trial as the API shows it. Dates are UTC, to the millisecond.
-type Trial = store.Trial
-
-// Event is one entry of a trial's history.
-type Event = store.TrialEvent
-
-// Event kinds of the contract.
-const (
-	EventCreated            = "trial.created"
-	EventWillEnd            = "trial.will_end"
-	EventExpired            = "trial.expired"
-	EventExtended           = "trial.extended"
-	EventShortened          = "trial.shortened"
-	EventDeleted            = "trial.deleted"
-	EventRestored           = "trial.restored"
-	EventPurged             = "trial.purged"
-	EventUpgraded           = "trial.upgraded"
-	EventExtensionRequested = "trial.extension_requested"
-)
-
-// Actor is who causes a change: a signed-in user or admin, or the system.
-type Actor struct {
-	UserID int64
-	Admin  bool
-	// operator marks the command-line Operator.
-	operator bool
-}
-
-// ActorSystem is the actor of scheduled transitions.
-const ActorSystem = "system"
-
-// String is the actor as recorded in events: "user:<id>" or "admin:<id>".
-func (a Actor) String() string {
-	if a.operator {
-		return ActorSystem
-	}
-	if a.Admin {
-		return fmt.Sprintf("admin:%d", a.UserID)
-	}
-	return fmt.Sprintf("user:%d", a.UserID)
-}
-
-// JobCause is the cause recorded for a transition a job applied.
-func JobCause(jobID int64) string { return fmt.Sprintf("job:%d", jobID) }
-
-// RequestCause is the cause recorded for a change an API request made.
-func RequestCause(requestID string) string { return "request:" + requestID }
 
 // Outcome says what a transition job achieved.
 type Outcome string
@@ -156,17 +110,17 @@ func (s *Service) now() time.Time {
 }
 
 // Trial returns the trial with id.
-func (s *Service) Trial(ctx context.Context, id int64) (Trial, error) {
+func (s *Service) Trial(ctx context.Context, id int64) (domain.Trial, error) {
 	t, err := store.New(s.pool).TrialByID(ctx, id)
 	if err != nil {
-		return Trial{}, notFoundAs(err, "Trial %d not found", id)
+		return domain.Trial{}, notFoundAs(err, "Trial %d not found", id)
 	}
 	return t, nil
 }
 
 // Events returns a trial's history, oldest first. The history outlives a
 // purged trial, so it is found even when the trial is not.
-func (s *Service) Events(ctx context.Context, trialID int64) ([]Event, error) {
+func (s *Service) Events(ctx context.Context, trialID int64) ([]domain.Event, error) {
 	events, err := store.New(s.pool).TrialEvents(ctx, trialID)
 	if err != nil || len(events) > 0 {
 		return events, err
@@ -178,7 +132,7 @@ func (s *Service) Events(ctx context.Context, trialID int64) ([]Event, error) {
 }
 
 // TrialsOfUser returns a user's trials, newest first.
-func (s *Service) TrialsOfUser(ctx context.Context, userID int64) ([]Trial, error) {
+func (s *Service) TrialsOfUser(ctx context.Context, userID int64) ([]domain.Trial, error) {
 	return store.New(s.pool).TrialsOfUser(ctx, userID)
 }
 
@@ -191,6 +145,6 @@ func notFoundAs(err error, format string, args ...any) error {
 }
 
 // CountByState counts trials in each state.
-func (s *Service) CountByState(ctx context.Context) (map[string]int64, error) {
+func (s *Service) CountByState(ctx context.Context) (map[domain.State]int64, error) {
 	return store.New(s.pool).CountTrialsByState(ctx)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -135,7 +137,7 @@ func TestStartTrial(t *testing.T) {
 		},
 		{
 			name:      "unknown ML answer is refused",
-			req:       lifecycle.StartTrialRequest{Details: lifecycle.TrialDetails{UserHasMLModelsInProduction: ptr("maybe")}},
+			req:       lifecycle.StartTrialRequest{Details: domain.TrialDetails{UserHasMLModelsInProduction: ptr("maybe")}},
 			wantCode:  apperr.Invalid,
 			wantField: "userHasMLModelsInProduction",
 		},
@@ -153,7 +155,7 @@ func TestStartTrial(t *testing.T) {
 			ctx := context.Background()
 			uid := b.user(t, "fred")
 
-			started, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: uid, Admin: tt.admin}, tt.req, "request:r1")
+			started, err := b.svc.StartTrial(ctx, domain.Actor{UserID: uid, Admin: tt.admin}, tt.req, "request:r1")
 			if tt.wantCode != "" {
 				var e *apperr.Error
 				if !errors.As(err, &e) || e.Code != tt.wantCode || e.Field != tt.wantField {
@@ -179,7 +181,7 @@ func TestStartTrial(t *testing.T) {
 			if (tr.Notes == nil) != (tt.wantNotes == nil) || (tr.Notes != nil && *tr.Notes != *tt.wantNotes) {
 				t.Errorf("notes = %v, want %v", tr.Notes, tt.wantNotes)
 			}
-			if tr.State != store.StateActive || tr.ExpiredDate != nil || !tr.CreatedAt.Equal(t0) {
+			if tr.State != domain.StateActive || tr.ExpiredDate != nil || !tr.CreatedAt.Equal(t0) {
 				t.Errorf("trial = %+v, want active, created at t0", tr)
 			}
 			jobs := b.expireJobs(t)
@@ -190,7 +192,7 @@ func TestStartTrial(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(events) != 1 || events[0].Kind != lifecycle.EventCreated || events[0].Cause != "request:r1" {
+			if len(events) != 1 || events[0].Kind != domain.EventCreated || events[0].Cause != "request:r1" {
 				t.Fatalf("events = %+v, want one trial.created caused by the request", events)
 			}
 		})
@@ -203,7 +205,7 @@ func TestStartTrialCreatesOrganizationWithUserAsAdmin(t *testing.T) {
 	ctx := context.Background()
 	uid := b.user(t, "wilma")
 
-	started, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: uid}, lifecycle.StartTrialRequest{
+	started, err := b.svc.StartTrial(ctx, domain.Actor{UserID: uid}, lifecycle.StartTrialRequest{
 		Email: ptr("wilma@bedrock.example"), Name: ptr("Wilma F"), OrganizationName: ptr("Bedrock Inc"),
 	}, "request:r")
 	if err != nil {
@@ -232,11 +234,11 @@ func TestStartTrialOneSelfServicePerUser(t *testing.T) {
 	ctx := context.Background()
 	uid := b.user(t, "barney")
 
-	if _, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:1"); err != nil {
+	if _, err := b.svc.StartTrial(ctx, domain.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:1"); err != nil {
 		t.Fatal(err)
 	}
 	jobsBefore := b.count(t, "river_job")
-	_, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:2")
+	_, err := b.svc.StartTrial(ctx, domain.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:2")
 	if apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("second self-service trial: err = %v, want conflict", err)
 	}
@@ -249,7 +251,7 @@ func TestStartTrialOneSelfServicePerUser(t *testing.T) {
 	// Admins are not limited.
 	admin := b.user(t, "betty")
 	for i := range 2 {
-		if _, err := b.svc.StartTrial(ctx, lifecycle.Actor{UserID: admin, Admin: true}, lifecycle.StartTrialRequest{}, "request:a"); err != nil {
+		if _, err := b.svc.StartTrial(ctx, domain.Actor{UserID: admin, Admin: true}, lifecycle.StartTrialRequest{}, "request:a"); err != nil {
 			t.Fatalf("admin trial %d: %v", i, err)
 		}
 	}
@@ -261,7 +263,7 @@ func TestStartTrialEmailTakenIsConflict(t *testing.T) {
 	uid := b.user(t, "dino")
 	b.user(t, "pebbles")
 
-	_, err := b.svc.StartTrial(context.Background(), lifecycle.Actor{UserID: uid},
+	_, err := b.svc.StartTrial(context.Background(), domain.Actor{UserID: uid},
 		lifecycle.StartTrialRequest{Email: ptr("PEBBLES@acme.example")}, "request:1")
 	if apperr.CodeOf(err) != apperr.Conflict {
 		t.Fatalf("err = %v, want conflict for an e-mail of another user", err)
@@ -290,7 +292,7 @@ func TestStartTrialRolledBackLeavesNoJob(t *testing.T) {
 	b := setup(t, func(i lifecycle.JobQueue) lifecycle.JobQueue { return failAfterInsert{i} })
 	uid := b.user(t, "gazoo")
 
-	_, err := b.svc.StartTrial(context.Background(), lifecycle.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:1")
+	_, err := b.svc.StartTrial(context.Background(), domain.Actor{UserID: uid}, lifecycle.StartTrialRequest{}, "request:1")
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("err = %v, want the injected failure", err)
 	}
@@ -301,10 +303,10 @@ func TestStartTrialRolledBackLeavesNoJob(t *testing.T) {
 	}
 }
 
-func startTrial(t *testing.T, b *testBundle, expires time.Time) store.Trial {
+func startTrial(t *testing.T, b *testBundle, expires time.Time) domain.Trial {
 	t.Helper()
 	admin := b.user(t, "admin")
-	started, err := b.svc.StartTrial(context.Background(), lifecycle.Actor{UserID: admin, Admin: true},
+	started, err := b.svc.StartTrial(context.Background(), domain.Actor{UserID: admin, Admin: true},
 		lifecycle.StartTrialRequest{ExpirationDate: &expires}, "request:setup")
 	if err != nil {
 		t.Fatal(err)
@@ -316,13 +318,13 @@ func startTrial(t *testing.T, b *testBundle, expires time.Time) store.Trial {
 	return tr
 }
 
-func (b *testBundle) events(t *testing.T, trialID int64, kind string) []lifecycle.Event {
+func (b *testBundle) events(t *testing.T, trialID int64, kind string) []domain.Event {
 	t.Helper()
 	all, err := b.svc.Events(context.Background(), trialID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []lifecycle.Event
+	var out []domain.Event
 	for _, e := range all {
 		if e.Kind == kind {
 			out = append(out, e)
@@ -349,15 +351,15 @@ func TestExpire(t *testing.T) {
 			t.Errorf("result = %+v, want due %v at %v", res, tr.ExpirationDate, now)
 		}
 		got, _ := b.svc.Trial(ctx, tr.ID)
-		if got.State != store.StateExpired || got.ExpiredDate == nil || !got.ExpiredDate.Equal(now) {
+		if got.State != domain.StateExpired || got.ExpiredDate == nil || !got.ExpiredDate.Equal(now) {
 			t.Errorf("trial = %+v, want expired at %v", got, now)
 		}
 		var enterprise bool
 		if err := b.pool.QueryRow(ctx, "SELECT enterprise_features FROM organizations WHERE id = $1", tr.OrganizationID).Scan(&enterprise); err != nil || enterprise {
 			t.Errorf("organization keeps enterprise features after expiry (%v)", err)
 		}
-		ev := b.events(t, tr.ID, lifecycle.EventExpired)
-		if len(ev) != 1 || ev[0].Actor != lifecycle.ActorSystem || ev[0].Cause != "job:7" {
+		ev := b.events(t, tr.ID, domain.EventExpired)
+		if len(ev) != 1 || ev[0].Actor != domain.System.String() || ev[0].Cause != "job:7" {
 			t.Fatalf("expired events = %+v, want one by system caused by job:7", ev)
 		}
 
@@ -365,7 +367,7 @@ func TestExpire(t *testing.T) {
 		if err != nil || res.Outcome != lifecycle.AlreadyApplied {
 			t.Fatalf("second Expire = %+v, %v; want already applied", res, err)
 		}
-		if n := len(b.events(t, tr.ID, lifecycle.EventExpired)); n != 1 {
+		if n := len(b.events(t, tr.ID, domain.EventExpired)); n != 1 {
 			t.Fatalf("%d expired events after a duplicate job, want 1", n)
 		}
 	})
@@ -379,7 +381,7 @@ func TestExpire(t *testing.T) {
 		if !errors.As(err, &notDue) || !notDue.Due.Equal(tr.ExpirationDate) {
 			t.Fatalf("err = %v, want NotDueError at %v", err, tr.ExpirationDate)
 		}
-		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != store.StateActive {
+		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != domain.StateActive {
 			t.Fatalf("state = %s after an early job, want active", got.State)
 		}
 	})
@@ -415,7 +417,7 @@ func TestExpire(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := b.svc.Expire(ctx, tr.ID, tr.ScheduleGen, lifecycle.JobCause(int64(i)))
+				res, err := b.svc.Expire(ctx, tr.ID, tr.ScheduleGen, domain.JobCause(int64(i)))
 				outcomes[i], errs[i] = res.Outcome, err
 			}()
 		}
@@ -432,7 +434,7 @@ func TestExpire(t *testing.T) {
 		if applied != 1 {
 			t.Fatalf("%d jobs applied the transition, want exactly 1", applied)
 		}
-		if ev := b.events(t, tr.ID, lifecycle.EventExpired); len(ev) != 1 {
+		if ev := b.events(t, tr.ID, domain.EventExpired); len(ev) != 1 {
 			t.Fatalf("%d expired events, want 1", len(ev))
 		}
 	})

@@ -3,32 +3,28 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
-// Operator is an operator acting from the command line with an admin's
-// rights; the history records them as the system.
-var Operator = Actor{Admin: true, operator: true}
-
 // ListFilter narrows a trial listing.
 type ListFilter struct {
-	State  string // "" for any
-	UserID int64  // 0 for any
+	State  domain.State // "" for any
+	UserID int64        // 0 for any
 	Limit  int
 }
 
 // List returns trials, newest first.
-func (s *Service) List(ctx context.Context, f ListFilter) ([]Trial, error) {
-	switch f.State {
-	case "", store.StateActive, store.StateExpired, store.StateDeleted, store.StateUpgraded:
-	default:
+func (s *Service) List(ctx context.Context, f ListFilter) ([]domain.Trial, error) {
+	if f.State != "" && !slices.Contains(domain.States, f.State) {
 		return nil, apperr.InvalidField("state", "state must be active, expired, deleted or upgraded")
 	}
 	if f.Limit <= 0 || f.Limit > 10000 {
@@ -48,7 +44,7 @@ type PendingJob struct {
 
 // PendingJobs returns the not-yet-run jobs of a trial's schedule (and its
 // organization's purge), from River.
-func (s *Service) PendingJobs(ctx context.Context, t Trial) ([]PendingJob, error) {
+func (s *Service) PendingJobs(ctx context.Context, t domain.Trial) ([]PendingJob, error) {
 	ids := append([]int64{}, t.ReminderJobIDs...)
 	if t.TransitionJobID != nil {
 		ids = append(ids, *t.TransitionJobID)
@@ -60,7 +56,7 @@ func (s *Service) PendingJobs(ctx context.Context, t Trial) ([]PendingJob, error
 		return nil, nil
 	}
 	res, err := s.jobs.JobList(ctx, river.NewJobListParams().IDs(ids...).
-		States(append(pendingStates, rivertype.JobStateRunning)...).First(len(ids)))
+		States(store.LiveJobStates...).First(len(ids)))
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs of trial %d: %w", t.ID, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/trialsd/trialsd/internal/store"
 )
@@ -16,9 +16,9 @@ import (
 // later purge date since this job was enqueued, is left alone.
 func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cause string) (Result, error) {
 	var res Result
-	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		org, trials, err := q.LockOrganization(ctx, orgID)
+	err := s.inChange(ctx, domain.System, cause, func(c *change) error {
+		res = Result{}
+		org, trials, err := c.lockOrganization(ctx, orgID)
 		if errors.Is(err, store.ErrNotFound) {
 			res = Result{Outcome: Skipped} // already purged
 			return nil
@@ -30,21 +30,20 @@ func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cau
 			res = Result{Outcome: Skipped}
 			return nil
 		}
-		now := s.now()
-		if purgeAt.After(now) {
+		if purgeAt.After(c.now) {
 			return &NotDueError{Due: purgeAt}
 		}
 		for _, t := range trials {
-			if err := s.record(ctx, tx, t, EventPurged, now, ActorSystem, cause, map[string]any{
+			if err := c.record(ctx, t, domain.EventPurged, map[string]any{
 				"organizationId": orgID, "state": t.State,
 			}); err != nil {
 				return err
 			}
 		}
-		if err := q.PurgeOrganization(ctx, orgID); err != nil {
+		if err := c.q.PurgeOrganization(ctx, orgID); err != nil {
 			return err
 		}
-		res = Result{Outcome: Applied, Due: purgeAt, At: now}
+		res = Result{Outcome: Applied, Due: purgeAt, At: c.now}
 		return nil
 	})
 	if err != nil {

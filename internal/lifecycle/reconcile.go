@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/jobs/jobargs"
@@ -79,9 +79,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 // duplicates of finished ones, whatever happened to the row.
 func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
 	var kind string
-	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inChange(ctx, domain.System, "reconcile", func(c *change) error {
 		kind = "" // a retried transaction starts over
-		q := store.New(tx)
+		q := c.q
 		t, err := q.TrialByIDForUpdate(ctx, trialID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil // purged meanwhile
@@ -91,11 +91,11 @@ func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
 		}
 		var purgeAt *time.Time
 		switch t.State {
-		case store.StateActive:
+		case domain.StateActive:
 			kind = jobargs.KindExpireTrial
-		case store.StateExpired:
+		case domain.StateExpired:
 			kind = jobargs.KindDeleteTrial
-		case store.StateDeleted:
+		case domain.StateDeleted:
 			org, err := q.OrganizationByIDForUpdate(ctx, t.OrganizationID)
 			if err != nil {
 				return err
@@ -107,7 +107,7 @@ func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
 		default:
 			return nil
 		}
-		return s.reschedule(ctx, tx, q, &t, purgeAt)
+		return c.reschedule(ctx, &t, purgeAt)
 	})
 	if err != nil {
 		return "", fmt.Errorf("repairing trial %d: %w", trialID, err)

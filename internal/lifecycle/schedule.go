@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
 	"github.com/trialsd/trialsd/jobs/jobargs"
@@ -26,75 +27,65 @@ type JobQueue interface {
 	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
-// pendingStates are the states of a job that has not started. A running job
-// is never cancelled: it may be the caller itself, and it will find its
-// transition no longer due under the trial's lock anyway.
-var pendingStates = []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStateScheduled,
-	rivertype.JobStateRetryable, rivertype.JobStatePending,
-}
-
 // schedule enqueues the jobs t's state awaits, for its current generation,
 // and records their ids: an active trial its reminders and its expiry, an
 // expired one its deletion, a deleted one its organization's purge (when
 // purgeAt is set).
-func (s *Service) schedule(ctx context.Context, tx pgx.Tx, t store.Trial, purgeAt *time.Time) error {
-	q := store.New(tx)
+func (c *change) schedule(ctx context.Context, t domain.Trial, purgeAt *time.Time) error {
 	switch t.State {
-	case store.StateActive:
-		now := s.now()
+	case domain.StateActive:
 		var reminders []int64
-		for _, before := range s.cfg.ReminderBefore {
-			if at := t.ExpirationDate.Add(-before); at.After(now) {
-				id, err := s.insert(ctx, tx, jobargs.RemindTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen, Before: before}, at)
+		for _, before := range c.s.cfg.ReminderBefore {
+			if at := t.ExpirationDate.Add(-before); at.After(c.now) {
+				id, err := c.insert(ctx, jobargs.RemindTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen, Before: before}, at)
 				if err != nil {
 					return err
 				}
 				reminders = append(reminders, id)
 			}
 		}
-		id, err := s.insert(ctx, tx, jobargs.ExpireTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}, t.ExpirationDate)
+		id, err := c.insert(ctx, jobargs.ExpireTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}, t.ExpirationDate)
 		if err != nil {
 			return err
 		}
-		return q.SetTrialJobs(ctx, t.ID, &id, reminders)
-	case store.StateExpired:
-		id, err := s.insert(ctx, tx, deleteArgs(t), *t.GraceEndsAt)
+		return c.q.SetTrialJobs(ctx, t.ID, &id, reminders)
+	case domain.StateExpired:
+		id, err := c.insert(ctx, deleteArgs(t), *t.GraceEndsAt)
 		if err != nil {
 			return err
 		}
-		return q.SetTrialJobs(ctx, t.ID, &id, nil)
-	case store.StateDeleted:
-		if err := q.SetTrialJobs(ctx, t.ID, nil, nil); err != nil {
+		return c.q.SetTrialJobs(ctx, t.ID, &id, nil)
+	case domain.StateDeleted:
+		if err := c.q.SetTrialJobs(ctx, t.ID, nil, nil); err != nil {
 			return err
 		}
 		if purgeAt != nil {
-			return s.schedulePurge(ctx, tx, t.OrganizationID, *purgeAt)
+			return c.schedulePurge(ctx, t.OrganizationID, *purgeAt)
 		}
 		return nil
 	default:
-		return q.SetTrialJobs(ctx, t.ID, nil, nil)
+		return c.q.SetTrialJobs(ctx, t.ID, nil, nil)
 	}
 }
 
 // deleteArgs is the Delete job of an expired trial's generation.
-func deleteArgs(t store.Trial) jobargs.DeleteTrial {
+func deleteArgs(t domain.Trial) jobargs.DeleteTrial {
 	return jobargs.DeleteTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}
 }
 
 // schedulePurge enqueues an organization's purge and records the job.
-func (s *Service) schedulePurge(ctx context.Context, tx pgx.Tx, orgID int64, at time.Time) error {
-	id, err := s.insert(ctx, tx, jobargs.PurgeOrganization{V: jobargs.Version, OrganizationID: orgID, PurgeAt: at}, at)
+func (c *change) schedulePurge(ctx context.Context, orgID int64, at time.Time) error {
+	id, err := c.insert(ctx, jobargs.PurgeOrganization{V: jobargs.Version, OrganizationID: orgID, PurgeAt: at}, at)
 	if err != nil {
 		return err
 	}
-	return store.New(tx).SetPurgeJob(ctx, orgID, &id)
+	return c.q.SetPurgeJob(ctx, orgID, &id)
 }
 
-// insert enqueues one job due at at, in tx, and returns its id (the
-// existing job's, when an identical one is already queued).
-func (s *Service) insert(ctx context.Context, tx pgx.Tx, args river.JobArgs, at time.Time) (int64, error) {
-	res, err := s.jobs.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at})
+// insert enqueues one job due at at, in the change's transaction, and
+// returns its id (the existing job's, when an identical one is queued).
+func (c *change) insert(ctx context.Context, args river.JobArgs, at time.Time) (int64, error) {
+	res, err := c.s.jobs.InsertTx(ctx, c.tx, args, &river.InsertOpts{ScheduledAt: at})
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %s: %w", args.Kind(), err)
 	}
@@ -102,96 +93,58 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, args river.JobArgs, at 
 }
 
 // reschedule starts a new schedule generation for t and enqueues the jobs
-// its current state awaits, all in the caller's transaction.
-func (s *Service) reschedule(ctx context.Context, tx pgx.Tx, q *store.Queries, t *store.Trial, purgeAt *time.Time) error {
-	if err := s.cancelSchedule(ctx, tx, q, t); err != nil {
+// its current state awaits.
+func (c *change) reschedule(ctx context.Context, t *domain.Trial, purgeAt *time.Time) error {
+	if err := c.cancelSchedule(ctx, t); err != nil {
 		return err
 	}
-	return s.schedule(ctx, tx, *t, purgeAt)
+	return c.schedule(ctx, *t, purgeAt)
 }
 
 // cancelSchedule retires t's pending jobs before an operation replaces them:
 // a new generation makes them stale, and they are cancelled so they do not
 // linger in the queue.
-func (s *Service) cancelSchedule(ctx context.Context, tx pgx.Tx, q *store.Queries, t *store.Trial) error {
-	gen, err := q.BumpScheduleGen(ctx, t.ID)
+func (c *change) cancelSchedule(ctx context.Context, t *domain.Trial) error {
+	gen, err := c.q.BumpScheduleGen(ctx, t.ID)
 	if err != nil {
 		return err
 	}
 	t.ScheduleGen = gen
-	return s.retireJobs(ctx, tx, q, t)
+	return c.retireJobs(ctx, t)
 }
 
 // retireJobs cancels what is still pending of t's recorded jobs and forgets
 // them, before a transition records the jobs of the next state.
-func (s *Service) retireJobs(ctx context.Context, tx pgx.Tx, q *store.Queries, t *store.Trial) error {
+func (c *change) retireJobs(ctx context.Context, t *domain.Trial) error {
 	ids := t.ReminderJobIDs
 	if t.TransitionJobID != nil {
 		ids = append(ids, *t.TransitionJobID)
 	}
-	if err := s.cancelJobs(ctx, tx, ids); err != nil {
+	if err := c.cancelJobs(ctx, ids); err != nil {
 		return err
 	}
 	t.TransitionJobID, t.ReminderJobIDs = nil, nil
-	return q.SetTrialJobs(ctx, t.ID, nil, nil)
+	return c.q.SetTrialJobs(ctx, t.ID, nil, nil)
 }
 
 // cancelJobs cancels those of the jobs that have not started. A running job
 // is left alone: it may be the caller itself, and it will find its
 // transition no longer due under the trial's lock anyway.
-func (s *Service) cancelJobs(ctx context.Context, tx pgx.Tx, ids []int64) error {
+func (c *change) cancelJobs(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	res, err := s.jobs.JobListTx(ctx, tx, river.NewJobListParams().IDs(ids...).States(pendingStates...).First(len(ids)))
+	res, err := c.s.jobs.JobListTx(ctx, c.tx, river.NewJobListParams().IDs(ids...).States(store.PendingJobStates...).First(len(ids)))
 	if err != nil {
 		return fmt.Errorf("listing pending jobs %v: %w", ids, err)
 	}
 	for _, j := range res.Jobs {
-		if _, err := s.jobs.JobCancelTx(ctx, tx, j.ID); err != nil {
+		if _, err := c.s.jobs.JobCancelTx(ctx, c.tx, j.ID); err != nil {
 			return fmt.Errorf("cancelling job %d (%s): %w", j.ID, j.Kind, err)
 		}
 	}
 	return nil
 }
-
-// setDates writes t's lifecycle dates and refreshes t.State from the row.
-func setDates(ctx context.Context, q *store.Queries, t *store.Trial) error {
-	state, err := q.SetTrialDates(ctx, t.ID, store.TrialDates{
-		ExpirationDate: t.ExpirationDate, ExpiredDate: t.ExpiredDate, DeletedDate: t.DeletedDate,
-		UpgradedDate: t.UpgradedDate, GraceEndsAt: t.GraceEndsAt,
-	})
-	if err != nil {
-		return err
-	}
-	t.State = state
-	return nil
-}
-
-// record appends one event to t's history and hands it to the webhook
-// outbox, in tx: the event and its deliveries commit with the transition.
-func (s *Service) record(ctx context.Context, tx pgx.Tx, t store.Trial, kind string, at time.Time, actor, cause string, data map[string]any) error {
-	raw, err := eventData(data)
-	if err != nil {
-		return fmt.Errorf("encoding %s event: %w", kind, err)
-	}
-	id, err := store.New(tx).InsertTrialEvent(ctx, store.TrialEvent{TrialID: t.ID, Kind: kind, At: at, Actor: actor, Cause: cause, Data: raw})
-	if err != nil {
-		return err
-	}
-	return s.webhooks.Enqueue(ctx, tx, outbox.Event{ID: id, Kind: kind, At: at, Actor: actor, Cause: cause, Data: raw}, t)
-}
-
-// lockTrial locks a trial for an API operation: unknown is 404.
-func lockTrial(ctx context.Context, q *store.Queries, id int64) (store.Trial, error) {
-	t, err := q.TrialByIDForUpdate(ctx, id)
-	if err != nil {
-		return store.Trial{}, notFoundAs(err, "Trial %d not found", id)
-	}
-	return t, nil
-}
-
-func ptrTime(t time.Time) *time.Time { return &t }
 
 // eventData encodes an event's data with its dates as the API writes every
 // date (wire.Format: UTC, three-digit milliseconds), so the history and the

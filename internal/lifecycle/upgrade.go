@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -14,39 +16,37 @@ import (
 // deletion: upgradedDate is set, every pending transition is cancelled and
 // the organization keeps its enterprise features for good. Upgrading twice
 // is harmless; upgrading a deleted trial is a conflict.
-func (s *Service) Upgrade(ctx context.Context, actor Actor, trialID int64, cause string) error {
-	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		t, err := lockTrial(ctx, q, trialID)
+func (s *Service) Upgrade(ctx context.Context, actor domain.Actor, trialID int64, cause string) error {
+	return s.inChange(ctx, actor, cause, func(c *change) error {
+		t, err := c.lockTrial(ctx, trialID)
 		if err != nil {
 			return err
 		}
 		switch t.State {
-		case store.StateUpgraded:
+		case domain.StateUpgraded:
 			return nil
-		case store.StateDeleted:
+		case domain.StateDeleted:
 			return apperr.Errorf(apperr.Conflict, "Trial %d is deleted and cannot be upgraded; restore its organization first", trialID)
 		}
-		return s.applyUpgrade(ctx, tx, q, &t, actor.String(), cause)
+		return c.applyUpgrade(ctx, &t)
 	})
 }
 
-// applyUpgrade upgrades a locked, not deleted, not upgraded trial in tx.
-func (s *Service) applyUpgrade(ctx context.Context, tx pgx.Tx, q *store.Queries, t *store.Trial, actor, cause string) error {
-	now := s.now()
+// applyUpgrade upgrades a locked, not deleted, not upgraded trial.
+func (c *change) applyUpgrade(ctx context.Context, t *domain.Trial) error {
 	from := t.State
-	t.UpgradedDate = ptrTime(now)
+	t.UpgradedDate = ptrTime(c.now)
 	t.GraceEndsAt = nil
-	if err := setDates(ctx, q, t); err != nil {
+	if err := c.setDates(ctx, t); err != nil {
 		return err
 	}
-	if err := q.MakeEnterprise(ctx, t.OrganizationID); err != nil {
+	if err := c.q.MakeEnterprise(ctx, t.OrganizationID); err != nil {
 		return err
 	}
-	if err := s.cancelSchedule(ctx, tx, q, t); err != nil {
+	if err := c.cancelSchedule(ctx, t); err != nil {
 		return err
 	}
-	return s.record(ctx, tx, *t, EventUpgraded, now, actor, cause, map[string]any{"from": from})
+	return c.record(ctx, *t, domain.EventUpgraded, map[string]any{"from": from})
 }
 
 // UpgradeOrganizationTx upgrades, in the caller's transaction, the live
@@ -55,9 +55,9 @@ func (s *Service) applyUpgrade(ctx context.Context, tx pgx.Tx, q *store.Queries,
 // was upgraded; a deleted trial is left deleted (Conflict), and an unknown
 // organization has nothing to upgrade. A caller that locked the
 // organization first did so with store.LockOrganization, in the lock order.
-func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID int64, actor, cause string) (bool, error) {
-	q := store.New(tx)
-	_, trials, err := q.LockOrganization(ctx, orgID)
+func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID int64, actor domain.Actor, cause string) (bool, error) {
+	c := s.begin(tx, actor, cause)
+	_, trials, err := c.lockOrganization(ctx, orgID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
@@ -68,16 +68,16 @@ func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID in
 	for i := range trials {
 		t := &trials[i]
 		switch t.State {
-		case store.StateDeleted:
+		case domain.StateDeleted:
 			return false, apperr.Errorf(apperr.Conflict, "Trial %d of organization %d is deleted and cannot be upgraded", t.ID, orgID)
-		case store.StateActive, store.StateExpired:
-			if err := s.applyUpgrade(ctx, tx, q, t, actor, cause); err != nil {
+		case domain.StateActive, domain.StateExpired:
+			if err := c.applyUpgrade(ctx, t); err != nil {
 				return false, err
 			}
 			upgraded = true
 		}
 	}
-	if err := q.MakeEnterprise(ctx, orgID); err != nil {
+	if err := c.q.MakeEnterprise(ctx, orgID); err != nil {
 		return false, err
 	}
 	return upgraded, nil

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // Metrics holds the registry and every metric trialsd exports.
@@ -165,7 +167,7 @@ func (m *Metrics) OutboxDelivery(channel, outcome string) {
 func (m *Metrics) UnpaidSignupsRemoved(n int) { m.unpaid.Add(float64(n)) }
 
 // StateCounter counts trials by state.
-type StateCounter func(ctx context.Context) (map[string]int64, error)
+type StateCounter func(ctx context.Context) (map[domain.State]int64, error)
 
 // RefreshTrialStates recomputes the trial-state gauges now.
 func (m *Metrics) RefreshTrialStates(ctx context.Context, count StateCounter) error {
@@ -175,7 +177,7 @@ func (m *Metrics) RefreshTrialStates(ctx context.Context, count StateCounter) er
 		return err
 	}
 	for state, n := range counts {
-		m.trials.WithLabelValues(state).Set(float64(n))
+		m.trials.WithLabelValues(string(state)).Set(float64(n))
 	}
 	return nil
 }

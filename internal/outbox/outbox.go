@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -42,16 +44,6 @@ func NewWriter(endpoints []string, jobs Inserter, maxAttempts int) *Writer {
 	return &Writer{endpoints: endpoints, jobs: jobs, maxAttempts: maxAttempts}
 }
 
-// Event is a recorded lifecycle event.
-type Event struct {
-	ID    int64
-	Kind  string
-	At    time.Time
-	Actor string
-	Cause string
-	Data  json.RawMessage
-}
-
 // Payload is the JSON body of a webhook delivery.
 type Payload struct {
 	// ID is stable across retries and endpoints: receivers deduplicate on it.
@@ -68,7 +60,7 @@ type Payload struct {
 // EnterpriseTrial plus its state.
 type TrialPayload struct {
 	wire.EnterpriseTrial
-	State string `json:"state"`
+	State domain.State `json:"state"`
 }
 
 // Email is an e-mail message.
@@ -83,7 +75,7 @@ func EventID(eventID int64) string { return fmt.Sprintf("evt_%d", eventID) }
 
 // Enqueue writes ev about trial t for every webhook endpoint, with its
 // delivery job, in tx.
-func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev Event, t store.Trial) error {
+func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev domain.Event, t domain.Trial) error {
 	if o == nil || len(o.endpoints) == 0 {
 		return nil
 	}

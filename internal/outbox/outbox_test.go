@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -68,7 +70,7 @@ type testBundle struct {
 	outbox    *outbox.Writer
 	deliverer *outbox.Deliverer
 	client    *river.Client[pgx.Tx]
-	trial     store.Trial
+	trial     domain.Trial
 }
 
 func setup(t *testing.T, endpoints ...string) *testBundle {
@@ -90,7 +92,7 @@ func setup(t *testing.T, endpoints ...string) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := q.InsertOrganization(ctx, "ACME", true, true, t0)
+	org, err := q.InsertOrganization(ctx, store.NewOrganization{Name: "ACME", Trial: true, EnterpriseFeatures: true, Now: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func setup(t *testing.T, endpoints ...string) *testBundle {
 func (b *testBundle) enqueue(t *testing.T, eventID int64) {
 	t.Helper()
 	err := store.InTx(context.Background(), b.pool, func(tx pgx.Tx) error {
-		return b.outbox.Enqueue(context.Background(), tx, outbox.Event{
+		return b.outbox.Enqueue(context.Background(), tx, domain.Event{
 			ID: eventID, Kind: "trial.expired", At: t0, Actor: "system", Cause: "job:9", Data: json.RawMessage(`{"a":1}`),
 		}, b.trial)
 	})

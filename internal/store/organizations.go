@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -29,16 +31,25 @@ func scanOrganization(row pgx.Row) (Organization, error) {
 	return o, notFound(err)
 }
 
+// NewOrganization is what an organization is created with.
+type NewOrganization struct {
+	Name string
+	// Trial marks a trial organization; EnterpriseFeatures is whether it
+	// starts with them (a trial's does, until it expires).
+	Trial, EnterpriseFeatures bool
+	Now                       time.Time
+}
+
 // InsertOrganization creates an organization.
-func (q *Queries) InsertOrganization(ctx context.Context, name string, isTrial, enterprise bool, now time.Time) (Organization, error) {
-	o, err := scanOrganization(q.db.QueryRow(ctx, `
+func (q *Queries) InsertOrganization(ctx context.Context, o NewOrganization) (Organization, error) {
+	row, err := scanOrganization(q.db.QueryRow(ctx, `
 		INSERT INTO organizations (name, is_trial, enterprise_features, created_at)
 		VALUES ($1, $2, $3, $4)
-		RETURNING `+organizationColumns, name, isTrial, enterprise, now))
+		RETURNING `+organizationColumns, o.Name, o.Trial, o.EnterpriseFeatures, o.Now))
 	if err != nil {
 		return Organization{}, fmt.Errorf("inserting organization: %w", err)
 	}
-	return o, nil
+	return row, nil
 }
 
 // OrganizationByID returns the organization with id.
@@ -66,7 +77,7 @@ func (q *Queries) OrganizationIDByPublicID(ctx context.Context, publicID string)
 // LockOrganization locks an organization for an operation on all of it, in
 // the lock order: its trials in id order, then the organization itself. It
 // returns both; ErrNotFound when the organization does not exist.
-func (q *Queries) LockOrganization(ctx context.Context, id int64) (Organization, []Trial, error) {
+func (q *Queries) LockOrganization(ctx context.Context, id int64) (Organization, []domain.Trial, error) {
 	trials, err := q.TrialsOfOrganizationForUpdate(ctx, id)
 	if err != nil {
 		return Organization{}, nil, err

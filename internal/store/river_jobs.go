@@ -4,12 +4,42 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/riverqueue/river/rivertype"
 )
 
 // This file is the one place trialsd reads River's river_job table itself,
 // for what River's API cannot ask in bulk: which of a batch of due trials
 // has no live job for its next transition. Trials and organizations record
 // their jobs' ids, so each check is a primary-key lookup.
+
+// The groups of River's job states trialsd asks about, in one place for the
+// lifecycle (which cancels and lists jobs through River's API) and for the
+// queries of this file.
+var (
+	// PendingJobStates are the states of a job that has not started: what an
+	// operation may cancel. A running job is never among them.
+	PendingJobStates = []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStateScheduled,
+		rivertype.JobStateRetryable, rivertype.JobStatePending,
+	}
+	// LiveJobStates are the pending states and running: a job that will
+	// still do its work.
+	LiveJobStates = append(PendingJobStates[:len(PendingJobStates):len(PendingJobStates)], rivertype.JobStateRunning)
+	// UnfinishedJobStates are the live states and discarded: every job
+	// River's retention does not delete on its own.
+	UnfinishedJobStates = append(LiveJobStates[:len(LiveJobStates):len(LiveJobStates)], rivertype.JobStateDiscarded)
+)
+
+// stateNames are states as a query parameter: compared as
+// state = ANY($n::text[]::river_job_state[]), which keeps River's indexes.
+func stateNames(states []rivertype.JobState) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = string(s)
+	}
+	return out
+}
 
 // TrialsWithoutLiveJob returns the ids of those of the given due trials
 // whose next transition has no live (pending, scheduled, available, running
@@ -26,9 +56,9 @@ func (q *Queries) TrialsWithoutLiveJob(ctx context.Context, due []DueTrial) ([]i
 		JOIN organizations o ON o.id = t.organization_id
 		LEFT JOIN river_job j
 		       ON j.id = CASE WHEN t.state = 'deleted' THEN o.purge_job_id ELSE t.transition_job_id END
-		      AND j.state IN ('pending', 'scheduled', 'available', 'running', 'retryable')
+		      AND j.state = ANY($2::text[]::river_job_state[])
 		WHERE t.id = ANY($1::bigint[]) AND j.id IS NULL
-		ORDER BY t.id`, ids)
+		ORDER BY t.id`, ids, stateNames(LiveJobStates))
 	if err != nil {
 		return nil, fmt.Errorf("checking live jobs of due trials: %w", err)
 	}
@@ -56,8 +86,8 @@ type JobCount struct {
 func (q *Queries) UnfinishedJobCounts(ctx context.Context) ([]JobCount, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT queue, state::text, count(*) FROM river_job
-		WHERE state IN ('available', 'scheduled', 'running', 'retryable', 'pending', 'discarded')
-		GROUP BY queue, state`)
+		WHERE state = ANY($1::text[]::river_job_state[])
+		GROUP BY queue, state`, stateNames(UnfinishedJobStates))
 	if err != nil {
 		return nil, fmt.Errorf("counting jobs: %w", err)
 	}
@@ -118,9 +148,9 @@ func (q *Queries) UpcomingJobs(ctx context.Context, kinds []string, to time.Time
 	rows, err := q.db.Query(ctx, `
 		SELECT date_trunc('hour', scheduled_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', kind, count(*)
 		FROM river_job
-		WHERE state IN ('scheduled', 'available', 'retryable', 'pending')
+		WHERE state = ANY($3::text[]::river_job_state[])
 		  AND kind = ANY($1) AND scheduled_at <= $2
-		GROUP BY 1, 2 ORDER BY 1, 2`, kinds, to)
+		GROUP BY 1, 2 ORDER BY 1, 2`, kinds, to, stateNames(PendingJobStates))
 	if err != nil {
 		return nil, fmt.Errorf("counting upcoming jobs: %w", err)
 	}

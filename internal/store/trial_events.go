@@ -6,23 +6,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 )
 
-// TrialEvent is a row of trial_events: one transition or action in the life
-// of a trial.
-type TrialEvent struct {
-	ID      int64
-	TrialID int64
-	Kind    string
-	At      time.Time
-	Actor   string
-	Cause   string
-	Data    json.RawMessage
-}
-
 // InsertTrialEvent appends an event to a trial's history. data may be nil.
-func (q *Queries) InsertTrialEvent(ctx context.Context, e TrialEvent) (int64, error) {
+func (q *Queries) InsertTrialEvent(ctx context.Context, e domain.Event) (int64, error) {
 	data := e.Data
 	if data == nil {
 		data = json.RawMessage(`{}`)
@@ -39,15 +29,15 @@ func (q *Queries) InsertTrialEvent(ctx context.Context, e TrialEvent) (int64, er
 }
 
 // TrialEvents returns a trial's history, oldest first.
-func (q *Queries) TrialEvents(ctx context.Context, trialID int64) ([]TrialEvent, error) {
+func (q *Queries) TrialEvents(ctx context.Context, trialID int64) ([]domain.Event, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT id, trial_id, kind, at, actor, cause, data
 		FROM trial_events WHERE trial_id = $1 ORDER BY id`, trialID)
 	if err != nil {
 		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TrialEvent, error) {
-		var e TrialEvent
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Event, error) {
+		var e domain.Event
 		err := row.Scan(&e.ID, &e.TrialID, &e.Kind, &e.At, &e.Actor, &e.Cause, &e.Data)
 		return e, err
 	})
@@ -77,7 +67,7 @@ func (q *Queries) HasTrialEvent(ctx context.Context, trialID int64, kind string,
 // InsertTrialEvents appends one event to each of several trials' histories
 // in one statement and sets each event's ID. Each event must be of a
 // different trial: the ids come back keyed by trial.
-func (q *Queries) InsertTrialEvents(ctx context.Context, events []TrialEvent) error {
+func (q *Queries) InsertTrialEvents(ctx context.Context, events []domain.Event) error {
 	trialIDs := make([]int64, len(events))
 	kinds, actors, causes, data := make([]string, len(events)), make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
 	ats := make([]time.Time, len(events))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -13,66 +15,23 @@ import (
 // self-service trial.
 const TrialsOneSelfServiceKey = "trials_one_self_service_per_user"
 
-// Trial is a row of trials.
-type Trial struct {
-	ID             int64
-	UserID         int64
-	OrganizationID int64
-	SelfService    bool
-	CreatedAt      time.Time
-	ExpirationDate time.Time
-	Notes          *string
-	ExpiredDate    *time.Time
-	DeletedDate    *time.Time
-	UpgradedDate   *time.Time
-	GraceEndsAt    *time.Time
-	ScheduleGen    int64
-	State          string
-	// TransitionJobID and ReminderJobIDs are the River jobs of the current
-	// schedule.
-	TransitionJobID *int64
-	ReminderJobIDs  []int64
-}
-
-// Trial states, as the generated column computes them from the dates.
-const (
-	StateActive   = "active"
-	StateExpired  = "expired"
-	StateDeleted  = "deleted"
-	StateUpgraded = "upgraded"
-)
-
-// TrialDetails are the descriptive fields of a trial request, kept for the
-// people who follow trials up.
-type TrialDetails struct {
-	OrganizationName            *string
-	UseCase                     *string
-	UserHasMLModelsInProduction *string
-	CompanyName                 *string
-	CompanySize                 *string
-	Country                     *string
-	StateOrProvince             *string
-	JobTitle                    *string
-	UTMParams                   []json.RawMessage
-}
-
 const trialColumns = `id, user_id, organization_id, self_service, created_at, expiration_date,
 	notes, expired_date, deleted_date, upgraded_date, grace_ends_at, schedule_gen, state,
 	transition_job_id, reminder_job_ids`
 
-func scanTrial(row pgx.Row) (Trial, error) {
-	var t Trial
+func scanTrial(row pgx.Row) (domain.Trial, error) {
+	var t domain.Trial
 	err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
 		&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
 		&t.TransitionJobID, &t.ReminderJobIDs)
 	return t, notFound(err)
 }
 
-func collectTrials(rows pgx.Rows, err error) ([]Trial, error) {
+func collectTrials(rows pgx.Rows, err error) ([]domain.Trial, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Trial, error) { return scanTrial(row) })
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Trial, error) { return scanTrial(row) })
 }
 
 // InsertTrialParams are the columns a new trial is created with.
@@ -82,18 +41,18 @@ type InsertTrialParams struct {
 	SelfService    bool
 	ExpirationDate time.Time
 	Notes          *string
-	Details        TrialDetails
+	Details        domain.TrialDetails
 	Now            time.Time
 }
 
 // InsertTrial creates an active trial. A second self-service trial of one
 // user surfaces as a UniqueViolation naming TrialsOneSelfServiceKey.
-func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (Trial, error) {
+func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (domain.Trial, error) {
 	var utm []byte
 	if p.Details.UTMParams != nil {
 		var err error
 		if utm, err = json.Marshal(p.Details.UTMParams); err != nil {
-			return Trial{}, fmt.Errorf("encoding utm params: %w", err)
+			return domain.Trial{}, fmt.Errorf("encoding utm params: %w", err)
 		}
 	}
 	d := p.Details
@@ -107,26 +66,26 @@ func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (Trial, 
 		d.OrganizationName, d.UseCase, d.UserHasMLModelsInProduction, d.CompanyName, d.CompanySize,
 		d.Country, d.StateOrProvince, d.JobTitle, utm))
 	if err != nil {
-		return Trial{}, fmt.Errorf("inserting trial: %w", err)
+		return domain.Trial{}, fmt.Errorf("inserting trial: %w", err)
 	}
 	return t, nil
 }
 
 // TrialByID returns the trial with id.
-func (q *Queries) TrialByID(ctx context.Context, id int64) (Trial, error) {
+func (q *Queries) TrialByID(ctx context.Context, id int64) (domain.Trial, error) {
 	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1`, id))
 }
 
 // TrialByIDForUpdate returns the trial with id and locks it until the
 // transaction ends: every transition of a trial runs under this lock, which
 // is what makes a duplicate or concurrent job harmless.
-func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (Trial, error) {
+func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (domain.Trial, error) {
 	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1 FOR UPDATE`, id))
 }
 
 // TrialsOfOrganizationForUpdate locks and returns an organization's trials,
 // in id order.
-func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]Trial, error) {
+func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials WHERE organization_id = $1 ORDER BY id FOR UPDATE`, orgID))
 	if err != nil {
@@ -136,7 +95,7 @@ func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64
 }
 
 // TrialsOfUser returns a user's trials, newest first.
-func (q *Queries) TrialsOfUser(ctx context.Context, userID int64) ([]Trial, error) {
+func (q *Queries) TrialsOfUser(ctx context.Context, userID int64) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials WHERE user_id = $1 ORDER BY id DESC`, userID))
 	if err != nil {
@@ -156,8 +115,8 @@ type TrialDates struct {
 
 // SetTrialDates writes a trial's lifecycle dates and returns the state that
 // follows from them.
-func (q *Queries) SetTrialDates(ctx context.Context, id int64, d TrialDates) (string, error) {
-	var state string
+func (q *Queries) SetTrialDates(ctx context.Context, id int64, d TrialDates) (domain.State, error) {
+	var state domain.State
 	err := q.db.QueryRow(ctx, `
 		UPDATE trials SET expiration_date = $2, expired_date = $3, deleted_date = $4,
 			upgraded_date = $5, grace_ends_at = $6
@@ -202,13 +161,16 @@ func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) 
 // CountTrialsByState counts trials in each state, for the state gauges,
 // from the counters the trials triggers keep (migrations 00002 to 00004): a
 // few rows per backend, however many trials there are.
-func (q *Queries) CountTrialsByState(ctx context.Context) (map[string]int64, error) {
+func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int64, error) {
 	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
-	counts := map[string]int64{StateActive: 0, StateExpired: 0, StateDeleted: 0, StateUpgraded: 0}
-	var state string
+	counts := make(map[domain.State]int64, len(domain.States))
+	for _, s := range domain.States {
+		counts[s] = 0
+	}
+	var state domain.State
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
 		counts[state] = n
@@ -236,7 +198,7 @@ func (q *Queries) FoldTrialStateCounts(ctx context.Context) (int64, error) {
 type DueTrial struct {
 	ID          int64
 	ScheduleGen int64
-	State       string
+	State       domain.State
 	Due         time.Time
 }
 
@@ -278,7 +240,7 @@ func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.T
 
 // ListTrials returns up to limit trials, newest first, optionally only those
 // in state and of userID (0: any user).
-func (q *Queries) ListTrials(ctx context.Context, state string, userID int64, limit int) ([]Trial, error) {
+func (q *Queries) ListTrials(ctx context.Context, state domain.State, userID int64, limit int) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials
 		WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR user_id = $2)
@@ -289,15 +251,9 @@ func (q *Queries) ListTrials(ctx context.Context, state string, userID int64, li
 	return trials, nil
 }
 
-// TrialState is where a trial stands in its lifecycle.
-type TrialState struct {
-	State       string
-	ScheduleGen int64
-}
-
-// TrialStateByID reads a trial's state and schedule generation, unlocked.
-func (q *Queries) TrialStateByID(ctx context.Context, id int64) (TrialState, error) {
-	var s TrialState
+// TrialPositionByID reads a trial's state and schedule generation, unlocked.
+func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Position, error) {
+	var s domain.Position
 	err := q.db.QueryRow(ctx, `SELECT state, schedule_gen FROM trials WHERE id = $1`, id).Scan(&s.State, &s.ScheduleGen)
 	return s, notFound(err)
 }
@@ -310,10 +266,10 @@ func (q *Queries) TrialStateByID(ctx context.Context, id int64) (TrialState, err
 //
 // The newest due go first because River fetches expiry jobs oldest due
 // first: a claim from the same end takes exactly the trials whose jobs are
-// being fetched, and each of those jobs then waits on the claim's row lock
-// (in a 60k backlog, 15 % of the jobs, 9 ms each, holding a connection).
-// From the other end, the claims and River's fetches meet only once.
-func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, except int64, limit int) ([]Trial, error) {
+// being fetched, and each of those jobs then waits on the claim's row lock,
+// holding a connection (docs/performance.md has the measurement). From the
+// other end, the claims and River's fetches meet only once.
+func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, except int64, limit int) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials
 		WHERE state = 'active' AND expiration_date <= $1 AND id <> $2

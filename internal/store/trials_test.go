@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -28,7 +30,7 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 	}
 	var ids []int64
 	for range 40 {
-		org, err := q.InsertOrganization(ctx, "o", true, true, now)
+		org, err := q.InsertOrganization(ctx, store.NewOrganization{Name: "o", Trial: true, EnterpriseFeatures: true, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,9 +76,9 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{store.StateActive: 0, store.StateExpired: 0, store.StateDeleted: 0, store.StateUpgraded: 0}
+	want := map[domain.State]int64{domain.StateActive: 0, domain.StateExpired: 0, domain.StateDeleted: 0, domain.StateUpgraded: 0}
 	for rows.Next() {
-		var s string
+		var s domain.State
 		var n int64
 		if err := rows.Scan(&s, &n); err != nil {
 			t.Fatal(err)
@@ -88,7 +90,7 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 			t.Errorf("%s: counters say %d, table has %d", state, got[state], n)
 		}
 	}
-	if want[store.StateDeleted] != 7 || want[store.StateActive] != 10 {
+	if want[domain.StateDeleted] != 7 || want[domain.StateActive] != 10 {
 		t.Fatalf("test setup: %v", want)
 	}
 }
@@ -143,7 +145,7 @@ func TestCountTrialsByStateAfterMultiRowStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{store.StateActive: 5, store.StateExpired: 12, store.StateDeleted: 5, store.StateUpgraded: 5}
+	want := map[domain.State]int64{domain.StateActive: 5, domain.StateExpired: 12, domain.StateDeleted: 5, domain.StateUpgraded: 5}
 	for state, n := range want {
 		if got[state] != n {
 			t.Errorf("%s: counters say %d, want %d", state, got[state], n)
@@ -208,7 +210,7 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before[store.StateExpired] != 40 || before[store.StateActive] != 0 {
+	if before[domain.StateExpired] != 40 || before[domain.StateActive] != 0 {
 		t.Fatalf("counts %v, want 40 expired", before)
 	}
 	// The closed backends' rows are folded once Postgres has let them go.

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"context"
 	"fmt"
 	"time"
@@ -24,8 +26,8 @@ type User struct {
 	PasswordHash  *string
 	IsAdmin       bool
 	EmailVerified bool
-	Plan          string
-	PlanState     string
+	Plan          domain.Plan
+	PlanState     domain.PlanState
 	TokenVersion  int32
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -51,12 +53,14 @@ type InsertUserParams struct {
 	JobTitle     *string
 	CompanyName  *string
 	// Plan and PlanState default to "free" and "active".
-	Plan, PlanState string
-	Now             time.Time
+	Plan      domain.Plan
+	PlanState domain.PlanState
+	Now       time.Time
 }
 
 // InsertUser creates a user. A taken username or e-mail (case-insensitive)
-// surfaces as a UniqueViolation naming UsersUsernameKey or UsersEmailKey.
+// is domain.ErrUsernameTaken or domain.ErrEmailTaken, wrapping the
+// UniqueViolation that names UsersUsernameKey or UsersEmailKey.
 func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (User, error) {
 	u, err := scanUser(q.db.QueryRow(ctx, `
 		INSERT INTO users (username, email, name, password_hash, is_admin, job_title, company_name,
@@ -65,9 +69,21 @@ func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (User, err
 		RETURNING `+userColumns,
 		p.Username, p.Email, p.Name, p.PasswordHash, p.IsAdmin, p.JobTitle, p.CompanyName, p.Plan, p.PlanState, p.Now))
 	if err != nil {
-		return User{}, fmt.Errorf("inserting user: %w", err)
+		return User{}, fmt.Errorf("inserting user: %w", taken(err))
 	}
 	return u, nil
+}
+
+// taken names a unique violation of a user's username or e-mail as the
+// conflict a client sees, keeping the violation in the chain.
+func taken(err error) error {
+	switch UniqueViolation(err) {
+	case UsersUsernameKey:
+		return fmt.Errorf("%w: %w", domain.ErrUsernameTaken, err)
+	case UsersEmailKey:
+		return fmt.Errorf("%w: %w", domain.ErrEmailTaken, err)
+	}
+	return err
 }
 
 // UserByID returns the user with id.
@@ -99,7 +115,7 @@ func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name s
 			activation_code_expires_at = CASE WHEN lower(email) = lower($2) THEN activation_code_expires_at END
 		WHERE id = $1`, id, email, name, now)
 	if err != nil {
-		return fmt.Errorf("updating user contact: %w", err)
+		return fmt.Errorf("updating user contact: %w", taken(err))
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 package wire
 
-import "github.com/trialsd/trialsd/internal/store"
+import "github.com/trialsd/trialsd/internal/domain"
 
 // EnterpriseTrial is the contract's EnterpriseTrial.
 type EnterpriseTrial struct {
@@ -16,7 +16,7 @@ type EnterpriseTrial struct {
 }
 
 // Trial renders a trial in the contract's shape.
-func Trial(t store.Trial) EnterpriseTrial {
+func Trial(t domain.Trial) EnterpriseTrial {
 	return EnterpriseTrial{
 		ID: t.ID, UserID: t.UserID, OrganizationID: t.OrganizationID,
 		Created: Format(t.CreatedAt), ExpirationDate: Format(t.ExpirationDate), Notes: t.Notes,

@@ -1,4 +1,4 @@
-package accounts
+package signup
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type UnpaidSweep struct {
 	Kept []int64
 }
 
-// RemoveUnpaidSignups removes Professional sign-ups whose payment has not
+// RemoveUnpaid removes Professional sign-ups whose payment has not
 // arrived within ttl of signing up, with their projects and keys. Run
 // periodically, it is the cleanup of billing.pending_payment_ttl.
 //
@@ -34,7 +34,7 @@ type UnpaidSweep struct {
 // the database refuses for a reason of its own; neither stops the others.
 // It walks the users due in order, so a kept one is passed over, not met
 // again, within a sweep.
-func (s *Service) RemoveUnpaidSignups(ctx context.Context, ttl time.Duration) (UnpaidSweep, error) {
+func (s *Service) RemoveUnpaid(ctx context.Context, ttl time.Duration) (UnpaidSweep, error) {
 	cutoff := s.clock.Now().Add(-ttl)
 	var sweep UnpaidSweep
 	var afterCreated time.Time

@@ -1,4 +1,4 @@
-package accounts_test
+package signup_test
 
 import (
 	"context"
@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/signup"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -45,10 +46,10 @@ func TestRemoveUnpaidSignups(t *testing.T) {
 		}
 	}
 
-	svc := accounts.New(pool, clock.NewStub(now))
-	sweep, err := svc.RemoveUnpaidSignups(ctx, ttl)
+	svc := signup.New(signup.Deps{Pool: pool, Clock: clock.NewStub(now)})
+	sweep, err := svc.RemoveUnpaid(ctx, ttl)
 	if err != nil || sweep.Removed != 2 {
-		t.Fatalf("RemoveUnpaidSignups = %+v, %v; want 2 removed", sweep, err)
+		t.Fatalf("RemoveUnpaid = %+v, %v; want 2 removed", sweep, err)
 	}
 	for _, u := range users {
 		_, err := q.UserByUsername(ctx, u.name)
@@ -60,7 +61,7 @@ func TestRemoveUnpaidSignups(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM projects").Scan(&projects); err != nil || projects != 2 {
 		t.Fatalf("%d projects left (%v), want the 2 of the kept users", projects, err)
 	}
-	if sweep, err := svc.RemoveUnpaidSignups(ctx, ttl); err != nil || sweep.Removed != 0 {
+	if sweep, err := svc.RemoveUnpaid(ctx, ttl); err != nil || sweep.Removed != 0 {
 		t.Fatalf("second sweep removed %d, %v; want 0", sweep.Removed, err)
 	}
 }
@@ -80,7 +81,7 @@ func TestUnpaidSweepKeepsWhatUsersOwn(t *testing.T) {
 	q := store.New(pool)
 	ids := map[string]int64{}
 	for _, name := range []string{"plain-1", "with-trial", "member", "enterprise-user", "held-elsewhere", "plain-2"} {
-		row, err := q.InsertUser(ctx, store.InsertUserParams{Username: name, Email: name + "@acme.example", Plan: "professional", PlanState: "pending_payment", Now: now.Add(-2 * ttl)})
+		row, err := q.InsertUser(ctx, store.InsertUserParams{Username: name, Email: name + "@acme.example", Plan: domain.PlanProfessional, PlanState: domain.PlanPendingPayment, Now: now.Add(-2 * ttl)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,9 +111,9 @@ func TestUnpaidSweepKeepsWhatUsersOwn(t *testing.T) {
 		t.Fatalf("deleting a user who owns a trial: %v, want a foreign key violation", err)
 	}
 
-	svc := accounts.New(pool, clock.NewStub(now))
+	svc := signup.New(signup.Deps{Pool: pool, Clock: clock.NewStub(now)})
 	for run := range 2 {
-		sweep, err := svc.RemoveUnpaidSignups(ctx, ttl)
+		sweep, err := svc.RemoveUnpaid(ctx, ttl)
 		if err != nil {
 			t.Fatalf("sweep %d: %v", run, err)
 		}

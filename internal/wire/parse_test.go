@@ -1,9 +1,12 @@
-package httpapi
+package wire
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/apperr"
 )
 
 // Dates arrive in every zone and across DST changes; with an offset each
@@ -44,10 +47,10 @@ func TestParseDateZones(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseDate("expirationDate", &tt.in)
+			got, err := ParseDate("expirationDate", &tt.in)
 			if tt.want == "" {
 				if err == nil {
-					t.Fatalf("parseDate(%q) = %v, want it refused", tt.in, got)
+					t.Fatalf("ParseDate(%q) = %v, want it refused", tt.in, got)
 				}
 				if msg := err.Error(); !strings.Contains(msg, "expirationDate") {
 					t.Errorf("error %q does not name the field", msg)
@@ -55,11 +58,31 @@ func TestParseDateZones(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("parseDate(%q): %v", tt.in, err)
+				t.Fatalf("ParseDate(%q): %v", tt.in, err)
 			}
 			if s := got.Format("2006-01-02T15:04:05.000Z07:00"); s != tt.want || got.Location() != time.UTC {
-				t.Errorf("parseDate(%q) = %s in %v, want %s in UTC", tt.in, s, got.Location(), tt.want)
+				t.Errorf("ParseDate(%q) = %s in %v, want %s in UTC", tt.in, s, got.Location(), tt.want)
 			}
 		})
 	}
+}
+
+// Dates in any form parse to UTC milliseconds or a 400 naming the field.
+func FuzzParseDate(f *testing.F) {
+	for _, seed := range []string{"2026-01-01T00:00:00Z", "2026-03-29T02:30:00+02:00", "9999-12-31T23:59:59.999999999Z", "tomorrow", "", "2026-13-45T99:99:99Z"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDate("expirationDate", &s)
+		if err != nil {
+			var e *apperr.Error
+			if !strings.Contains(err.Error(), "expirationDate") || apperr.CodeOf(err) != apperr.Invalid || !errors.As(err, &e) {
+				t.Fatalf("bad date answered %v", err)
+			}
+			return
+		}
+		if d.Location().String() != "UTC" || d.Nanosecond()%1_000_000 != 0 {
+			t.Fatalf("%q parsed to %v: not UTC milliseconds", s, d)
+		}
+	})
 }

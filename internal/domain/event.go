@@ -1,0 +1,34 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is one entry of a trial's history. Every change of a trial records
+// one, in the transaction of the change, and the webhooks carry it.
+type Event struct {
+	ID      int64
+	TrialID int64
+	Kind    string
+	At      time.Time
+	// Actor and Cause are as recorded: Actor.String() and a cause such as
+	// JobCause or RequestCause.
+	Actor string
+	Cause string
+	Data  json.RawMessage
+}
+
+// Event kinds of the contract, as the history and the webhooks name them.
+const (
+	EventCreated            = "trial.created"
+	EventWillEnd            = "trial.will_end"
+	EventExpired            = "trial.expired"
+	EventExtended           = "trial.extended"
+	EventShortened          = "trial.shortened"
+	EventDeleted            = "trial.deleted"
+	EventRestored           = "trial.restored"
+	EventPurged             = "trial.purged"
+	EventUpgraded           = "trial.upgraded"
+	EventExtensionRequested = "trial.extension_requested"
+)

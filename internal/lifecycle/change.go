@@ -1,0 +1,88 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// change is one lifecycle change in progress: the transaction it is made
+// in and its queries, the instant it happens at, who makes it and why.
+// Every step that locks a trial, writes its row, records its history or
+// schedules its jobs is a method of change, so one change cannot record one
+// actor and schedule at another instant, and the instant has one source:
+// now is read from the service's clock once, when the change begins.
+type change struct {
+	s     *Service
+	tx    pgx.Tx
+	q     *store.Queries
+	now   time.Time
+	actor domain.Actor
+	cause string
+}
+
+// begin starts a change in tx.
+func (s *Service) begin(tx pgx.Tx, actor domain.Actor, cause string) *change {
+	return &change{s: s, tx: tx, q: store.New(tx), now: s.now(), actor: actor, cause: cause}
+}
+
+// inChange runs fn as one change in a transaction of its own. A transaction
+// store.InTx retries starts a fresh change, with its own instant.
+func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string, fn func(c *change) error) error {
+	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.begin(tx, actor, cause)) })
+}
+
+// lockTrial locks a trial for an API operation: unknown is 404. It takes
+// the trial's row alone; an operation that also touches the trial's
+// organization locks it with lockOrganization instead.
+func (c *change) lockTrial(ctx context.Context, id int64) (domain.Trial, error) {
+	t, err := c.q.TrialByIDForUpdate(ctx, id)
+	if err != nil {
+		return domain.Trial{}, notFoundAs(err, "Trial %d not found", id)
+	}
+	return t, nil
+}
+
+// lockOrganization locks an organization and its trials in the documented
+// order (its trials in id order, then the organization), and returns them.
+func (c *change) lockOrganization(ctx context.Context, orgID int64) (store.Organization, []domain.Trial, error) {
+	return c.q.LockOrganization(ctx, orgID)
+}
+
+// setDates writes t's lifecycle dates and refreshes t.State from the row.
+func (c *change) setDates(ctx context.Context, t *domain.Trial) error {
+	state, err := c.q.SetTrialDates(ctx, t.ID, store.TrialDates{
+		ExpirationDate: t.ExpirationDate, ExpiredDate: t.ExpiredDate, DeletedDate: t.DeletedDate,
+		UpgradedDate: t.UpgradedDate, GraceEndsAt: t.GraceEndsAt,
+	})
+	if err != nil {
+		return err
+	}
+	t.State = state
+	return nil
+}
+
+// record appends one event to t's history, by the change's actor at its
+// instant, and hands it to the webhook outbox: the event and its
+// deliveries commit with the change.
+func (c *change) record(ctx context.Context, t domain.Trial, kind string, data map[string]any) error {
+	raw, err := eventData(data)
+	if err != nil {
+		return fmt.Errorf("encoding %s event: %w", kind, err)
+	}
+	ev := domain.Event{TrialID: t.ID, Kind: kind, At: c.now, Actor: c.actor.String(), Cause: c.cause, Data: raw}
+	if ev.ID, err = c.q.InsertTrialEvent(ctx, ev); err != nil {
+		return err
+	}
+	return c.s.webhooks.Enqueue(ctx, c.tx, ev, t)
+}
+
+// purgeDate is when an organization deleted by this change is purged.
+func (c *change) purgeDate() *time.Time { return ptrTime(c.now.Add(c.s.cfg.PurgeAfter)) }
+
+func ptrTime(t time.Time) *time.Time { return &t }
