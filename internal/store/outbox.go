@@ -93,14 +93,7 @@ func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) (
 		SELECT `+outboxColumns+` FROM outbox
 		WHERE channel = $1 AND failed_at IS NOT NULL AND delivered_at IS NULL
 		ORDER BY id LIMIT $2`, channel, limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing failed outbox messages: %w", err)
-	}
-	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxMessage, error) { return scanOutbox(row) })
-	if err != nil {
-		return nil, fmt.Errorf("listing failed outbox messages: %w", err)
-	}
-	return msgs, nil
+	return collect(rows, err, "listing failed outbox messages", func(row pgx.CollectableRow) (OutboxMessage, error) { return scanOutbox(row) })
 }
 
 // ClearOutboxFailure puts a failed, undelivered message back in line for

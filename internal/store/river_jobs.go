@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -88,19 +89,7 @@ func (q *Queries) UnfinishedJobCounts(ctx context.Context) ([]JobCount, error) {
 		SELECT queue, state::text, count(*) FROM river_job
 		WHERE state = ANY($1::text[]::river_job_state[])
 		GROUP BY queue, state`, stateNames(UnfinishedJobStates))
-	if err != nil {
-		return nil, fmt.Errorf("counting jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []JobCount
-	for rows.Next() {
-		var c JobCount
-		if err := rows.Scan(&c.Queue, &c.State, &c.N); err != nil {
-			return nil, fmt.Errorf("counting jobs: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "counting jobs", pgx.RowToStructByPos[JobCount])
 }
 
 // OldestAvailableJobs returns, per queue, when its oldest job waiting for a
@@ -151,17 +140,5 @@ func (q *Queries) UpcomingJobs(ctx context.Context, kinds []string, to time.Time
 		WHERE state = ANY($3::text[]::river_job_state[])
 		  AND kind = ANY($1) AND scheduled_at <= $2
 		GROUP BY 1, 2 ORDER BY 1, 2`, kinds, to, stateNames(PendingJobStates))
-	if err != nil {
-		return nil, fmt.Errorf("counting upcoming jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []UpcomingCount
-	for rows.Next() {
-		var c UpcomingCount
-		if err := rows.Scan(&c.Hour, &c.Kind, &c.N); err != nil {
-			return nil, fmt.Errorf("counting upcoming jobs: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "counting upcoming jobs", pgx.RowToStructByPos[UpcomingCount])
 }

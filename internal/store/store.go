@@ -176,3 +176,17 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// collect reads every row of a query into a slice with pgx's row function,
+// wrapping a failure of the query (err) or of a row with what was being
+// done.
+func collect[T any](rows pgx.Rows, err error, doing string, fn pgx.RowToFunc[T]) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	out, err := pgx.CollectRows(rows, fn)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	return out, nil
+}

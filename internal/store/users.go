@@ -158,14 +158,7 @@ func (q *Queries) UnpaidSignups(ctx context.Context, createdBefore, afterCreated
 		FROM users u
 		WHERE u.plan_state = 'pending_payment' AND u.created_at <= $1 AND (u.created_at, u.id) > ($2, $3)
 		ORDER BY u.created_at, u.id LIMIT $4`, createdBefore, afterCreated, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
-	}
-	signups, err := pgx.CollectRows(rows, pgx.RowToStructByPos[UnpaidSignup])
-	if err != nil {
-		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
-	}
-	return signups, nil
+	return collect(rows, err, "finding unpaid sign-ups", pgx.RowToStructByPos[UnpaidSignup])
 }
 
 // LockUnpaidSignups locks those of the users with ids still awaiting their
@@ -175,14 +168,7 @@ func (q *Queries) LockUnpaidSignups(ctx context.Context, ids []int64) ([]int64, 
 	rows, err := q.db.Query(ctx, `
 		SELECT id FROM users WHERE id = ANY($1) AND plan_state = 'pending_payment'
 		ORDER BY id FOR UPDATE SKIP LOCKED`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("locking unpaid sign-ups: %w", err)
-	}
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("locking unpaid sign-ups: %w", err)
-	}
-	return locked, nil
+	return collect(rows, err, "locking unpaid sign-ups", pgx.RowTo[int64])
 }
 
 // DeleteUsers deletes the users with ids, with what cascades from them
@@ -229,14 +215,7 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 // are absent).
 func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]User, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE public_id = ANY($1)`, publicIDs)
-	if err != nil {
-		return nil, fmt.Errorf("looking up users: %w", err)
-	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
-	if err != nil {
-		return nil, fmt.Errorf("looking up users: %w", err)
-	}
-	return users, nil
+	return collect(rows, err, "looking up users", func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
 }
 
 // SetActivationCode stores the hash of a user's e-mail activation code.
