@@ -303,7 +303,7 @@ func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (
 			username = "user-" + hex.EncodeToString(suffix)
 		}
 		u, err = q.InsertUser(ctx, store.InsertUserParams{Username: username, Email: email, Name: local, Now: s.clock.Now()})
-		if store.UniqueViolation(err) != store.UsersUsernameKey {
+		if !errors.Is(err, domain.ErrUsernameTaken) {
 			return u, err
 		}
 	}

@@ -52,7 +52,7 @@ type InsertUserParams struct {
 	IsAdmin      bool
 	JobTitle     *string
 	CompanyName  *string
-	// Plan and PlanState default to "free" and "active".
+	// Plan and PlanState default to domain.PlanFree and domain.PlanActive.
 	Plan      domain.Plan
 	PlanState domain.PlanState
 	Now       time.Time
@@ -148,7 +148,9 @@ type UnpaidSignup struct {
 
 // UnpaidSignups returns up to limit users awaiting their first payment who
 // signed up by createdBefore, after the one the sweep reached
-// (afterCreated, afterID), oldest first, without locking them.
+// (afterCreated, afterID), oldest first, without locking them. The plan
+// states are written literally (domain.PlanPendingPayment), so that the
+// partial index users_pending_payment_idx serves the query.
 func (q *Queries) UnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT u.id, u.created_at,
