@@ -12,7 +12,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -38,7 +38,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 
 	viaService := testdb.New(t)
-	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{}, daemon.Options{})
+	d, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	}
 
 	viaCopy := testdb.New(t)
-	d2, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{}, daemon.Options{})
+	d2, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/wire"
 )
@@ -51,16 +51,16 @@ func (a *app) trialsCommand() *cobra.Command {
 		Short: "List trials, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
 				f := lifecycle.ListFilter{State: state, Limit: limit}
 				if username != "" {
-					u, err := d.Accounts.UserByUsername(ctx, username)
+					u, err := s.Accounts.UserByUsername(ctx, username)
 					if err != nil {
 						return err
 					}
 					f.UserID = u.ID
 				}
-				trials, err := d.Lifecycle.List(ctx, f)
+				trials, err := s.Lifecycle.List(ctx, f)
 				if err != nil {
 					return err
 				}
@@ -91,16 +91,16 @@ func (a *app) trialsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				t, err := d.Lifecycle.Trial(ctx, id)
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+				t, err := s.Lifecycle.Trial(ctx, id)
 				if err != nil {
 					return err
 				}
-				events, err := d.Lifecycle.Events(ctx, id)
+				events, err := s.Lifecycle.Events(ctx, id)
 				if err != nil {
 					return err
 				}
-				jobs, err := d.Lifecycle.PendingJobs(ctx, t)
+				jobs, err := s.Lifecycle.PendingJobs(ctx, t)
 				if err != nil {
 					return err
 				}
@@ -138,8 +138,8 @@ func (a *app) trialsCommand() *cobra.Command {
 			if err != nil {
 				return apperr.Errorf(apperr.Invalid, "--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
 			}
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				if err := d.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+				if err := s.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "trial %d now expires %s\n", id, wire.Format(date))
@@ -159,8 +159,8 @@ func (a *app) trialsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				if err := d.Lifecycle.Upgrade(ctx, lifecycle.Operator, id, "cli:trials-upgrade"); err != nil {
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+				if err := s.Lifecycle.Upgrade(ctx, lifecycle.Operator, id, "cli:trials-upgrade"); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "trial %d upgraded\n", id)
@@ -174,8 +174,8 @@ func (a *app) trialsCommand() *cobra.Command {
 		Short: "Run one repair sweep now and print what it fixed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				report, err := d.Lifecycle.Reconcile(ctx)
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+				report, err := s.Lifecycle.Reconcile(ctx)
 				if err != nil {
 					return err
 				}
@@ -198,8 +198,8 @@ func (a *app) trialsCommand() *cobra.Command {
 		Short: "Transitions due within a window, by hour, from the jobs River holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				counts, err := d.Lifecycle.UpcomingTransitions(ctx, within)
+			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+				counts, err := s.Lifecycle.UpcomingTransitions(ctx, within)
 				if err != nil {
 					return err
 				}
