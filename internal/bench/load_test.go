@@ -12,7 +12,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -38,7 +38,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 
 	viaService := testdb.New(t)
-	d, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{})
+	d, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	}
 
 	viaCopy := testdb.New(t)
-	d2, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{})
+	d2, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -169,7 +169,7 @@ func TestCrashMidStorm(t *testing.T) {
 func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := domain.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

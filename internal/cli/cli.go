@@ -19,7 +19,7 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/logging"
 )
 
@@ -194,7 +194,7 @@ func (a *app) openMigrated(ctx context.Context, cfg *config.Config) (*pgxpool.Po
 // withServices runs fn with the domain services on a migrated database.
 // Their River client only inserts: what a command causes is enqueued, and a
 // daemon's workers run it.
-func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *domain.Services) error) error {
+func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *services.Services) error) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return err
@@ -204,7 +204,7 @@ func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *d
 		return err
 	}
 	defer pool.Close()
-	s, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	s, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -515,7 +515,7 @@ func TestTrialsCommands(t *testing.T) {
 	env := dbEnv(url)
 	ctx := t.Context()
 	cfg := config.Default()
-	d, err := domain.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +650,7 @@ func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
-	d, err := domain.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -73,7 +73,7 @@ func (a *app) trialsListCommand(out *printer) *cobra.Command {
 		Short: "List trials, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				f := lifecycle.ListFilter{State: state, Limit: limit}
 				if username != "" {
 					u, err := s.Accounts.UserByUsername(ctx, username)
@@ -121,7 +121,7 @@ func (a *app) trialsShowCommand(out *printer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				t, err := s.Lifecycle.Trial(ctx, id)
 				if err != nil {
 					return err
@@ -178,7 +178,7 @@ func (a *app) trialsExtendCommand() *cobra.Command {
 			if err != nil {
 				return apperr.Errorf(apperr.Invalid, "--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
 			}
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				if err := s.Lifecycle.UpdateTrial(ctx, lifecycle.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
 					return err
 				}
@@ -202,7 +202,7 @@ func (a *app) trialsUpgradeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				if err := s.Lifecycle.Upgrade(ctx, lifecycle.Operator, id, "cli:trials-upgrade"); err != nil {
 					return err
 				}
@@ -219,7 +219,7 @@ func (a *app) trialsReconcileCommand(out *printer) *cobra.Command {
 		Short: "Run one repair sweep now and print what it fixed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				report, err := s.Lifecycle.Reconcile(ctx)
 				if err != nil {
 					return err
@@ -245,7 +245,7 @@ func (a *app) trialsUpcomingCommand(out *printer) *cobra.Command {
 		Short: "Transitions due within a window, by hour, from the jobs River holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				counts, err := s.Lifecycle.UpcomingTransitions(ctx, within)
 				if err != nil {
 					return err

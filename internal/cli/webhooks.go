@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // maxListed bounds how many failed deliveries one command reads.
@@ -23,7 +23,7 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Short: "List deliveries whose every attempt failed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				failed, err := s.Outbox.Failed(ctx, maxListed)
 				if err != nil {
 					return err
@@ -57,7 +57,7 @@ func (a *app) webhooksCommand() *cobra.Command {
 				}
 				ids = append(ids, id)
 			}
-			return a.withServices(cmd, func(ctx context.Context, s *domain.Services) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				if all {
 					failed, err := s.Outbox.Failed(ctx, maxListed)
 					if err != nil {

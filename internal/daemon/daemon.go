@@ -22,7 +22,7 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/httpapi"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/store"
@@ -45,7 +45,7 @@ type Daemon struct {
 	clock    clock.Clock
 	opts     Options
 	river    *river.Client[pgx.Tx]
-	services *domain.Services
+	services *services.Services
 	metrics  *metrics.Metrics
 	riverUI  *riverui.Handler
 	handler  http.Handler
@@ -70,7 +70,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	d.river = client
-	d.services = domain.New(domain.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client})
+	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client})
 	// Workers are added after the client exists because they need the
 	// services, which need the client to enqueue; River reads the bundle
 	// when it starts working.

@@ -4,7 +4,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/metrics"
 )
 
@@ -13,6 +13,6 @@ import (
 
 func (d *Daemon) River() *river.Client[pgx.Tx] { return d.river }
 
-func (d *Daemon) Services() *domain.Services { return d.services }
+func (d *Daemon) Services() *services.Services { return d.services }
 
 func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/logging"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
@@ -40,7 +40,7 @@ type riverSetup struct {
 // newRiverClient builds the River client from the river.* settings, on the
 // same base as the services' insert-only client so both insert alike.
 func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], error) {
-	rc := domain.RiverConfig(s.cfg.River, s.clock, s.logger)
+	rc := services.RiverConfig(s.cfg.River, s.clock, s.logger)
 	rc.Middleware = s.middleware
 	rc.Workers = s.workers
 	if s.work {

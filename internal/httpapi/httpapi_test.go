@@ -18,7 +18,7 @@ import (
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/httpapi"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/testdb"
@@ -58,7 +58,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.Billing.CallbackSecret = billingSecret
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := domain.NewInsertOnly(cfg, logger, pool, b.clock)
+	s, err := services.NewInsertOnly(cfg, logger, pool, b.clock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
-// Package domain builds trialsd's domain services in one place. The daemon
+// Package services builds trialsd's domain services in one place. The daemon
 // serves and works them, the operator commands call them, and the handler
 // tests drive them; wiring them here once keeps all three alike, so an
 // operator's `trialsd trials extend` obeys the same rules (and enqueues the
 // same jobs) as the API.
-package domain
+package services
 
 import (
 	"fmt"
