@@ -23,8 +23,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 

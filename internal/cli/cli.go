@@ -19,8 +19,8 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // Env is what a command sees of the outside world.

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
 )

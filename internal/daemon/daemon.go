@@ -22,9 +22,9 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/httpapi"
 	"github.com/trialsd/trialsd/internal/metrics"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/turnstile"
 	"github.com/trialsd/trialsd/jobs"
@@ -37,7 +37,7 @@ type Options struct {
 }
 
 // Daemon is a wired trialsd. What it wired stays inside: a process that only
-// needs the domain services builds them with package domain, not a daemon.
+// needs the domain services builds them with package services, not a daemon.
 type Daemon struct {
 	cfg      *config.Config
 	logger   *slog.Logger

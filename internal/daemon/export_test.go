@@ -4,8 +4,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/metrics"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // The end-to-end tests reach into what the daemon wired, to seed data, wait

@@ -15,8 +15,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 

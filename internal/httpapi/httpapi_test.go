@@ -18,9 +18,9 @@ import (
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/httpapi"
 	"github.com/trialsd/trialsd/internal/metrics"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
