@@ -14,8 +14,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 
@@ -40,7 +40,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 
 	viaService := testdb.New(t)
-	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{}, daemon.Options{})
+	d, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	}
 
 	viaCopy := testdb.New(t)
-	d2, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{}, daemon.Options{})
+	d2, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 
@@ -171,7 +171,7 @@ func TestCrashMidStorm(t *testing.T) {
 func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := daemon.New(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

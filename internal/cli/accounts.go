@@ -12,12 +12,12 @@ import (
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // withAccounts runs fn with the accounts service on a migrated database.
 func (a *app) withAccounts(cmd *cobra.Command, fn func(ctx context.Context, acc *accounts.Service) error) error {
-	return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error { return fn(ctx, d.Accounts) })
+	return a.withServices(cmd, func(ctx context.Context, s *services.Services) error { return fn(ctx, s.Accounts) })
 }
 
 // maxPasswordBytes bounds a password read from stdin; a longer one is refused,

@@ -16,9 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // Env is what a command sees of the outside world.
@@ -187,6 +189,26 @@ func (a *app) openMigrated(ctx context.Context, cfg *config.Config) (*pgxpool.Po
 		return nil, errors.New("the database has pending migrations: run `trialsd migrate up` first")
 	}
 	return pool, nil
+}
+
+// withServices runs fn with the domain services on a migrated database.
+// Their River client only inserts: what a command causes is enqueued, and a
+// daemon's workers run it.
+func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *services.Services) error) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	pool, err := a.openMigrated(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	s, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	if err != nil {
+		return err
+	}
+	return fn(cmd.Context(), s)
 }
 
 func (a *app) versionCommand() *cobra.Command {

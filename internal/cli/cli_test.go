@@ -19,9 +19,9 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/database"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/wire"
 )
@@ -517,7 +517,7 @@ func TestTrialsCommands(t *testing.T) {
 	env := dbEnv(url)
 	ctx := t.Context()
 	cfg := config.Default()
-	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	d, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,7 +652,7 @@ func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
-	d, err := daemon.New(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}

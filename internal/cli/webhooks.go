@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -12,31 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trialsd/trialsd/internal/apperr"
-	"github.com/trialsd/trialsd/internal/clock"
-	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/services"
 )
 
 // maxListed bounds how many failed deliveries one command reads.
 const maxListed = 1000
-
-// withDaemon runs fn with the daemon wired on a migrated database, running
-// nothing: its River client only inserts.
-func (a *app) withDaemon(cmd *cobra.Command, fn func(ctx context.Context, d *daemon.Daemon) error) error {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	pool, err := a.openMigrated(cmd.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	d, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), pool, clock.Real{}, daemon.Options{})
-	if err != nil {
-		return err
-	}
-	return fn(cmd.Context(), d)
-}
 
 func (a *app) webhooksCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "webhooks", Short: "Inspect and replay webhook deliveries"}
@@ -45,8 +23,8 @@ func (a *app) webhooksCommand() *cobra.Command {
 		Short: "List deliveries whose every attempt failed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
-				failed, err := d.Outbox.Failed(ctx, maxListed)
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
+				failed, err := s.Outbox.Failed(ctx, maxListed)
 				if err != nil {
 					return err
 				}
@@ -79,9 +57,9 @@ func (a *app) webhooksCommand() *cobra.Command {
 				}
 				ids = append(ids, id)
 			}
-			return a.withDaemon(cmd, func(ctx context.Context, d *daemon.Daemon) error {
+			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				if all {
-					failed, err := d.Outbox.Failed(ctx, maxListed)
+					failed, err := s.Outbox.Failed(ctx, maxListed)
 					if err != nil {
 						return err
 					}
@@ -89,7 +67,7 @@ func (a *app) webhooksCommand() *cobra.Command {
 						ids = append(ids, m.ID)
 					}
 				}
-				n, err := d.Outbox.Retry(ctx, ids)
+				n, err := s.Outbox.Retry(ctx, ids)
 				if err != nil {
 					return err
 				}

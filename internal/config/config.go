@@ -117,6 +117,9 @@ type Turnstile struct {
 	Enabled   bool
 	Secret    string
 	VerifyURL string
+	// Timeout bounds one siteverify call, so a slow Cloudflare answers a
+	// sign-up with 503 instead of holding its request open.
+	Timeout time.Duration
 }
 
 // Auth configures login tokens.

@@ -131,6 +131,7 @@ var keys = []key{
 		c.Turnstile.VerifyURL, err = parseAbsoluteURL(cast.ToString(raw))
 		return err
 	}},
+	{"turnstile.timeout", "10s", dur(func(c *Config) *time.Duration { return &c.Turnstile.Timeout })},
 
 	{"auth.jwt_secret", "", str(func(c *Config) *string { return &c.Auth.JWTSecret })},
 	{"auth.jwt_ttl", "24h", dur(func(c *Config) *time.Duration { return &c.Auth.JWTTTL })},

@@ -86,7 +86,7 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 			if err := b.pool.QueryRow(ctx, `SELECT schedule_gen FROM trials WHERE id = $1`, trial).Scan(&gen); err != nil {
 				return 0, err.Error()
 			}
-			if _, err := b.daemon.Lifecycle.Expire(ctx, trial, gen, fmt.Sprintf("job:race-%d", i)); err != nil {
+			if _, err := b.daemon.Services().Lifecycle.Expire(ctx, trial, gen, fmt.Sprintf("job:race-%d", i)); err != nil {
 				return http.StatusInternalServerError, err.Error()
 			}
 			return http.StatusOK, ""
@@ -143,14 +143,14 @@ func TestConcurrentOperationsOnSameOrganizations(t *testing.T) {
 func raceOrgs(t *testing.T, b *testBundle, n int) []raceOrg {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := b.daemon.Accounts.UserByUsername(ctx, "admin")
+	admin, err := b.daemon.Services().Accounts.UserByUsername(ctx, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	due := t0.Add(time.Minute)
 	out := make([]raceOrg, n)
 	for i := range out {
-		started, err := b.daemon.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
+		started, err := b.daemon.Services().Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
 			lifecycle.StartTrialRequest{ExpirationDate: &due}, "request:race")
 		if err != nil {
 			t.Fatal(err)

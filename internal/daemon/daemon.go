@@ -16,19 +16,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"riverqueue.com/riverui"
 
-	"github.com/trialsd/trialsd/internal/accounts"
-	"github.com/trialsd/trialsd/internal/billing"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/httpapi"
-	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
-	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/signup"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/turnstile"
 	"github.com/trialsd/trialsd/jobs"
@@ -40,25 +36,22 @@ type Options struct {
 	API, Workers bool
 }
 
-// Daemon is a wired trialsd.
+// Daemon is a wired trialsd. What it wired stays inside: a process that only
+// needs the domain services builds them with package services, not a daemon.
 type Daemon struct {
-	cfg       *config.Config
-	logger    *slog.Logger
-	pool      *pgxpool.Pool
-	opts      Options
-	River     *river.Client[pgx.Tx]
-	Lifecycle *lifecycle.Service
-	Accounts  *accounts.Service
-	Tokens    *accounts.Tokens
-	Outbox    *outbox.Deliverer
-	Metrics   *metrics.Metrics
-	handler   http.Handler
+	cfg      *config.Config
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	clock    clock.Clock
+	opts     Options
+	river    *river.Client[pgx.Tx]
+	services *services.Services
+	metrics  *metrics.Metrics
+	riverUI  *riverui.Handler
+	handler  http.Handler
 
-	clock       clock.Clock
 	stopRefresh context.CancelFunc
 	refreshDone sync.WaitGroup
-
-	riverUI *riverui.Handler
 
 	// listening receives the API listener's address once it accepts requests.
 	listening chan string
@@ -66,70 +59,77 @@ type Daemon struct {
 
 // New wires a daemon on pool. It starts nothing.
 func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.Clock, opts Options) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, logger: logger, pool: pool, clock: clk, opts: opts, listening: make(chan string, 1)}
+	d.metrics = newMetrics()
 	workers := river.NewWorkers()
+	client, err := newRiverClient(pool, riverSetup{
+		cfg: cfg, clock: clk, logger: logger, workers: workers, work: opts.Workers,
+		middleware: []rivertype.Middleware{d.metrics.JobMiddleware(), &jobLogMiddleware{}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.river = client
+	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client})
+	// Workers are added after the client exists because they need the
+	// services, which need the client to enqueue; River reads the bundle
+	// when it starts working.
+	jobs.Register(workers, jobs.Deps{
+		Lifecycle: d.services.Lifecycle, Signup: d.services.Signup, Outbox: d.services.Outbox,
+		Clock: clk, Observer: d.metrics, PendingPaymentTTL: cfg.Billing.PendingPaymentTTL,
+	})
+	if d.riverUI, err = newRiverUI(cfg.HTTP, client, logger); err != nil {
+		return nil, err
+	}
+	d.handler = d.newHandler()
+	return d, nil
+}
+
+// newMetrics is the daemon's registry, with the store's transaction aborts
+// watched.
+func newMetrics() *metrics.Metrics {
 	m := metrics.New()
 	m.WatchTransactionAborts(func() (int64, int64) {
 		a := store.AbortsSoFar()
 		return a.Deadlocks, a.SerializationFailures
 	})
-	client, err := newRiverClient(pool, cfg.River, cfg.Lifecycle, clk, logger, workers, opts.Workers, m.JobMiddleware(), &jobLogMiddleware{})
-	if err != nil {
-		return nil, err
-	}
-	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, client, cfg.Webhooks.MaxAttempts)
-	tokens := accounts.NewTokens(pool, clk, cfg.Auth)
-	codes := signup.NewCodes(clk, writer)
-	d := &Daemon{
-		cfg: cfg, logger: logger, pool: pool, opts: opts,
-		listening: make(chan string, 1),
-		River:     client,
-		Lifecycle: lifecycle.New(lifecycle.Deps{
-			Pool: pool, Jobs: client, Clock: clk, Config: cfg.Lifecycle, Logger: logger,
-			Webhooks: writer, Activation: codes,
-		}),
-		Accounts: accounts.New(pool, clk),
-		Tokens:   tokens,
-		Outbox:   outbox.NewDeliverer(pool, &http.Client{Timeout: cfg.Webhooks.Timeout}, cfg.Webhooks.Secret, clk, writer, mailSender(cfg.Email, clk, logger)),
-		Metrics:  m,
-		clock:    clk,
-	}
-	signups := signup.New(signup.Deps{Pool: pool, Clock: clk, Codes: codes, Lifecycle: d.Lifecycle, Logger: logger})
-	// Workers are added after the client exists because they need the
-	// service, which needs the client to enqueue; River reads the bundle
-	// when it starts working.
-	jobs.Register(workers, jobs.Deps{
-		Lifecycle: d.Lifecycle, Signup: signups, Outbox: d.Outbox, Clock: clk, Observer: d.Metrics,
-		PendingPaymentTTL: cfg.Billing.PendingPaymentTTL,
-	})
+	return m
+}
 
-	if cfg.HTTP.RiverUI {
-		d.riverUI, err = riverui.NewHandler(&riverui.HandlerOpts{
-			Endpoints: riverui.NewEndpoints(client, nil),
-			Logger:    logger.With("component", "riverui"),
-			Prefix:    "/riverui",
-		})
-		if err != nil {
-			return nil, fmt.Errorf("creating River UI: %w", err)
-		}
+// newRiverUI is River's web UI on client, or nil while http.riverui is off.
+func newRiverUI(cfg config.HTTP, client *river.Client[pgx.Tx], logger *slog.Logger) (*riverui.Handler, error) {
+	if !cfg.RiverUI {
+		return nil, nil
 	}
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client, nil),
+		Logger:    logger.With("component", "riverui"),
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating River UI: %w", err)
+	}
+	return h, nil
+}
+
+// newHandler is the HTTP API over the daemon's services. The metrics are
+// served on the API only when they have no listener of their own.
+func (d *Daemon) newHandler() http.Handler {
+	limits := httpapi.NewLimits(d.cfg.Signup.RateLimit, d.clock)
+	human := turnstile.New(&http.Client{Timeout: d.cfg.Turnstile.Timeout}, d.cfg.Turnstile)
 	var metricsOnAPI http.Handler
-	if cfg.HTTP.MetricsAddr == "" {
-		metricsOnAPI = d.Metrics.Handler()
+	if d.cfg.HTTP.MetricsAddr == "" {
+		metricsOnAPI = d.metrics.Handler()
 	}
-	d.handler = httpapi.NewServer(httpapi.Deps{
-		Logger: logger, Config: cfg, Accounts: d.Accounts, Tokens: d.Tokens, Lifecycle: d.Lifecycle,
-		Limits:    httpapi.NewLimits(cfg.Signup.RateLimit, clk),
-		Turnstile: turnstile.New(&http.Client{Timeout: 10 * time.Second}, cfg.Turnstile),
-		Billing: billing.New(billing.Deps{
-			Pool: pool, Lifecycle: d.Lifecycle, Signup: signups, Clock: clk, Logger: logger,
-			CallbackSecret: cfg.Billing.CallbackSecret,
-		}),
-		Enterprise: enterprise.New(pool, d.Lifecycle, clk),
-		Signup:     signups,
-		Ready:      d.Ready, Metrics: metricsOnAPI, Observer: m,
+	s := d.services
+	return httpapi.NewServer(httpapi.Deps{
+		Logger: d.logger, Config: d.cfg,
+		Accounts: s.Accounts, Tokens: s.Tokens, Lifecycle: s.Lifecycle,
+		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup,
+		Limits: limits, Turnstile: human,
+		Ready: d.Ready, Metrics: metricsOnAPI, Observer: d.metrics,
 		RiverUI: riverUIHandler(d.riverUI),
 	})
-	return d, nil
 }
 
 // Listening delivers the API's address once Run accepts requests on it.
@@ -164,7 +164,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	if d.opts.Workers {
-		if err := d.River.Start(ctx); err != nil {
+		if err := d.river.Start(ctx); err != nil {
 			return fmt.Errorf("starting River: %w", err)
 		}
 	}
@@ -173,7 +173,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.refreshDone.Add(1)
 	go func() {
 		defer d.refreshDone.Done()
-		d.Metrics.RunRefresher(refreshCtx, d.cfg.Metrics.RefreshInterval, d.MetricSources(), d.logger)
+		d.metrics.RunRefresher(refreshCtx, d.cfg.Metrics.RefreshInterval, d.MetricSources(), d.logger)
 	}()
 	return nil
 }
@@ -184,12 +184,12 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	if d.opts.Workers {
 		stopCtx, cancel := context.WithTimeout(ctx, d.cfg.River.ShutdownTimeout)
-		err = d.River.Stop(stopCtx)
+		err = d.river.Stop(stopCtx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
 			d.logger.WarnContext(ctx, "jobs still running at shutdown timeout; cancelling them, River will retry them")
 			hardCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err = d.River.StopAndCancel(hardCtx)
+			err = d.river.StopAndCancel(hardCtx)
 			cancel()
 		}
 		if err != nil {
@@ -243,7 +243,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = serve(d.cfg.HTTP.Addr, d.handler, "api")
 	}
 	if err == nil && d.cfg.HTTP.MetricsAddr != "" {
-		err = serve(d.cfg.HTTP.MetricsAddr, d.Metrics.Handler(), "metrics")
+		err = serve(d.cfg.HTTP.MetricsAddr, d.metrics.Handler(), "metrics")
 	}
 	if err == nil && d.cfg.HTTP.PprofAddr != "" {
 		err = serve(d.cfg.HTTP.PprofAddr, pprofHandler(), "pprof")
@@ -272,14 +272,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(err, d.Stop(context.WithoutCancel(ctx)))
 }
 
-// mailSender is the e-mail sender email.sender names.
-func mailSender(cfg config.Email, clk clock.Clock, logger *slog.Logger) outbox.Sender {
-	if cfg.Sender == "smtp" {
-		return outbox.SMTPSender{Addr: cfg.SMTPAddr, From: cfg.From, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Clock: clk.Now}
-	}
-	return outbox.LogSender{Logger: logger}
-}
-
 // QueueStats reads the state of River's queues for the job gauges.
 func (d *Daemon) QueueStats(ctx context.Context) (metrics.QueueStats, error) {
 	q := store.New(d.pool)
@@ -305,7 +297,7 @@ func (d *Daemon) QueueStats(ctx context.Context) (metrics.QueueStats, error) {
 
 // MetricSources are the database reads behind the daemon's gauges.
 func (d *Daemon) MetricSources() metrics.Sources {
-	return metrics.Sources{TrialStates: d.Lifecycle.CountByState, Queues: d.QueueStats, Ready: d.Ready}
+	return metrics.Sources{TrialStates: d.services.Lifecycle.CountByState, Queues: d.QueueStats, Ready: d.Ready}
 }
 
 // riverUIHandler is nil when the UI is off, so no route is registered.

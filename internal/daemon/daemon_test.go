@@ -62,14 +62,14 @@ func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, adminKey, err := d.Accounts.CreateAdmin(ctx, "admin", "admin@acme.example", "")
+	_, adminKey, err := d.Services().Accounts.CreateAdmin(ctx, "admin", "admin@acme.example", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO users (username, email, name, created_at, updated_at) VALUES ('fred', 'fred@acme.example', 'Fred', $1, $1)`, t0); err != nil {
 		t.Fatal(err)
 	}
-	userKey, err := d.Accounts.CreateAPIKey(ctx, "fred", "test")
+	userKey, err := d.Services().Accounts.CreateAPIKey(ctx, "fred", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func (b *testBundle) do(t *testing.T, method, path, key, body string) (int, map[
 // a channel of completed jobs so the test waits on River, not on the clock.
 func (b *testBundle) start(t *testing.T) <-chan *river.Event {
 	t.Helper()
-	events, cancel := b.daemon.River.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobSnoozed)
+	events, cancel := b.daemon.River().Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobSnoozed)
 	if err := b.daemon.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestTrialExpiresEndToEnd(t *testing.T) {
 		t.Errorf("trial has fields %v, want exactly %v", trial, want)
 	}
 
-	evs, err := b.daemon.Lifecycle.Events(context.Background(), id)
+	evs, err := b.daemon.Services().Lifecycle.Events(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestTrialExpiresEndToEnd(t *testing.T) {
 		t.Fatalf("%d trial.expired events, want 1", expired)
 	}
 
-	if err := b.daemon.Metrics.RefreshTrialStates(context.Background(), b.daemon.Lifecycle.CountByState); err != nil {
+	if err := b.daemon.Metrics().RefreshTrialStates(context.Background(), b.daemon.Services().Lifecycle.CountByState); err != nil {
 		t.Fatal(err)
 	}
 	metrics := b.scrape(t)
@@ -239,7 +239,7 @@ func TestEarlyJobIsSnoozedNotLost(t *testing.T) {
 		t.Fatalf("create: %d %v", status, body)
 	}
 	// Make River run the job now, as a skewed replica would.
-	if _, err := b.daemon.River.JobRetry(context.Background(), 1); err != nil {
+	if _, err := b.daemon.River().JobRetry(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
 	events := b.start(t)
@@ -388,7 +388,7 @@ func TestMetricsAfterTransitions(t *testing.T) {
 		t.Fatalf("expire: %s", ev.Kind)
 	}
 	// The leader is elected by now: it promoted the job that just ran.
-	b.daemon.Metrics.Refresh(context.Background(), b.daemon.MetricSources(), slog.New(slog.DiscardHandler))
+	b.daemon.Metrics().Refresh(context.Background(), b.daemon.MetricSources(), slog.New(slog.DiscardHandler))
 
 	m := b.scrape(t)
 	for _, line := range []string{

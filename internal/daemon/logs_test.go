@@ -71,13 +71,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, adminKey, err := d.Accounts.CreateAdmin(context.Background(), "rootadmin", "root@secret-corp.example", password)
+	_, adminKey, err := d.Services().Accounts.CreateAdmin(context.Background(), "rootadmin", "root@secret-corp.example", password)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
-	events, cancel := d.River.Subscribe(river.EventKindJobCompleted)
+	events, cancel := d.River().Subscribe(river.EventKindJobCompleted)
 	t.Cleanup(cancel)
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -16,57 +16,70 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
-// newRiverClient builds the River client from the river.* settings. Without
-// work it is insert-only: an API-only replica still enqueues transitions in
-// its transactions but never runs them.
-func newRiverClient(pool *pgxpool.Pool, cfg config.River, lc config.Lifecycle, clk clock.Clock, logger *slog.Logger, workers *river.Workers, work bool, middleware ...rivertype.Middleware) (*river.Client[pgx.Tx], error) {
-	rc := &river.Config{
-		Middleware:                  middleware,
-		Logger:                      logger.With("component", "river"),
-		Workers:                     workers,
-		FetchPollInterval:           cfg.FetchPollInterval,
-		FetchCooldown:               cfg.FetchCooldown,
-		JobTimeout:                  cfg.JobTimeout,
-		RescueStuckJobsAfter:        cfg.RescueStuckJobsAfter,
-		CompletedJobRetentionPeriod: cfg.CompletedRetention,
-		MaxAttempts:                 cfg.MaxAttempts,
-	}
-	if work {
+// riverSetup is what the daemon's River client is built from, besides the
+// pool: the settings, the clock and logger it shares with the services, and
+// the work it may do.
+type riverSetup struct {
+	cfg    *config.Config
+	clock  clock.Clock
+	logger *slog.Logger
+	// workers are the job kinds the client knows; it refuses to insert
+	// others.
+	workers *river.Workers
+	// work adds the queues and periodic jobs: this process runs jobs.
+	// Without it the client is insert-only: an API-only replica still
+	// enqueues transitions in its transactions but never runs them.
+	work       bool
+	middleware []rivertype.Middleware
+}
+
+// newRiverClient builds the River client from the river.* settings, on the
+// same base as the services' insert-only client so both insert alike.
+func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], error) {
+	rc := services.RiverConfig(s.cfg.River, s.clock, s.logger)
+	rc.Middleware = s.middleware
+	rc.Workers = s.workers
+	if s.work {
+		periodic, err := periodicJobs(s.cfg.Lifecycle.ReconcileSchedule, s.clock)
+		if err != nil {
+			return nil, err
+		}
 		rc.Queues = map[string]river.QueueConfig{
-			jobargs.QueueLifecycle:   {MaxWorkers: cfg.MaxWorkers},
+			jobargs.QueueLifecycle:   {MaxWorkers: s.cfg.River.MaxWorkers},
 			jobargs.QueueMaintenance: {MaxWorkers: 1},
 			jobargs.QueueOutbox:      {MaxWorkers: 20},
 		}
-		schedule, err := cron.ParseStandard(lc.ReconcileSchedule)
-		if err != nil {
-			return nil, fmt.Errorf("parsing lifecycle.reconcile_schedule: %w", err)
-		}
-		// Only River's elected leader enqueues periodic jobs; the tick in the
-		// args makes each job unique per tick even across a leader change.
-		tick := func() time.Time { return clk.Now().UTC().Truncate(time.Minute) }
-		unique := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
-		rc.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(utcSchedule{schedule}, func() (river.JobArgs, *river.InsertOpts) {
-				return jobargs.ReconcileTrials{V: jobargs.Version, Tick: tick()}, unique
-			}, &river.PeriodicJobOpts{ID: jobargs.KindReconcileTrials}),
-			river.NewPeriodicJob(utcSchedule{schedule}, func() (river.JobArgs, *river.InsertOpts) {
-				return jobargs.RemoveUnpaidSignups{V: jobargs.Version, Tick: tick()}, unique
-			}, &river.PeriodicJobOpts{ID: jobargs.KindRemoveUnpaid}),
-		}
-	}
-	// A stubbed clock drives River's notion of "due" too, so tests can move
-	// time; the real clock leaves River on the database's now().
-	if tg, ok := clk.(rivertype.TimeGenerator); ok {
-		rc.Test.Time = tg
+		rc.PeriodicJobs = periodic
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("creating River client: %w", err)
 	}
 	return client, nil
+}
+
+// periodicJobs are the sweeps on lifecycle.reconcile_schedule. Only River's
+// elected leader enqueues periodic jobs; the tick in the args makes each job
+// unique per tick even across a leader change.
+func periodicJobs(reconcileSchedule string, clk clock.Clock) ([]*river.PeriodicJob, error) {
+	schedule, err := cron.ParseStandard(reconcileSchedule)
+	if err != nil {
+		return nil, fmt.Errorf("parsing lifecycle.reconcile_schedule: %w", err)
+	}
+	tick := func() time.Time { return clk.Now().UTC().Truncate(time.Minute) }
+	unique := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(utcSchedule{schedule}, func() (river.JobArgs, *river.InsertOpts) {
+			return jobargs.ReconcileTrials{V: jobargs.Version, Tick: tick()}, unique
+		}, &river.PeriodicJobOpts{ID: jobargs.KindReconcileTrials}),
+		river.NewPeriodicJob(utcSchedule{schedule}, func() (river.JobArgs, *river.InsertOpts) {
+			return jobargs.RemoveUnpaidSignups{V: jobargs.Version, Tick: tick()}, unique
+		}, &river.PeriodicJobOpts{ID: jobargs.KindRemoveUnpaid}),
+	}, nil
 }
 
 // utcSchedule evaluates a cron schedule in UTC whatever the caller's zone.

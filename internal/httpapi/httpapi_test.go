@@ -14,19 +14,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/trialsd/trialsd/internal/accounts"
-	"github.com/trialsd/trialsd/internal/billing"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/httpapi"
-	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
-	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/signup"
+	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
@@ -49,23 +43,49 @@ type testBundle struct {
 }
 
 // newServer serves the real handler over pool, with a stubbed clock, a
-// trusted proxy on 127.0.0.0/8 (so tests can set X-Forwarded-For) and an
-// insert-only River client.
+// trusted proxy on 127.0.0.0/8 (so tests can set X-Forwarded-For) and the
+// services the daemon wires, on an insert-only River client. The handler's
+// own dependencies are listed here rather than taken from the daemon, which
+// imports this package.
 func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server {
 	t.Helper()
 	b.clock = clock.NewStub(t0)
 	b.metrics = metrics.New()
-	b.metrics = metrics.New()
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Test: river.TestConfig{Time: b.clock}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := config.Default()
 	cfg.HTTP.RedirectOrigins = []string{"https://studio.edgeimpulse.com", "http://localhost:4800"}
 	cfg.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	cfg.Auth.JWTSecret = jwtSecret
+	cfg.Billing.CallbackSecret = billingSecret
+	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b.tokens = accounts.NewTokens(pool, b.clock, cfg.Auth)
+	s, err := services.NewInsertOnly(cfg, logger, pool, b.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.tokens = s.Tokens
+	h := httpapi.NewServer(httpapi.Deps{
+		Turnstile: turnstile.New(&http.Client{Timeout: cfg.Turnstile.Timeout}, cfg.Turnstile),
+		Logger:    logger, Config: cfg,
+		Accounts: s.Accounts,
+		Tokens:   s.Tokens,
+		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
+
+		Lifecycle:  s.Lifecycle,
+		Billing:    s.Billing,
+		Enterprise: s.Enterprise,
+		Signup:     s.Signup,
+		Ready:      func(context.Context) error { return b.ready },
+		Observer:   b.metrics,
+	})
+	srv := httptest.NewServer(conformsToSpec(t, h))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeSiteverify stands in for Cloudflare: the token "human" passes,
+// "cloudflare-down" gets a 503, any other is rejected. It returns its URL.
+func fakeSiteverify(t *testing.T) string {
+	t.Helper()
 	siteverify := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		switch r.PostForm.Get("response") {
@@ -78,27 +98,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		}
 	}))
 	t.Cleanup(siteverify.Close)
-	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: siteverify.URL}
-	codes := signup.NewCodes(b.clock, outbox.NewWriter(nil, client, 3))
-	lc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: b.clock, Config: cfg.Lifecycle, Logger: logger, Activation: codes})
-	signups := signup.New(signup.Deps{Pool: pool, Clock: b.clock, Codes: codes, Lifecycle: lc, Logger: logger})
-	h := httpapi.NewServer(httpapi.Deps{
-		Turnstile: turnstile.New(&http.Client{Timeout: 2 * time.Second}, cfg.Turnstile),
-		Logger:    logger, Config: cfg,
-		Accounts: accounts.New(pool, b.clock),
-		Tokens:   b.tokens,
-		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
-
-		Lifecycle:  lc,
-		Billing:    billing.New(billing.Deps{Pool: pool, Lifecycle: lc, Signup: signups, Clock: b.clock, Logger: logger, CallbackSecret: billingSecret}),
-		Enterprise: enterprise.New(pool, lc, b.clock),
-		Signup:     signups,
-		Ready:      func(context.Context) error { return b.ready },
-		Observer:   b.metrics,
-	})
-	srv := httptest.NewServer(conformsToSpec(t, h))
-	t.Cleanup(srv.Close)
-	return srv
+	return siteverify.URL
 }
 
 func setup(t *testing.T) *testBundle {

@@ -48,84 +48,11 @@ type Metrics struct {
 // New registers trialsd's metrics, with the Go runtime and process collectors,
 // on a registry of its own.
 func New() *Metrics {
-	m := &Metrics{
-		registry: prometheus.NewRegistry(),
-		trials: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "trialsd_trials",
-			Help: "Trials by lifecycle state (active, expired, deleted, upgraded), refreshed from the database.",
-		}, []string{"state"}),
-		refreshErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trialsd_trial_state_refresh_errors_total",
-			Help: "Failed refreshes of trialsd_trials; the gauges keep their last values meanwhile.",
-		}),
-		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_transitions_total",
-			Help: "Lifecycle transitions by kind and outcome (applied; already_applied: the job found its transition done by another job's batch or its own earlier attempt; skipped: no longer due; failed).",
-		}, []string{"kind", "outcome"}),
-		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "trialsd_transition_lag_seconds",
-			Help:    "Time from when a transition was due to when it was applied.",
-			Buckets: prometheus.ExponentialBucketsRange(0.05, 3600, 16),
-		}, []string{"kind"}),
-		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_reconcile_repairs_total",
-			Help: "Transition jobs the reconciler found missing and re-enqueued, by job kind.",
-		}, []string{"kind"}),
-		outbox: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_outbox_deliveries_total",
-			Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered, retrying, failed: no attempt left, skipped: already delivered).",
-		}, []string{"channel", "outcome"}),
-		unpaid: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trialsd_unpaid_signups_removed_total",
-			Help: "Professional sign-ups removed for not paying within billing.pending_payment_ttl.",
-		}),
-		jobsWorked: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_jobs_worked_total",
-			Help: "River jobs worked by this process, by kind and outcome (completed, snoozed, cancelled, failed).",
-		}, []string{"kind", "outcome"}),
-		jobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "trialsd_job_duration_seconds",
-			Help:    "Time spent working River jobs, by kind.",
-			Buckets: prometheus.ExponentialBucketsRange(0.001, 60, 14),
-		}, []string{"kind"}),
-		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "trialsd_jobs",
-			Help: "River jobs by queue and state (completed and cancelled left out), refreshed from the database.",
-		}, []string{"queue", "state"}),
-		oldestAvailable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "trialsd_job_oldest_available_age_seconds",
-			Help: "How long the oldest due job of each queue has waited for a worker (0 when none waits).",
-		}, []string{"queue"}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "trialsd_river_leader_elected",
-			Help: "1 while a River client holds leadership (read from river_leader); without one no scheduled job is promoted.",
-		}),
-		queueErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "trialsd_queue_stats_refresh_errors_total",
-			Help: "Failed refreshes of the job gauges; they keep their last values meanwhile.",
-		}),
-		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_http_requests_total",
-			Help: "HTTP requests by route pattern, method and status.",
-		}, []string{"route", "method", "status"}),
-		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "trialsd_http_request_duration_seconds",
-			Help:    "HTTP request latency by route pattern and method.",
-			Buckets: prometheus.ExponentialBucketsRange(0.001, 10, 14),
-		}, []string{"route", "method"}),
-		httpInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "trialsd_http_requests_in_flight",
-			Help: "HTTP requests being served.",
-		}),
-		ready: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "trialsd_ready",
-			Help: "1 while /readyz would answer 200 (database reachable, migrations current).",
-		}),
-		signups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trialsd_signups_total",
-			Help: "Public sign-ups by kind (enterprise_trial, professional) and outcome.",
-		}, []string{"kind", "outcome"}),
-	}
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	// Defined by what they watch, each group short enough to read whole.
+	m.defineTrialMetrics()
+	m.defineJobMetrics()
+	m.defineHTTPMetrics()
 	m.collectors = []prometheus.Collector{
 		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.queueErrors,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
@@ -137,6 +64,96 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// defineTrialMetrics creates the lifecycle's metrics: trials by state,
+// transitions, repairs, deliveries and removed sign-ups.
+func (m *Metrics) defineTrialMetrics() {
+	m.trials = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "trialsd_trials",
+		Help: "Trials by lifecycle state (active, expired, deleted, upgraded), refreshed from the database.",
+	}, []string{"state"})
+	m.refreshErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "trialsd_trial_state_refresh_errors_total",
+		Help: "Failed refreshes of trialsd_trials; the gauges keep their last values meanwhile.",
+	})
+	m.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_transitions_total",
+		Help: "Lifecycle transitions by kind and outcome (applied; already_applied: the job found its transition done by another job's batch or its own earlier attempt; skipped: no longer due; failed).",
+	}, []string{"kind", "outcome"})
+	m.lag = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "trialsd_transition_lag_seconds",
+		Help:    "Time from when a transition was due to when it was applied.",
+		Buckets: prometheus.ExponentialBucketsRange(0.05, 3600, 16),
+	}, []string{"kind"})
+	m.repairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_reconcile_repairs_total",
+		Help: "Transition jobs the reconciler found missing and re-enqueued, by job kind.",
+	}, []string{"kind"})
+	m.outbox = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_outbox_deliveries_total",
+		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered, retrying, failed: no attempt left, skipped: already delivered).",
+	}, []string{"channel", "outcome"})
+	m.unpaid = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "trialsd_unpaid_signups_removed_total",
+		Help: "Professional sign-ups removed for not paying within billing.pending_payment_ttl.",
+	})
+}
+
+// defineJobMetrics creates River's metrics: the jobs this process worked and
+// the queues' state.
+func (m *Metrics) defineJobMetrics() {
+	m.jobsWorked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_jobs_worked_total",
+		Help: "River jobs worked by this process, by kind and outcome (completed, snoozed, cancelled, failed).",
+	}, []string{"kind", "outcome"})
+	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "trialsd_job_duration_seconds",
+		Help:    "Time spent working River jobs, by kind.",
+		Buckets: prometheus.ExponentialBucketsRange(0.001, 60, 14),
+	}, []string{"kind"})
+	m.jobs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "trialsd_jobs",
+		Help: "River jobs by queue and state (completed and cancelled left out), refreshed from the database.",
+	}, []string{"queue", "state"})
+	m.oldestAvailable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "trialsd_job_oldest_available_age_seconds",
+		Help: "How long the oldest due job of each queue has waited for a worker (0 when none waits).",
+	}, []string{"queue"})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "trialsd_river_leader_elected",
+		Help: "1 while a River client holds leadership (read from river_leader); without one no scheduled job is promoted.",
+	})
+	m.queueErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "trialsd_queue_stats_refresh_errors_total",
+		Help: "Failed refreshes of the job gauges; they keep their last values meanwhile.",
+	})
+}
+
+// defineHTTPMetrics creates the HTTP edge's metrics: requests, readiness and
+// sign-ups.
+func (m *Metrics) defineHTTPMetrics() {
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_http_requests_total",
+		Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "trialsd_http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern and method.",
+		Buckets: prometheus.ExponentialBucketsRange(0.001, 10, 14),
+	}, []string{"route", "method"})
+	m.httpInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "trialsd_http_requests_in_flight",
+		Help: "HTTP requests being served.",
+	})
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "trialsd_ready",
+		Help: "1 while /readyz would answer 200 (database reachable, migrations current).",
+	})
+	m.signups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_signups_total",
+		Help: "Public sign-ups by kind (enterprise_trial, professional) and outcome.",
+	}, []string{"kind", "outcome"})
 }
 
 // Handler serves the registry in the Prometheus exposition format.

@@ -1,0 +1,181 @@
+// Package trialsd_test holds the tests that keep the code's shape as
+// docs/architecture.md draws it: which package may import which, and how
+// long a function may grow. They read the source; nothing runs.
+package trialsd_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/trialsd/trialsd/"
+
+// layers ranks every package: a package imports only packages of a lower
+// rank, so the arrows of docs/architecture.md point one way. A new package
+// takes its place here and in docs/architecture.md.
+var layers = map[string]int{
+	// Leaves: words and tools every layer may use.
+	"internal/apperr": 0, "internal/clock": 0, "internal/config": 0, "internal/logging": 0,
+	"internal/signature": 0, "jobs/jobargs": 0, "migrations": 0,
+	"internal/domain": 1, "internal/database": 1, "internal/ratelimit": 1, "internal/turnstile": 1,
+	// Rows and shapes.
+	"internal/store": 2, "internal/wire": 2, "internal/metrics": 2, "internal/testdb": 2,
+	// The domain services, each above what it calls.
+	"internal/outbox": 3, "internal/accounts": 3,
+	"internal/lifecycle": 4,
+	"internal/signup":    5, "internal/enterprise": 5,
+	"internal/billing": 6, "jobs": 6,
+	// The edges.
+	"internal/httpapi": 7, "internal/services": 7,
+	"internal/daemon": 8,
+	"internal/cli":    9,
+	"cmd/trialsd":     10,
+	// The benchmark harness is a tool beside the daemon, not a part of it.
+	"cmd/trialsbench": 10, "cmd/trialsbench/internal/bench": 9, "internal/bench": 9,
+	// Tests only.
+	"internal/chaos": 10,
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+// packages lists the module's packages with their non-test imports.
+func packages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		p := pkg{ImportPath: strings.TrimPrefix(f[0], module)}
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, module) {
+				p.Imports = append(p.Imports, strings.TrimPrefix(imp, module))
+			}
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// Dependencies point one way: handlers → domain services → store → domain
+// words; no package imports one drawn above it.
+func TestImportsPointDown(t *testing.T) {
+	t.Parallel()
+	for _, p := range packages(t) {
+		if p.ImportPath == "github.com/trialsd/trialsd" {
+			continue // this test
+		}
+		rank, ok := layers[p.ImportPath]
+		if !ok {
+			t.Errorf("%s has no layer: give it one here and a paragraph in docs/architecture.md", p.ImportPath)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if r, ok := layers[imp]; ok && r >= rank {
+				t.Errorf("%s (layer %d) imports %s (layer %d): dependencies point down", p.ImportPath, rank, imp, r)
+			}
+		}
+	}
+}
+
+// docs/architecture.md has a paragraph for every package.
+func TestArchitectureNamesEveryPackage(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range packages(t) {
+		if p.ImportPath == "github.com/trialsd/trialsd" {
+			continue
+		}
+		if !strings.Contains(string(doc), "`"+p.ImportPath+"`") {
+			t.Errorf("docs/architecture.md does not name `%s`", p.ImportPath)
+		}
+	}
+}
+
+// Limits a function stays within, so it reads in one screen and its call
+// sites read without a list of positional values.
+const (
+	maxFunctionLines  = 80
+	maxFunctionParams = 6
+)
+
+var generated = regexp.MustCompile(`(?m)^// Code generated .* DO NOT EDIT\.$`)
+
+func TestFunctionsStayShort(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil || generated.Match(src) {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, src, 0)
+		if err != nil {
+			return err
+		}
+		checkFunctions(t, fset, f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkFunctions(t *testing.T, fset *token.FileSet, f *ast.File) {
+	ast.Inspect(f, func(n ast.Node) bool {
+		var typ *ast.FuncType
+		var body *ast.BlockStmt
+		switch fn := n.(type) {
+		case *ast.FuncDecl:
+			typ, body = fn.Type, fn.Body
+		case *ast.FuncLit:
+			typ, body = fn.Type, fn.Body
+		default:
+			return true
+		}
+		if body == nil {
+			return true
+		}
+		at := fset.Position(n.Pos())
+		if lines := fset.Position(body.End()).Line - at.Line + 1; lines > maxFunctionLines {
+			t.Errorf("%s: a function of %d lines (at most %d)", at, lines, maxFunctionLines)
+		}
+		if params := countParams(typ); params > maxFunctionParams {
+			t.Errorf("%s: a function of %d parameters (at most %d): pass a value for what travels together", at, params, maxFunctionParams)
+		}
+		return true
+	})
+}
+
+func countParams(typ *ast.FuncType) int {
+	n := 0
+	for _, field := range typ.Params.List {
+		n += max(len(field.Names), 1)
+	}
+	return n
+}

@@ -1,0 +1,128 @@
+// Package services builds trialsd's domain services in one place. The daemon
+// serves and works them, the operator commands call them, and the handler
+// tests drive them; wiring them here once keeps all three alike, so an
+// operator's `trialsd trials extend` obeys the same rules (and enqueues the
+// same jobs) as the API.
+package services
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/billing"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/enterprise"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/outbox"
+	"github.com/trialsd/trialsd/internal/signup"
+)
+
+// Deps are what the services are built on.
+type Deps struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Pool   *pgxpool.Pool
+	Clock  clock.Clock
+	// Jobs enqueues, in the services' own transactions, the jobs their
+	// changes cause. Whether it also works them is the caller's business.
+	Jobs *river.Client[pgx.Tx]
+}
+
+// Services are the domain services of one process, sharing one pool, one
+// clock and one job queue.
+type Services struct {
+	Lifecycle  *lifecycle.Service
+	Accounts   *accounts.Service
+	Tokens     *accounts.Tokens
+	Signup     *signup.Service
+	Billing    *billing.Service
+	Enterprise *enterprise.Service
+	// Webhooks writes lifecycle events and e-mails to the outbox; Outbox
+	// delivers what it wrote.
+	Webhooks *outbox.Writer
+	Outbox   *outbox.Deliverer
+}
+
+// New wires the services on d. It starts nothing and touches no database.
+func New(d Deps) *Services {
+	cfg := d.Config
+	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, d.Jobs, cfg.Webhooks.MaxAttempts)
+	codes := signup.NewCodes(d.Clock, writer)
+	lc := lifecycle.New(lifecycle.Deps{
+		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
+		Webhooks: writer, Activation: codes,
+	})
+	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Logger: d.Logger})
+	webhookClient := &http.Client{Timeout: cfg.Webhooks.Timeout}
+	return &Services{
+		Lifecycle: lc,
+		Accounts:  accounts.New(d.Pool, d.Clock),
+		Tokens:    accounts.NewTokens(d.Pool, d.Clock, cfg.Auth),
+		Signup:    signups,
+		Billing: billing.New(billing.Deps{
+			Pool: d.Pool, Lifecycle: lc, Signup: signups, Clock: d.Clock, Logger: d.Logger,
+			CallbackSecret: cfg.Billing.CallbackSecret,
+		}),
+		Enterprise: enterprise.New(d.Pool, lc, d.Clock),
+		Webhooks:   writer,
+		Outbox:     outbox.NewDeliverer(d.Pool, webhookClient, cfg.Webhooks.Secret, d.Clock, writer, mailSender(cfg.Email, d.Clock, d.Logger)),
+	}
+}
+
+// NewInsertOnly wires the services on pool with a River client that only
+// inserts: for a process that acts on trials (an operator command, a test of
+// the handlers) while the daemon's workers run the jobs it causes.
+func NewInsertOnly(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.Clock) (*Services, error) {
+	jobs, err := newRiverClient(pool, RiverConfig(cfg.River, clk, logger))
+	if err != nil {
+		return nil, err
+	}
+	return New(Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: jobs}), nil
+}
+
+// RiverConfig is River's config from the river.* settings, with no workers,
+// queues or periodic jobs: all an insert-only client needs, and what a
+// working client adds its work to, so both insert jobs alike.
+func RiverConfig(cfg config.River, clk clock.Clock, logger *slog.Logger) *river.Config {
+	rc := &river.Config{
+		Logger:                      logger.With("component", "river"),
+		FetchPollInterval:           cfg.FetchPollInterval,
+		FetchCooldown:               cfg.FetchCooldown,
+		JobTimeout:                  cfg.JobTimeout,
+		RescueStuckJobsAfter:        cfg.RescueStuckJobsAfter,
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
+		MaxAttempts:                 cfg.MaxAttempts,
+	}
+	// A stubbed clock drives River's notion of "due" too, so tests can move
+	// time; the real clock leaves River on the database's now().
+	if tg, ok := clk.(rivertype.TimeGenerator); ok {
+		rc.Test.Time = tg
+	}
+	return rc
+}
+
+// newRiverClient is River's client on pool, configured by rc.
+func newRiverClient(pool *pgxpool.Pool, rc *river.Config) (*river.Client[pgx.Tx], error) {
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("creating River client: %w", err)
+	}
+	return client, nil
+}
+
+// mailSender is the e-mail sender email.sender names.
+func mailSender(cfg config.Email, clk clock.Clock, logger *slog.Logger) outbox.Sender {
+	if cfg.Sender == "smtp" {
+		return outbox.SMTPSender{Addr: cfg.SMTPAddr, From: cfg.From, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Clock: clk.Now}
+	}
+	return outbox.LogSender{Logger: logger}
+}
