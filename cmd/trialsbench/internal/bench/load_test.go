@@ -8,13 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/testdb"
+	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // volatile are the columns that differ between any two inserts of the same
@@ -37,37 +40,25 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	cfg := config.Default()
 	due := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 
-	viaService := testdb.New(t)
-	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaService, clock.Real{}, daemon.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := d.Accounts.CreateAdmin(ctx, "benchadmin", "benchadmin@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	viaService, d := benchDaemon(t, cfg)
+	admin := newAdmin(t, d)
 	var userID int64
 	if err := viaService.QueryRow(ctx, `INSERT INTO users (username, email, name, created_at, updated_at)
 		VALUES ('bench2', 'bench2@example.com', 'Bench User 2', now(), now()) RETURNING id`).Scan(&userID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin.ID, Admin: true},
+	if _, err := d.Lifecycle.StartTrial(ctx, lifecycle.Actor{UserID: admin, Admin: true},
 		lifecycle.StartTrialRequest{UserID: userID, ExpirationDate: &due}, benchCause); err != nil {
 		t.Fatal(err)
 	}
 
-	viaCopy := testdb.New(t)
-	d2, err := daemon.New(cfg, slog.New(slog.DiscardHandler), viaCopy, clock.Real{}, daemon.Options{})
+	viaCopy, d2 := benchDaemon(t, cfg)
+	got, err := loadTrials(ctx, viaCopy, trialLoad{N: 1, From: due, AdminID: newAdmin(t, d2), MaxAttempts: cfg.River.MaxAttempts})
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin2, _, err := d2.Accounts.CreateAdmin(ctx, "benchadmin", "benchadmin@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := loadTrials(ctx, viaCopy, trialLoad{N: 1, From: due, AdminID: admin2.ID, MaxAttempts: cfg.River.MaxAttempts})
-	if err != nil {
-		t.Fatal(err)
+	if got.LastTrialID != got.FirstTrialID {
+		t.Errorf("loaded trials %d..%d, want one", got.FirstTrialID, got.LastTrialID)
 	}
 
 	for table, drop := range volatile {
@@ -85,37 +76,90 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 			}
 		}
 	}
-
-	// The dropped columns that are not arbitrary: the trial's job is its
-	// Expire job, whose args and unique key River derived from the trial.
-	for name, pool := range map[string]*pgxpool.Pool{"StartTrial": viaService, "loader": viaCopy} {
-		var ok bool
-		err := pool.QueryRow(ctx, `SELECT j.args = jsonb_build_object('v', 1, 'trial_id', t.id, 'generation', 1)
-			AND j.unique_key = sha256(convert_to('&kind=trial.expire&args={"generation":1,"trial_id":' || t.id || '}', 'UTF8'))
-			AND e.data = jsonb_build_object('expirationDate', to_char(t.expiration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-				'organizationId', t.organization_id, 'selfService', false)
-			AND e.actor = 'admin:' || (SELECT id FROM users WHERE is_admin)
-			FROM trials t JOIN river_job j ON j.id = t.transition_job_id JOIN trial_events e ON e.trial_id = t.id
-			WHERE t.user_id <> (SELECT id FROM users WHERE is_admin)`).Scan(&ok)
-		if err != nil || !ok {
-			t.Errorf("%s: trial, job and event do not belong together (ok=%v, err=%v)", name, ok, err)
-		}
-	}
-	// The counts by state the gauges read agree too.
-	counts := func(pool *pgxpool.Pool) string {
-		var s string
-		if err := pool.QueryRow(ctx, `SELECT coalesce(string_agg(state || '=' || n, ',' ORDER BY state), '')
-			FROM (SELECT state, sum(n) AS n FROM trial_state_counts GROUP BY state) x`).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	if want, have := counts(viaService), counts(viaCopy); want != have || want == "" {
+	// The dropped columns that are not arbitrary: the trial's event and job
+	// are its own, and the job is the one River itself writes for it.
+	checkTrialJob(t, "StartTrial", viaService, d.River)
+	checkTrialJob(t, "loader", viaCopy, d2.River)
+	if want, have := stateCounts(t, viaService), stateCounts(t, viaCopy); want != have || want == "" {
 		t.Errorf("trial_state_counts: StartTrial %q, loader %q", want, have)
 	}
-	if got.LastTrialID != got.FirstTrialID {
-		t.Errorf("loaded trials %d..%d, want one", got.FirstTrialID, got.LastTrialID)
+}
+
+// benchDaemon is a daemon, not started, on a fresh database.
+func benchDaemon(t *testing.T, cfg *config.Config) (*pgxpool.Pool, *daemon.Daemon) {
+	t.Helper()
+	pool := testdb.New(t)
+	d, err := daemon.New(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{}, daemon.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return pool, d
+}
+
+// newAdmin creates the admin who starts the trials and returns its id.
+func newAdmin(t *testing.T, d *daemon.Daemon) int64 {
+	t.Helper()
+	admin, _, err := d.Accounts.CreateAdmin(context.Background(), "benchadmin", "benchadmin@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin.ID
+}
+
+// checkTrialJob checks the one non-admin trial on pool: its trial.created
+// event describes it, and its job is what River, asked through the daemon's
+// client to enqueue the trial's Expire job the way the lifecycle does, takes
+// for that very job. River derives the unique key and states from the args
+// itself, so a job whose key or states River would not have written is not
+// found as a duplicate and River inserts a second one.
+func checkTrialJob(t *testing.T, name string, pool *pgxpool.Pool, client *river.Client[pgx.Tx]) {
+	t.Helper()
+	ctx := context.Background()
+	var trialID, jobID int64
+	var due time.Time
+	var ok bool
+	err := pool.QueryRow(ctx, `SELECT t.id, t.transition_job_id, t.expiration_date,
+			e.data = jsonb_build_object('expirationDate', to_char(t.expiration_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+				'organizationId', t.organization_id, 'selfService', false)
+			AND e.actor = 'admin:' || (SELECT id FROM users WHERE is_admin)
+		FROM trials t JOIN trial_events e ON e.trial_id = t.id
+		WHERE t.user_id <> (SELECT id FROM users WHERE is_admin)`).Scan(&trialID, &jobID, &due, &ok)
+	if err != nil || !ok {
+		t.Errorf("%s: trial and event do not belong together (ok=%v, err=%v)", name, ok, err)
+		return
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	args := jobargs.ExpireTrial{V: jobargs.Version, TrialID: trialID, Generation: 1}
+	res, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: due})
+	if err != nil {
+		t.Fatalf("%s: enqueueing the trial's Expire job again: %v", name, err)
+	}
+	if !res.UniqueSkippedAsDuplicate || res.Job.ID != jobID {
+		t.Errorf("%s: River enqueued the Expire job of trial %d as job %d (duplicate %v), want the trial's job %d",
+			name, trialID, res.Job.ID, res.UniqueSkippedAsDuplicate, jobID)
+	}
+	want, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT args = $2::jsonb FROM river_job WHERE id = $1`, jobID, want).Scan(&ok); err != nil || !ok {
+		t.Errorf("%s: job %d's args are not %s (ok=%v, err=%v)", name, jobID, want, ok, err)
+	}
+}
+
+// stateCounts are the counts by state the gauges read.
+func stateCounts(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var s string
+	if err := pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(state || '=' || n, ',' ORDER BY state), '')
+		FROM (SELECT state, sum(n) AS n FROM trial_state_counts GROUP BY state) x`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // rowsOf returns table's non-admin rows, ordered by id-ish, as JSON objects
