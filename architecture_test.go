@@ -39,7 +39,7 @@ var layers = map[string]int{
 	"internal/cli":    9,
 	"cmd/trialsd":     10,
 	// The benchmark harness is a tool beside the daemon, not a part of it.
-	"cmd/trialsbench": 10, "cmd/trialsbench/internal/bench": 9, "internal/bench": 9,
+	"cmd/trialsbench": 10, "cmd/trialsbench/internal/bench": 9,
 	// Tests only.
 	"internal/chaos": 10,
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/trialsd/trialsd/internal/bench"
+	"github.com/trialsd/trialsd/cmd/trialsbench/internal/bench"
 )
 
 func main() {

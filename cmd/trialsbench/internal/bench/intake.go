@@ -88,7 +88,8 @@ func (h *harness) runIntake(ctx context.Context) (_ report, err error) {
 		return nil, fmt.Errorf("no intake request succeeded: %s", rep.FirstFailure)
 	}
 
-	rep.Pgbench, err = runPgbench(ctx, h.opts.Pgbench, db, cfg, pgbenchUsers[0].ID, h.opts.IntakeClients, h.opts.IntakeDuration, h.opts.OutDir)
+	rep.Pgbench, err = runPgbench(ctx, pgbenchRun{Bin: h.opts.Pgbench, DB: db, Cfg: cfg, Users: pgbenchUsers,
+		Clients: h.opts.IntakeClients, Duration: h.opts.IntakeDuration, Dir: h.opts.OutDir})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/trialsd/trialsd/internal/database"
+	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // noopArgs is a job that does nothing: what River alone can do is the
@@ -21,7 +22,7 @@ type noopArgs struct{}
 func (noopArgs) Kind() string { return "trialsbench.noop" }
 
 // InsertOpts puts it on the queue the daemon's transitions use.
-func (noopArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: queueLifecycle} }
+func (noopArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobargs.QueueLifecycle} }
 
 // RiverReport is scenario 2: River working no-op jobs with the daemon's
 // queue settings.
@@ -69,7 +70,7 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:                      slog.New(warnOnly{h.log.Handler()}).With("component", "river"),
 		Workers:                     workers,
-		Queues:                      map[string]river.QueueConfig{queueLifecycle: {MaxWorkers: cfg.River.MaxWorkers}},
+		Queues:                      map[string]river.QueueConfig{jobargs.QueueLifecycle: {MaxWorkers: cfg.River.MaxWorkers}},
 		FetchPollInterval:           cfg.River.FetchPollInterval,
 		FetchCooldown:               cfg.River.FetchCooldown,
 		JobTimeout:                  cfg.River.JobTimeout,

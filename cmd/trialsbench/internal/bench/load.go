@@ -11,25 +11,21 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // The rows below are what lifecycle.StartTrial writes when an admin starts a
 // trial for another user (expiration date set, no reminder due before it),
 // written with COPY instead of one transaction per trial: loading 100k trials
-// takes seconds instead of minutes, and 10M becomes possible at all.
+// takes seconds instead of minutes, and 10M becomes possible at all. The
+// trials' Expire jobs River writes itself (see jobs.go).
 // TestLoadMatchesStartTrial keeps the two in step.
-const (
-	kindExpire     = "trial.expire"
-	queueLifecycle = "lifecycle"
-	// uniqueStatesDefault is River's default unique states (every state but
-	// cancelled and discarded) as the bit(8) it stores.
-	uniqueStatesDefault = 0xF5
-	benchCause          = "request:trialsbench"
-)
+const benchCause = "request:trialsbench"
 
 // trialLoad describes a batch of trials to load: N users, each with a trial
 // organization they administer and an active trial expiring at evenly spaced
@@ -60,22 +56,27 @@ func (l trialLoad) expiration(i int) time.Time {
 	return at.UTC().Truncate(time.Millisecond)
 }
 
-// expireArgs is jobargs.ExpireTrial as River encodes it; uniqueKey is the
-// key River derives from its unique fields (kind, generation, trial_id).
-func expireArgs(trialID int64) []byte {
-	return fmt.Appendf(nil, `{"v":1,"trial_id":%d,"generation":1}`, trialID)
-}
+// idBase is where the ids of a load's rows start: row i of a table gets
+// base + i + 1. The load's jobs get their ids from River; lastJob is the
+// newest job before them.
+type idBase struct{ user, org, trial, lastJob int64 }
 
-func uniqueKey(kind string, trialID int64) []byte {
-	sum := sha256.Sum256(fmt.Appendf(nil, `&kind=%s&args={"generation":1,"trial_id":%d}`, kind, trialID))
-	return sum[:]
-}
+func (b idBase) userID(i int) int64  { return b.user + int64(i) + 1 }
+func (b idBase) orgID(i int) int64   { return b.org + int64(i) + 1 }
+func (b idBase) trialID(i int) int64 { return b.trial + int64(i) + 1 }
 
-// loadTrials writes the rows of l with one COPY per table, in one
-// transaction that holds off other writers (a running daemon's periodic
-// jobs) so the explicit ids cannot collide, and moves the identity
-// sequences past them.
+// loadedTables are the tables a load locks and analyzes.
+const loadedTables = `users, organizations, organization_members, trials, trial_events, river_job`
+
+// loadTrials writes the rows of l with one COPY per table and River's fast
+// insert for the jobs, in one transaction that holds off other writers (a
+// running daemon's periodic jobs) so the explicit ids cannot collide, and
+// moves the identity sequences past them.
 func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded, err error) {
+	jobs, err := newInserter(pool, l.MaxAttempts)
+	if err != nil {
+		return loaded{}, err
+	}
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return loaded{}, fmt.Errorf("beginning load: %w", err)
@@ -85,61 +86,12 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if _, err := tx.Exec(ctx, `LOCK TABLE users, organizations, organization_members, trials, trial_events, river_job IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+loadedTables+` IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 		return loaded{}, fmt.Errorf("locking tables for load: %w", err)
 	}
-	// An insert that drew its id before the lock has not written it yet:
-	// start past the sequences as well as past the rows.
-	var base struct{ user, org, trial, job int64 }
-	err = tx.QueryRow(ctx, `SELECT
-		greatest((SELECT coalesce(max(id), 0) FROM users), (SELECT last_value FROM users_id_seq)),
-		greatest((SELECT coalesce(max(id), 0) FROM organizations), (SELECT last_value FROM organizations_id_seq)),
-		greatest((SELECT coalesce(max(id), 0) FROM trials), (SELECT last_value FROM trials_id_seq)),
-		greatest((SELECT coalesce(max(id), 0) FROM river_job), (SELECT last_value FROM river_job_id_seq))`).
-		Scan(&base.user, &base.org, &base.trial, &base.job)
+	base, err := readIDBases(ctx, tx)
 	if err != nil {
-		return loaded{}, fmt.Errorf("reading id bases: %w", err)
-	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	n := l.N
-	userID := func(i int) int64 { return base.user + int64(i) + 1 }
-	orgID := func(i int) int64 { return base.org + int64(i) + 1 }
-	trialID := func(i int) int64 { return base.trial + int64(i) + 1 }
-	jobID := func(i int) int64 { return base.job + int64(i) + 1 }
-	name := func(i int) string { return fmt.Sprintf("Bench User %d", userID(i)) }
-	actor := fmt.Sprintf("admin:%d", l.AdminID)
-
-	tables := []struct {
-		table   string
-		columns []string
-		row     func(i int) ([]any, error)
-	}{
-		{"users", []string{"id", "username", "email", "name", "created_at", "updated_at"}, func(i int) ([]any, error) {
-			return []any{userID(i), fmt.Sprintf("bench%d", userID(i)), fmt.Sprintf("bench%d@example.com", userID(i)), name(i), now, now}, nil
-		}},
-		{"organizations", []string{"id", "name", "is_trial", "enterprise_features", "created_at"}, func(i int) ([]any, error) {
-			return []any{orgID(i), name(i), true, true, now}, nil
-		}},
-		{"organization_members", []string{"organization_id", "user_id", "role", "created_at"}, func(i int) ([]any, error) {
-			return []any{orgID(i), userID(i), "admin", now}, nil
-		}},
-		{"trials", []string{"id", "user_id", "organization_id", "self_service", "created_at", "expiration_date", "transition_job_id"}, func(i int) ([]any, error) {
-			return []any{trialID(i), userID(i), orgID(i), false, now, l.expiration(i), jobID(i)}, nil
-		}},
-		{"trial_events", []string{"trial_id", "kind", "at", "actor", "cause", "data"}, func(i int) ([]any, error) {
-			data, err := json.Marshal(map[string]any{"expirationDate": wire.Format(l.expiration(i)), "organizationId": orgID(i), "selfService": false})
-			return []any{trialID(i), "trial.created", now, actor, benchCause, data}, err
-		}},
-		{"river_job", []string{"id", "state", "attempt", "max_attempts", "created_at", "scheduled_at", "priority", "args", "kind", "metadata", "queue", "tags", "unique_key", "unique_states"}, func(i int) ([]any, error) {
-			at := l.expiration(i)
-			state := "scheduled"
-			if !at.After(time.Now()) {
-				state = "available"
-			}
-			return []any{jobID(i), state, 0, l.MaxAttempts, now, at, 1, expireArgs(trialID(i)), kindExpire,
-				[]byte("{}"), queueLifecycle, []string{}, uniqueKey(kindExpire, trialID(i)),
-				pgtype.Bits{Bytes: []byte{uniqueStatesDefault}, Len: 8, Valid: true}}, nil
-		}},
+		return loaded{}, err
 	}
 	// Row triggers off for the load: the foreign keys hold by construction,
 	// and the per-row trigger that keeps trial_state_counts makes a bulk
@@ -149,15 +101,21 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 	if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 		return loaded{}, fmt.Errorf("disabling triggers for load: %w", err)
 	}
-	for _, t := range tables {
-		if err := copyRows(ctx, tx, t.table, t.columns, n, t.row); err != nil {
+	if err := insertJobs(ctx, tx, jobs, l.N, func(i int) river.InsertManyParams {
+		return expireJob(base.trialID(i), l.expiration(i))
+	}); err != nil {
+		return loaded{}, err
+	}
+	jobIDs, err := expireJobIDs(ctx, tx, base.lastJob, base.trialID(0), l.N)
+	if err != nil {
+		return loaded{}, err
+	}
+	for _, t := range l.tables(base, jobIDs) {
+		if err := copyRows(ctx, tx, t.table, t.columns, l.N, t.row); err != nil {
 			return loaded{}, err
 		}
 	}
-	if err := countActive(ctx, tx, n); err != nil {
-		return loaded{}, err
-	}
-	if err := resetSequences(ctx, tx); err != nil {
+	if err := finishLoad(ctx, tx, l.N); err != nil {
 		return loaded{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -166,10 +124,69 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 	// Trials created over days have statistics long before they fall due;
 	// a bulk load has none until autovacuum comes by, and River's scheduler
 	// planned without them takes ~27 s instead of ~0.4 s per 10k jobs.
-	if _, err := pool.Exec(ctx, `ANALYZE users, organizations, organization_members, trials, trial_events, river_job`); err != nil {
+	if _, err := pool.Exec(ctx, `ANALYZE `+loadedTables); err != nil {
 		return loaded{}, fmt.Errorf("analyzing loaded tables: %w", err)
 	}
-	return loaded{FirstTrialID: trialID(0), LastTrialID: trialID(n - 1), FirstUserID: userID(0)}, nil
+	return loaded{FirstTrialID: base.trialID(0), LastTrialID: base.trialID(l.N - 1), FirstUserID: base.userID(0)}, nil
+}
+
+// readIDBases reads where the load's ids start. An insert that drew its id
+// before the lock has not written it yet: start past the sequences as well
+// as past the rows.
+func readIDBases(ctx context.Context, tx pgx.Tx) (idBase, error) {
+	var b idBase
+	err := tx.QueryRow(ctx, `SELECT
+		greatest((SELECT coalesce(max(id), 0) FROM users), (SELECT last_value FROM users_id_seq)),
+		greatest((SELECT coalesce(max(id), 0) FROM organizations), (SELECT last_value FROM organizations_id_seq)),
+		greatest((SELECT coalesce(max(id), 0) FROM trials), (SELECT last_value FROM trials_id_seq)),
+		(SELECT coalesce(max(id), 0) FROM river_job)`).
+		Scan(&b.user, &b.org, &b.trial, &b.lastJob)
+	if err != nil {
+		return idBase{}, fmt.Errorf("reading id bases: %w", err)
+	}
+	return b, nil
+}
+
+// loadTable is one table's COPY: its columns and how to make row i.
+type loadTable struct {
+	table   string
+	columns []string
+	row     func(i int) ([]any, error)
+}
+
+// tables are the COPYs of l's rows of trialsd's own tables, the trials
+// pointing at the jobs River gave jobIDs.
+func (l trialLoad) tables(b idBase, jobIDs []int64) []loadTable {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	name := func(i int) string { return fmt.Sprintf("Bench User %d", b.userID(i)) }
+	actor := fmt.Sprintf("admin:%d", l.AdminID)
+	return []loadTable{
+		{"users", []string{"id", "username", "email", "name", "created_at", "updated_at"}, func(i int) ([]any, error) {
+			return []any{b.userID(i), fmt.Sprintf("bench%d", b.userID(i)), fmt.Sprintf("bench%d@example.com", b.userID(i)), name(i), now, now}, nil
+		}},
+		{"organizations", []string{"id", "name", "is_trial", "enterprise_features", "created_at"}, func(i int) ([]any, error) {
+			return []any{b.orgID(i), name(i), true, true, now}, nil
+		}},
+		{"organization_members", []string{"organization_id", "user_id", "role", "created_at"}, func(i int) ([]any, error) {
+			return []any{b.orgID(i), b.userID(i), store.RoleAdmin, now}, nil
+		}},
+		{"trials", []string{"id", "user_id", "organization_id", "self_service", "created_at", "expiration_date", "transition_job_id"}, func(i int) ([]any, error) {
+			return []any{b.trialID(i), b.userID(i), b.orgID(i), false, now, l.expiration(i), jobIDs[i]}, nil
+		}},
+		{"trial_events", []string{"trial_id", "kind", "at", "actor", "cause", "data"}, func(i int) ([]any, error) {
+			data, err := json.Marshal(map[string]any{"expirationDate": wire.Format(l.expiration(i)), "organizationId": b.orgID(i), "selfService": false})
+			return []any{b.trialID(i), domain.EventCreated, now, actor, benchCause, data}, err
+		}},
+	}
+}
+
+// finishLoad does what the disabled triggers would have done and moves the
+// sequences past the loaded ids.
+func finishLoad(ctx context.Context, tx pgx.Tx, n int) error {
+	if err := countActive(ctx, tx, n); err != nil {
+		return err
+	}
+	return resetSequences(ctx, tx)
 }
 
 // countActive does what the trials trigger would have done for n new

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // profileUnavailable says why the storm report carries no CPU profile.
@@ -227,7 +229,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 	profiled := h.profileAsync(ctx, pprofAddr, "storm-backlog.pprof", 0)
 	waitErr := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog to drain", allExpired(db.Pool, l))
 	if waitErr == nil {
-		waitErr = waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog's expiry jobs to complete", jobsDone(db.Pool, kindExpire))
+		waitErr = waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "the backlog's expiry jobs to complete", jobsDone(db.Pool, jobargs.KindExpireTrial))
 	}
 	rep.BurstDaemon = d.Usage.stop()
 	rep.BacklogProfile = <-profiled
@@ -235,7 +237,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 		return err
 	}
 	if rep.BurstJobs, err = drainOf(ctx, db.Pool, `SELECT count(*)::int, min(finalized_at), max(finalized_at) FROM river_job
-		WHERE kind = $1 AND finalized_at IS NOT NULL`, kindExpire); err != nil {
+		WHERE kind = $1 AND finalized_at IS NOT NULL`, jobargs.KindExpireTrial); err != nil {
 		return err
 	}
 	return waitErr
