@@ -587,7 +587,7 @@ func TestAuthenticateAPIKeyMalformedNeedsNoDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	_, url := testdb.NewWithURL(t)
-	pool, err := database.Open(ctx, url, 1, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: url, MaxConns: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

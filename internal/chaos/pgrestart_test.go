@@ -135,7 +135,7 @@ func TestPostgresCrashMidStorm(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
 	dbURL := c.url("trialsd")
-	pool, err := database.Open(ctx, dbURL, 8, true)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: dbURL, MaxConns: 8, CreateIfMissing: true})
 	if err != nil {
 		t.Fatal(err)
 	}

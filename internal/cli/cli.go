@@ -171,7 +171,7 @@ func (a *app) newLogger(cfg *config.Config) *slog.Logger {
 // openMigrated opens the database for an operator command and insists it is
 // migrated, so a fresh install gets a clear instruction instead of SQL errors.
 func (a *app) openMigrated(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	pool, err := database.Open(ctx, cfg.Database.URL, 4, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: cfg.Database.URL, MaxConns: 4})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" { // invalid_catalog_name
 		return nil, errors.New("the database does not exist: run `trialsd migrate up` first")

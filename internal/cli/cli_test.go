@@ -183,7 +183,7 @@ func TestOperatorCommandsNeedMigratedDatabase(t *testing.T) {
 		}},
 		{"not created yet", func(t *testing.T, url string) {}},
 		{"created but never migrated", func(t *testing.T, url string) {
-			pool, err := database.Open(t.Context(), url, 1, true)
+			pool, err := database.Open(t.Context(), database.PoolConfig{URL: url, MaxConns: 1, CreateIfMissing: true})
 			if err != nil {
 				t.Fatal(err)
 			}

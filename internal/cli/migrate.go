@@ -12,18 +12,27 @@ import (
 	"github.com/trialsd/trialsd/internal/database"
 )
 
+// dbMissing says what a migration command does about a database that does
+// not exist: `up` creates it, the others refuse.
+type dbMissing int
+
+const (
+	refuseMissing dbMissing = iota
+	createMissing
+)
+
 func (a *app) migrateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Manage the database schema (River's tables and trialsd's)",
 	}
-	withPool := func(create bool, fn func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error) func(*cobra.Command, []string) error {
+	withPool := func(missing dbMissing, fn func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			pool, err := database.Open(cmd.Context(), cfg.Database.URL, 4, create)
+			pool, err := database.Open(cmd.Context(), database.PoolConfig{URL: cfg.Database.URL, MaxConns: 4, CreateIfMissing: missing == createMissing})
 			if err != nil {
 				return err
 			}
@@ -35,21 +44,21 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "up",
 		Short: "Create the database if missing and apply every pending migration",
 		Args:  cobra.NoArgs,
-		RunE: withPool(true, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
+		RunE: withPool(createMissing, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
 			return database.MigrateUp(ctx, pool, a.newLogger(cfg))
 		}),
 	}, &cobra.Command{
 		Use:   "down",
 		Short: "Roll back the latest trialsd migration (River's tables are kept)",
 		Args:  cobra.NoArgs,
-		RunE: withPool(false, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
+		RunE: withPool(refuseMissing, func(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool) error {
 			return database.MigrateDown(ctx, pool, a.newLogger(cfg))
 		}),
 	}, &cobra.Command{
 		Use:   "status",
 		Short: "List every migration and whether it is applied",
 		Args:  cobra.NoArgs,
-		RunE: withPool(false, func(ctx context.Context, _ *config.Config, pool *pgxpool.Pool) error {
+		RunE: withPool(refuseMissing, func(ctx context.Context, _ *config.Config, pool *pgxpool.Pool) error {
 			states, err := database.MigrationStatus(ctx, pool)
 			if err != nil {
 				return err

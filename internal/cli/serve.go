@@ -39,7 +39,7 @@ With --migrate, the database is created if missing and migrated first.`,
 				logger.Warn("TURNSTILE VERIFICATION IS DISABLED: public sign-ups are open to bots; never run like this in production")
 			}
 			ctx := cmd.Context()
-			pool, err := database.Open(ctx, cfg.Database.URL, cfg.Database.MaxConns, migrate)
+			pool, err := database.Open(ctx, database.PoolConfig{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, CreateIfMissing: migrate})
 			if err != nil {
 				return err
 			}

@@ -14,16 +14,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Open connects a pool to url with at most maxConns connections. With
-// createIfMissing, a database that does not exist yet is created first, so a
-// fresh install needs no manual step.
-func Open(ctx context.Context, url string, maxConns int32, createIfMissing bool) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+// PoolConfig is what a pool is opened with.
+type PoolConfig struct {
+	URL string
+	// MaxConns bounds the pool's connections.
+	MaxConns int32
+	// CreateIfMissing creates a database that does not exist yet, so a
+	// fresh install needs no manual step.
+	CreateIfMissing bool
+}
+
+// Open connects a pool as c says.
+func Open(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(c.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL: %w", err)
 	}
-	cfg.MaxConns = maxConns
-	if createIfMissing {
+	cfg.MaxConns = c.MaxConns
+	if c.CreateIfMissing {
 		if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}

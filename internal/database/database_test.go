@@ -33,7 +33,7 @@ func TestOpenCreatesAndMigratesConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pool, err := database.Open(ctx, url, 4, true)
+			pool, err := database.Open(ctx, database.PoolConfig{URL: url, MaxConns: 4, CreateIfMissing: true})
 			if err != nil {
 				errs[i] = err
 				return
@@ -49,7 +49,7 @@ func TestOpenCreatesAndMigratesConcurrently(t *testing.T) {
 		}
 	}
 
-	pool, err := database.Open(ctx, url, 2, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: url, MaxConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestIsUnavailable(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	_, err := database.Open(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", 1, false)
+	_, err := database.Open(ctx, database.PoolConfig{URL: "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", MaxConns: 1})
 	if !database.IsUnavailable(err) {
 		t.Fatalf("IsUnavailable(%v) = false for a refused connection", err)
 	}

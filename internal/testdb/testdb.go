@@ -66,7 +66,7 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	t.Cleanup(func() { drop(t, name) })
 
 	url := urlForConfig(admin.Config(), name)
-	pool, err := database.Open(ctx, url, 10, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: url, MaxConns: 10})
 	if err != nil {
 		t.Fatalf("opening test database: %v", err)
 	}
@@ -150,7 +150,7 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{building}.Sanitize()); err != nil {
 		return "", fmt.Errorf("creating template: %w", err)
 	}
-	pool, err := database.Open(ctx, urlForConfig(admin.Config(), building), 4, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: urlForConfig(admin.Config(), building), MaxConns: 4})
 	if err != nil {
 		return "", err
 	}

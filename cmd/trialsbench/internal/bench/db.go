@@ -33,7 +33,7 @@ func newTemplateDB(ctx context.Context, adminURL string) (*scratchDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.Pool, err = database.Open(ctx, db.URL, 2, false)
+	db.Pool, err = database.Open(ctx, database.PoolConfig{URL: db.URL, MaxConns: 2})
 	if err != nil {
 		return nil, errors.Join(err, db.Drop(ctx))
 	}
@@ -54,7 +54,7 @@ func newScratchDB(ctx context.Context, tmpl *scratchDB, scenario string, maxConn
 	if err != nil {
 		return nil, err
 	}
-	db.Pool, err = database.Open(ctx, db.URL, maxConns, false)
+	db.Pool, err = database.Open(ctx, database.PoolConfig{URL: db.URL, MaxConns: maxConns})
 	if err != nil {
 		return nil, errors.Join(err, db.Drop(ctx))
 	}

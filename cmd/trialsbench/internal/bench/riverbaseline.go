@@ -60,7 +60,7 @@ func (h *harness) runRiver(ctx context.Context) (_ report, err error) {
 	rep.Database = db.Name
 	rep.River = settingsOf(cfg)
 	// The pool the daemon would have.
-	pool, err := database.Open(ctx, db.URL, cfg.Database.MaxConns, false)
+	pool, err := database.Open(ctx, database.PoolConfig{URL: db.URL, MaxConns: cfg.Database.MaxConns})
 	if err != nil {
 		return nil, err
 	}
