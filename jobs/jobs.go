@@ -48,7 +48,24 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &PurgeOrganizationWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &ReconcileTrialsWorker{svc: d.Lifecycle, obs: d.Observer})
 	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
+	river.AddWorker(workers, &AdvanceTestClockWorker{svc: d.Lifecycle})
 	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
+}
+
+// AdvanceTestClockWorker steps a test clock to its target.
+type AdvanceTestClockWorker struct {
+	river.WorkerDefaults[jobargs.AdvanceTestClock]
+	svc *lifecycle.Service
+}
+
+// Work advances until the clock arrives; an advance longer than the job's
+// time goes on in the job's next run.
+func (w *AdvanceTestClockWorker) Work(ctx context.Context, job *river.Job[jobargs.AdvanceTestClock]) error {
+	err := w.svc.RunAdvance(ctx, job.Args.ClockID, job.Args.Target)
+	if errors.Is(err, lifecycle.ErrAdvanceContinues) {
+		return river.JobSnooze(0)
+	}
+	return err
 }
 
 // RemoveUnpaidSignupsWorker removes sign-ups left unpaid past their TTL.

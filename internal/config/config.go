@@ -24,12 +24,14 @@ type Config struct {
 	River     River
 	Signup    Signup
 	Turnstile Turnstile
-	Auth      Auth
-	Billing   Billing
-	Webhooks  Webhooks
-	Email     Email
-	Log       Log
-	Metrics   Metrics
+	// TestClocks configures simulated time for rehearsing trials.
+	TestClocks TestClocks
+	Auth       Auth
+	Billing    Billing
+	Webhooks   Webhooks
+	Email      Email
+	Log        Log
+	Metrics    Metrics
 }
 
 // Email configures how e-mails (activation codes) are sent.
@@ -120,6 +122,21 @@ type Turnstile struct {
 	// Timeout bounds one siteverify call, so a slow Cloudflare answers a
 	// sign-up with 503 instead of holding its request open.
 	Timeout time.Duration
+}
+
+// TestClocks configures test clocks: simulated time on which an admin
+// rehearses a trial's whole life in seconds with the real jobs.
+type TestClocks struct {
+	// Enabled serves the test-clock routes and accepts testClockId; off in
+	// production, where they answer 404.
+	Enabled bool
+	// Retention is how long (real time) a clock lives before it is deleted
+	// with everything on it.
+	Retention time.Duration
+	// MaxTrials bounds the trials on one clock.
+	MaxTrials int
+	// MaxAdvance bounds how far one advance moves a clock.
+	MaxAdvance time.Duration
 }
 
 // Auth configures login tokens.

@@ -133,6 +133,17 @@ var keys = []key{
 	}},
 	{"turnstile.timeout", "10s", dur(func(c *Config) *time.Duration { return &c.Turnstile.Timeout })},
 
+	{"test_clocks.enabled", false, func(c *Config, raw any) (err error) {
+		c.TestClocks.Enabled, err = cast.ToBoolE(raw)
+		return err
+	}},
+	{"test_clocks.retention", "720h", dur(func(c *Config) *time.Duration { return &c.TestClocks.Retention })},
+	{"test_clocks.max_trials", 100, func(c *Config, raw any) (err error) {
+		c.TestClocks.MaxTrials, err = positiveInt(raw)
+		return err
+	}},
+	{"test_clocks.max_advance", "17520h", dur(func(c *Config) *time.Duration { return &c.TestClocks.MaxAdvance })},
+
 	{"auth.jwt_secret", "", str(func(c *Config) *string { return &c.Auth.JWTSecret })},
 	{"auth.jwt_ttl", "24h", dur(func(c *Config) *time.Duration { return &c.Auth.JWTTTL })},
 	{"auth.jwt_issuer", "trialsd", str(func(c *Config) *string { return &c.Auth.JWTIssuer })},

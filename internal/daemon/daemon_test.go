@@ -184,6 +184,7 @@ func TestTrialExpiresEndToEnd(t *testing.T) {
 		"id": float64(id), "userId": float64(1), "organizationId": float64(1),
 		"created": wire.Format(t0), "expirationDate": wire.Format(expires),
 		"notes": "big prospect", "expiredDate": wire.Format(expires), "deletedDate": nil, "upgradedDate": nil,
+		"testClockId": nil,
 	}
 	trial = body["trial"].(map[string]any)
 	for k, v := range want {

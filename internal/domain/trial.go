@@ -54,6 +54,8 @@ type Trial struct {
 	// schedule.
 	TransitionJobID *int64
 	ReminderJobIDs  []int64
+	// TestClockID is the test clock the trial lives on (nil: real time).
+	TestClockID *int64
 }
 
 // Position is where a trial stands in its lifecycle: its state and the

@@ -56,6 +56,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	cfg.Auth.JWTSecret = jwtSecret
 	cfg.Billing.CallbackSecret = billingSecret
+	cfg.TestClocks.Enabled = true
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := services.NewInsertOnly(cfg, logger, pool, b.clock)

@@ -40,6 +40,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /v1/api/admin/organizations/{organizationId}", admin(handleAdminDeleteOrganization(log, lc)))
 	mux.Handle("POST /v1/api/admin/organizations/{organizationId}/restore", admin(handleAdminRestoreOrganization(log, lc)))
 
+	if d.Config.TestClocks.Enabled { // off in production: the routes answer 404
+		mux.Handle("POST /v1/api/admin/test-clocks", admin(handleCreateTestClock(log, lc)))
+		mux.Handle("GET /v1/api/admin/test-clocks", admin(handleListTestClocks(log, lc)))
+		mux.Handle("GET /v1/api/admin/test-clocks/{testClockId}", admin(handleGetTestClock(log, lc)))
+		mux.Handle("POST /v1/api/admin/test-clocks/{testClockId}/advance", admin(handleAdvanceTestClock(log, lc)))
+		mux.Handle("DELETE /v1/api/admin/test-clocks/{testClockId}", admin(handleDeleteTestClock(log, lc)))
+	}
+
 	mux.Handle("POST /api/v2/organization/{organizationId}/enterprise", userV2(handleCreateEnterprise(log, d.Enterprise)))
 
 	if d.RiverUI != nil {

@@ -153,7 +153,8 @@ func handleAdminCreateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Han
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			startTrialRequest
-			UserID *int64 `json:"userId"`
+			UserID      *int64 `json:"userId"`
+			TestClockID *int64 `json:"testClockId"`
 		}
 		if err := decode(r, &body); err != nil {
 			respondError(w, r, logger, err)
@@ -168,7 +169,7 @@ func handleAdminCreateTrial(logger *slog.Logger, lc *lifecycle.Service) http.Han
 			respondError(w, r, logger, err)
 			return
 		}
-		req.UserID = *body.UserID
+		req.UserID, req.TestClockID = *body.UserID, body.TestClockID
 		started, err := lc.StartTrial(r.Context(), actorOf(r), req, causeOf(r))
 		if err != nil {
 			respondError(w, r, logger, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
@@ -16,7 +17,9 @@ import (
 // Every step that locks a trial, writes its row, records its history or
 // schedules its jobs is a method of change, so one change cannot record one
 // actor and schedule at another instant, and the instant has one source:
-// now is read from the service's clock once, when the change begins.
+// now is read from the service's clock once, when the change begins, and
+// replaced by a test clock's frozen time once the change finds its trial
+// on one (enterClock).
 type change struct {
 	s     *Service
 	tx    pgx.Tx
@@ -24,6 +27,8 @@ type change struct {
 	now   time.Time
 	actor domain.Actor
 	cause string
+	// clock is the test clock of the change's trials, nil for real time.
+	clock *domain.TestClock
 }
 
 // begin starts a change in tx.
@@ -45,13 +50,49 @@ func (c *change) lockTrial(ctx context.Context, id int64) (domain.Trial, error) 
 	if err != nil {
 		return domain.Trial{}, notFoundAs(err, "Trial %d not found", id)
 	}
-	return t, nil
+	return t, c.enterClock(ctx, t)
 }
 
 // lockOrganization locks an organization and its trials in the documented
 // order (its trials in id order, then the organization), and returns them.
 func (c *change) lockOrganization(ctx context.Context, orgID int64) (store.Organization, []domain.Trial, error) {
-	return c.q.LockOrganization(ctx, orgID)
+	org, trials, err := c.q.LockOrganization(ctx, orgID)
+	if err != nil {
+		return store.Organization{}, nil, err
+	}
+	for _, t := range trials {
+		if err := c.enterClock(ctx, t); err != nil {
+			return store.Organization{}, nil, err
+		}
+	}
+	return org, trials, nil
+}
+
+// enterClock puts the change on t's test clock, if it has one: from then
+// on the change happens at the clock's frozen time, and the jobs it
+// schedules wait for the clock (pending) instead of for real time.
+func (c *change) enterClock(ctx context.Context, t domain.Trial) error {
+	if t.TestClockID == nil || c.clock != nil {
+		return nil
+	}
+	clk, err := c.q.TestClockByID(ctx, *t.TestClockID)
+	if err != nil {
+		return fmt.Errorf("reading test clock %d of trial %d: %w", *t.TestClockID, t.ID, err)
+	}
+	c.useClock(clk)
+	return nil
+}
+
+// useClock makes clk the change's time.
+func (c *change) useClock(clk domain.TestClock) {
+	c.clock = &clk
+	c.now = clk.FrozenTime.UTC().Truncate(time.Millisecond)
+}
+
+// jobOpts are the options of a job the change schedules at at: due then
+// by real time, or, on a test clock, pending until an advance reaches at.
+func (c *change) jobOpts(at time.Time) *river.InsertOpts {
+	return &river.InsertOpts{ScheduledAt: at, Pending: c.clock != nil}
 }
 
 // setDates writes t's lifecycle dates and refreshes t.State from the row.

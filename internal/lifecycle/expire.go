@@ -65,7 +65,7 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 // no longer active.
 func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.Trial, error) {
 	var others []domain.Trial
-	if batch := c.s.cfg.ExpireBatch; batch > 1 {
+	if batch := c.s.cfg.ExpireBatch; batch > 1 && c.clock == nil {
 		var err error
 		if others, err = c.q.ClaimDueActiveTrials(ctx, c.now, own.ID, batch-1); err != nil {
 			return nil, err
@@ -81,7 +81,7 @@ func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.T
 	jobs := make([]river.InsertManyParams, len(trials))
 	for i, t := range trials {
 		ids[i], orgs[i] = t.ID, t.OrganizationID
-		jobs[i] = river.InsertManyParams{Args: deleteArgs(t), InsertOpts: &river.InsertOpts{ScheduledAt: graceEndsAt}}
+		jobs[i] = river.InsertManyParams{Args: deleteArgs(t), InsertOpts: c.jobOpts(graceEndsAt)}
 	}
 	if err := c.q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
 		return nil, err
@@ -196,6 +196,9 @@ func (s *Service) transition(ctx context.Context, st step) (Result, error) {
 		if t.Position() != (domain.Position{State: st.from, ScheduleGen: st.generation}) {
 			res.Outcome = st.moved(t.Position())
 			return nil
+		}
+		if err := c.enterClock(ctx, t); err != nil {
+			return err
 		}
 		if dueAt := st.due(t); dueAt.After(c.now) {
 			return &NotDueError{Due: dueAt}

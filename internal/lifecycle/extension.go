@@ -24,6 +24,9 @@ func (s *Service) RequestExtension(ctx context.Context, actor domain.Actor, orgI
 		}
 		for _, t := range trials {
 			if t.State.Live() {
+				if err := c.enterClock(ctx, t); err != nil {
+					return err
+				}
 				var request any
 				if len(body) > 0 {
 					request = body

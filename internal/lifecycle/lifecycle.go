@@ -33,6 +33,7 @@ type Service struct {
 	webhooks   *outbox.Writer
 	activation Activation
 	applied    *appliedExpiries
+	clocks     config.TestClocks
 }
 
 // Deps are what the lifecycle service works with.
@@ -48,6 +49,8 @@ type Deps struct {
 	// verify the new one; nil: the address is left unverified, and the
 	// user asks for a code.
 	Activation Activation
+	// TestClocks configures test clocks; zero: they are off.
+	TestClocks config.TestClocks
 }
 
 // Activation sends a user a new activation code, in the caller's
@@ -61,6 +64,7 @@ func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
 		webhooks: d.Webhooks, activation: d.Activation, applied: newAppliedExpiries(appliedCap),
+		clocks: d.TestClocks,
 	}
 }
 

@@ -23,6 +23,9 @@ type ReconcileReport struct {
 	Repaired map[string]int
 	// FoldedCounters is how many counter rows of gone backends were folded.
 	FoldedCounters int64
+	// DeletedTestClocks counts the test clocks deleted at the end of their
+	// retention.
+	DeletedTestClocks int
 }
 
 // Reconcile finds trials whose next transition is due within
@@ -33,7 +36,8 @@ type ReconcileReport struct {
 // later sweep before it is due.
 //
 // It also folds the trials-by-state counters of backends that have gone,
-// which would otherwise gain a few rows with every new connection.
+// which would otherwise gain a few rows with every new connection, and
+// deletes the test clocks whose retention has ended.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	// Housekeeping: a failed fold is logged, and the repairs go on.
 	folded, err := store.New(s.pool).FoldTrialStateCounts(ctx)
@@ -41,6 +45,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 		s.logger.WarnContext(ctx, "folding the trials-by-state counters failed; the next sweep tries again", "error", err)
 	}
 	report := ReconcileReport{Repaired: map[string]int{}, FoldedCounters: folded}
+	if report.DeletedTestClocks, err = s.sweepTestClocks(ctx); err != nil {
+		s.logger.WarnContext(ctx, "deleting test clocks past their retention failed; the next sweep tries again", "error", err)
+	}
 	by := s.now().Add(s.cfg.ReconcileHorizon)
 	var afterDue time.Time
 	var afterID int64

@@ -25,6 +25,7 @@ type JobQueue interface {
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancelTx(ctx context.Context, tx pgx.Tx, jobID int64) (*rivertype.JobRow, error)
 	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	JobRetryTx(ctx context.Context, tx pgx.Tx, id int64) (*rivertype.JobRow, error)
 }
 
 // schedule enqueues the jobs t's state awaits, for its current generation,
@@ -85,7 +86,7 @@ func (c *change) schedulePurge(ctx context.Context, orgID int64, at time.Time) e
 // insert enqueues one job due at at, in the change's transaction, and
 // returns its id (the existing job's, when an identical one is queued).
 func (c *change) insert(ctx context.Context, args river.JobArgs, at time.Time) (int64, error) {
-	res, err := c.s.jobs.InsertTx(ctx, c.tx, args, &river.InsertOpts{ScheduledAt: at})
+	res, err := c.s.jobs.InsertTx(ctx, c.tx, args, c.jobOpts(at))
 	if err != nil {
 		return 0, fmt.Errorf("enqueueing %s: %w", args.Kind(), err)
 	}

@@ -28,7 +28,10 @@ type StartTrialRequest struct {
 	// ExpirationDate and Notes are honoured only for admins.
 	ExpirationDate *time.Time
 	Notes          *string
-	Details        domain.TrialDetails
+	// TestClockID puts the trial on an admin's test clock: it starts at
+	// the clock's frozen time and lives by it.
+	TestClockID *int64
+	Details     domain.TrialDetails
 }
 
 // StartedTrial identifies what StartTrial created.
@@ -50,21 +53,16 @@ func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartT
 	}
 	var started StartedTrial
 	err := s.inChange(ctx, actor, cause, func(c *change) error {
-		t, err := c.terms(req)
+		user, err := c.lockUser(ctx, req.UserID)
 		if err != nil {
 			return err
 		}
-		target := actor.UserID
-		if req.UserID != 0 && req.UserID != actor.UserID {
-			if !actor.Admin {
-				return apperr.Errorf(apperr.Forbidden, "Only admins can start a trial for another user")
-			}
-			target = req.UserID
+		if err := c.onTestClock(ctx, req.TestClockID); err != nil {
+			return err
 		}
-		// Locking the user serialises one user's concurrent requests.
-		user, err := c.q.UserByIDForUpdate(ctx, target)
+		t, err := c.terms(req)
 		if err != nil {
-			return notFoundAs(err, "User %d not found", target)
+			return err
 		}
 		if err := c.updateContact(ctx, user, req); err != nil {
 			return err
@@ -78,6 +76,23 @@ func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartT
 	s.logger.InfoContext(ctx, "trial started", "trial_id", started.TrialID, "user_id", started.UserID,
 		"organization_id", started.OrganizationID, "expiration_date", started.ExpirationDate, "actor", actor.String())
 	return started, nil
+}
+
+// lockUser locks whose trial it is: the actor, or the user an admin names.
+// Locking the user serialises one user's concurrent requests.
+func (c *change) lockUser(ctx context.Context, userID int64) (store.User, error) {
+	target := c.actor.UserID
+	if userID != 0 && userID != c.actor.UserID {
+		if !c.actor.Admin {
+			return store.User{}, apperr.Errorf(apperr.Forbidden, "Only admins can start a trial for another user")
+		}
+		target = userID
+	}
+	user, err := c.q.UserByIDForUpdate(ctx, target)
+	if err != nil {
+		return store.User{}, notFoundAs(err, "User %d not found", target)
+	}
+	return user, nil
 }
 
 // StartTrialTx gives user, just created in tx by a public sign-up, their
@@ -132,6 +147,7 @@ func (c *change) startTrial(ctx context.Context, user store.User, req StartTrial
 	trial, err := c.q.InsertTrial(ctx, store.InsertTrialParams{
 		UserID: user.ID, OrganizationID: org.ID, SelfService: selfService,
 		ExpirationDate: terms.expiration, Notes: terms.notes, Details: req.Details, Now: c.now,
+		TestClockID: c.clockID(),
 	})
 	if store.UniqueViolation(err) == store.TrialsOneSelfServiceKey {
 		return StartedTrial{}, apperr.Errorf(apperr.Conflict, "You have already started an enterprise trial")

@@ -59,7 +59,7 @@ func New(d Deps) *Services {
 	codes := signup.NewCodes(d.Clock, writer)
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
-		Webhooks: writer, Activation: codes,
+		Webhooks: writer, Activation: codes, TestClocks: cfg.TestClocks,
 	})
 	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Logger: d.Logger})
 	webhookClient := &http.Client{Timeout: cfg.Webhooks.Timeout}

@@ -17,13 +17,13 @@ const TrialsOneSelfServiceKey = "trials_one_self_service_per_user"
 
 const trialColumns = `id, user_id, organization_id, self_service, created_at, expiration_date,
 	notes, expired_date, deleted_date, upgraded_date, grace_ends_at, schedule_gen, state,
-	transition_job_id, reminder_job_ids`
+	transition_job_id, reminder_job_ids, test_clock_id`
 
 func scanTrial(row pgx.Row) (domain.Trial, error) {
 	var t domain.Trial
 	err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
 		&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
-		&t.TransitionJobID, &t.ReminderJobIDs)
+		&t.TransitionJobID, &t.ReminderJobIDs, &t.TestClockID)
 	return t, notFound(err)
 }
 
@@ -43,6 +43,8 @@ type InsertTrialParams struct {
 	Notes          *string
 	Details        domain.TrialDetails
 	Now            time.Time
+	// TestClockID puts the trial on a test clock (nil: real time).
+	TestClockID *int64
 }
 
 // InsertTrial creates an active trial. A second self-service trial of one
@@ -59,12 +61,12 @@ func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (domain.
 	t, err := scanTrial(q.db.QueryRow(ctx, `
 		INSERT INTO trials (user_id, organization_id, self_service, created_at, expiration_date, notes,
 			organization_name, use_case, user_has_ml_models_in_production, company_name, company_size,
-			country, state_or_province, job_title, utm_params)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			country, state_or_province, job_title, utm_params, test_clock_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		RETURNING `+trialColumns,
 		p.UserID, p.OrganizationID, p.SelfService, p.Now, p.ExpirationDate, p.Notes,
 		d.OrganizationName, d.UseCase, d.UserHasMLModelsInProduction, d.CompanyName, d.CompanySize,
-		d.Country, d.StateOrProvince, d.JobTitle, utm))
+		d.Country, d.StateOrProvince, d.JobTitle, utm, p.TestClockID))
 	if err != nil {
 		return domain.Trial{}, fmt.Errorf("inserting trial: %w", err)
 	}
@@ -193,8 +195,9 @@ func (q *Queries) FoldTrialStateCounts(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// DueTrial is a trial whose next transition is due by some time, for the
-// reconciler to check against the jobs River holds.
+// DueTrial is a real-time trial whose next transition is due by some time,
+// for the reconciler to check against the jobs River holds. A test clock's
+// trials are due by their clock, which the reconciler does not watch.
 type DueTrial struct {
 	ID          int64
 	ScheduleGen int64
@@ -210,17 +213,17 @@ func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.T
 	rows, err := q.db.Query(ctx, `
 		SELECT id, schedule_gen, state, due FROM (
 			(SELECT id, schedule_gen, state, expiration_date AS due FROM trials
-			 WHERE state = 'active' AND expiration_date <= $1
+			 WHERE state = 'active' AND expiration_date <= $1 AND test_clock_id IS NULL
 			   AND (expiration_date, id) > ($2, $3)
 			 ORDER BY expiration_date, id LIMIT $4)
 			UNION ALL
 			(SELECT id, schedule_gen, state, grace_ends_at FROM trials
-			 WHERE state = 'expired' AND grace_ends_at <= $1
+			 WHERE state = 'expired' AND grace_ends_at <= $1 AND test_clock_id IS NULL
 			   AND (grace_ends_at, id) > ($2, $3)
 			 ORDER BY grace_ends_at, id LIMIT $4)
 			UNION ALL
 			(SELECT t.id, t.schedule_gen, t.state, o.purge_at FROM organizations o JOIN trials t ON t.organization_id = o.id
-			 WHERE o.purge_at <= $1 AND t.state = 'deleted'
+			 WHERE o.purge_at <= $1 AND t.state = 'deleted' AND t.test_clock_id IS NULL
 			   AND (o.purge_at, t.id) > ($2, $3)
 			 ORDER BY o.purge_at, t.id LIMIT $4)
 		) due ORDER BY due, id LIMIT $4`, by, afterDue, afterID, limit)
@@ -262,7 +265,8 @@ func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Posit
 // expiration date has passed by `by`, most recently due first, other than
 // except. Rows another transaction holds are skipped rather than waited
 // for, so workers claiming at the same time share the due trials between
-// them and never block one another.
+// them and never block one another. Only real-time trials are claimed: a
+// test clock's trials are due by their clock.
 //
 // The newest due go first because River fetches expiry jobs oldest due
 // first: a claim from the same end takes exactly the trials whose jobs are
@@ -272,7 +276,7 @@ func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Posit
 func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, except int64, limit int) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials
-		WHERE state = 'active' AND expiration_date <= $1 AND id <> $2
+		WHERE state = 'active' AND expiration_date <= $1 AND id <> $2 AND test_clock_id IS NULL
 		ORDER BY expiration_date DESC LIMIT $3
 		FOR UPDATE SKIP LOCKED`, by, except, limit))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -54,13 +56,8 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	admin := adminConn(ctx, t)
 	defer admin.Close(ctx)
 
-	tmpl, err := ensureTemplate(ctx, admin)
-	if err != nil {
-		t.Fatalf("preparing template database: %v", err)
-	}
 	name := "trialsd_test_" + randomHex(8)
-	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{tmpl}.Sanitize())); err != nil {
+	if err := clone(ctx, admin, name); err != nil {
 		t.Fatalf("cloning template database: %v", err)
 	}
 	t.Cleanup(func() { drop(t, name) })
@@ -72,6 +69,27 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	}
 	t.Cleanup(pool.Close) // cleanups run last-in first-out: closed before the drop
 	return pool, url
+}
+
+// clone creates database name from the current schema's template. Another
+// checkout with another schema, testing on the same Postgres, drops the
+// templates that are not its own when it builds one; a clone that finds
+// its template gone builds it again and tries once more, a few times.
+func clone(ctx context.Context, admin *pgx.Conn, name string) error {
+	var err error
+	for range 5 {
+		var tmpl string
+		if tmpl, err = ensureTemplate(ctx, admin); err != nil {
+			return fmt.Errorf("preparing template database: %w", err)
+		}
+		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+			pgx.Identifier{name}.Sanitize(), pgx.Identifier{tmpl}.Sanitize()))
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
+			return err
+		}
+	}
+	return err
 }
 
 // NewEmpty returns the URL of a database name that does not exist yet (and is

@@ -13,6 +13,9 @@ type EnterpriseTrial struct {
 	ExpiredDate    *string `json:"expiredDate"`
 	DeletedDate    *string `json:"deletedDate"`
 	UpgradedDate   *string `json:"upgradedDate"`
+	// TestClockID is the test clock the trial lives on; null for a trial
+	// on real time.
+	TestClockID *int64 `json:"testClockId"`
 }
 
 // Trial renders a trial in the contract's shape.
@@ -23,5 +26,6 @@ func Trial(t domain.Trial) EnterpriseTrial {
 		ExpiredDate:  FormatNullable(t.ExpiredDate),
 		DeletedDate:  FormatNullable(t.DeletedDate),
 		UpgradedDate: FormatNullable(t.UpgradedDate),
+		TestClockID:  t.TestClockID,
 	}
 }

@@ -39,6 +39,7 @@ const (
 	KindReconcileTrials   = "trials.reconcile"
 	KindDeliverOutbox     = "outbox.deliver"
 	KindRemoveUnpaid      = "signups.remove_unpaid"
+	KindAdvanceTestClock  = "test_clock.advance"
 )
 
 // QueueOutbox delivers webhooks and e-mails, so a slow receiver never holds
@@ -105,6 +106,23 @@ func (PurgeOrganization) Kind() string { return KindPurgeOrganization }
 
 // InsertOpts puts the job on the lifecycle queue, once per organization and date.
 func (PurgeOrganization) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+
+// AdvanceTestClock moves a test clock to Target, applying every transition
+// of its trials due on the way, each at its own due time. It is keyed by
+// clock and target, so a retried request or a second replica never starts
+// a second advance of one clock to one time.
+type AdvanceTestClock struct {
+	V       int       `json:"v"`
+	ClockID int64     `json:"clock_id" river:"unique"`
+	Target  time.Time `json:"target" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (AdvanceTestClock) Kind() string { return KindAdvanceTestClock }
+
+// InsertOpts puts the advance on the lifecycle queue, whose workers run
+// the transitions it steps through.
+func (AdvanceTestClock) InsertOpts() river.InsertOpts { return lifecycleOpts() }
 
 // ReconcileTrials is the periodic sweep that re-enqueues lost transitions.
 // Tick is the minute of the cron activation that enqueued it.

@@ -1,0 +1,215 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/config"
+)
+
+// hookLog collects the webhook deliveries a receiver got.
+type hookLog struct {
+	mu     sync.Mutex
+	bodies []map[string]any
+}
+
+func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var p map[string]any
+	if json.Unmarshal(raw, &p) == nil {
+		h.mu.Lock()
+		h.bodies = append(h.bodies, p)
+		h.mu.Unlock()
+	}
+}
+
+// ofType returns the deliveries of events of kind.
+func (h *hookLog) ofType(kind string) []map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []map[string]any
+	for _, p := range h.bodies {
+		if p["type"] == kind {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// eventually polls cond until it holds; the deadline only bounds a hang.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 20 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func withTestClocks(c *config.Config) { c.TestClocks.Enabled = true }
+
+// advance moves a clock and waits until it is ready at to.
+func (b *testBundle) advance(t *testing.T, clock int64, to string) {
+	t.Helper()
+	path := "/v1/api/admin/test-clocks/" + jsonInt(clock)
+	status, body := b.do(t, "POST", path+"/advance", b.admin, `{"frozenTime":"`+to+`"}`)
+	if status != http.StatusOK || body["testClock"].(map[string]any)["status"] != "advancing" {
+		t.Fatalf("advance to %s: %d %v", to, status, body)
+	}
+	eventually(t, "clock ready at "+to, func() bool {
+		_, body := b.do(t, "GET", path, b.admin, "")
+		c := body["testClock"].(map[string]any)
+		return c["status"] == "ready" && c["frozenTime"] == to
+	})
+}
+
+// eventsAt returns a trial's history as kind → the times it happened.
+func (b *testBundle) eventsAt(t *testing.T, trial int64) map[string][]string {
+	t.Helper()
+	status, body := b.do(t, "GET", "/v1/api/admin/trials/"+jsonInt(trial)+"/events", b.admin, "")
+	if status != http.StatusOK {
+		t.Fatalf("events: %d %v", status, body)
+	}
+	out := map[string][]string{}
+	for _, e := range body["events"].([]any) {
+		e := e.(map[string]any)
+		out[e["kind"].(string)] = append(out[e["kind"].(string)], e["at"].(string))
+	}
+	return out
+}
+
+func (b *testBundle) fredID(t *testing.T) int64 {
+	t.Helper()
+	var id int64
+	if err := b.pool.QueryRow(context.Background(), `SELECT id FROM users WHERE username = 'fred'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A trial on a test clock lives its whole life in seconds, by the real jobs:
+// each transition lands at its exact simulated due date, its webhook carries
+// simulated times and the clock, and a real-time trial beside it is not
+// touched.
+func TestTestClockRehearsesATrialsLife(t *testing.T) {
+	t.Parallel()
+	hooks := &hookLog{}
+	receiver := httptest.NewServer(hooks)
+	t.Cleanup(receiver.Close)
+	b := setup(t, withTestClocks, func(c *config.Config) {
+		c.Webhooks.Endpoints = []string{receiver.URL}
+		c.Webhooks.Secret = "whsec_test"
+	})
+	b.start(t)
+
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"rehearsal","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	clock := int64(body["testClock"].(map[string]any)["id"].(float64))
+	status, body = b.do(t, "POST", "/v1/api/admin/trials", b.admin,
+		`{"userId":`+jsonInt(b.fredID(t))+`,"testClockId":`+jsonInt(clock)+`}`)
+	if status != http.StatusOK {
+		t.Fatalf("create trial on the clock: %d %v", status, body)
+	}
+	onClock := int64(body["id"].(float64))
+	status, body = b.do(t, "POST", "/v1/api/user/trial", b.user, `{}`)
+	if status != http.StatusOK {
+		t.Fatalf("create a real-time trial: %d %v", status, body)
+	}
+	realTime := int64(body["id"].(float64))
+
+	_, body = b.do(t, "GET", "/v1/api/admin/trials/"+jsonInt(onClock), b.admin, "")
+	trial := body["trial"].(map[string]any)
+	if trial["created"] != "2031-01-01T00:00:00.000Z" || trial["expirationDate"] != "2031-01-15T00:00:00.000Z" || trial["testClockId"] != float64(clock) {
+		t.Fatalf("trial on the clock = %v", trial)
+	}
+
+	b.advance(t, clock, "2031-01-16T00:00:00.000Z")
+	_, body = b.do(t, "GET", "/v1/api/admin/trials/"+jsonInt(onClock), b.admin, "")
+	if got := body["trial"].(map[string]any)["expiredDate"]; got != "2031-01-15T00:00:00.000Z" {
+		t.Fatalf("expiredDate = %v, want the expiration date exactly", got)
+	}
+	evs := b.eventsAt(t, onClock)
+	if len(evs["trial.will_end"]) != 1 || evs["trial.will_end"][0] != "2031-01-12T00:00:00.000Z" {
+		t.Errorf("trial.will_end at %v, want once, 72 h before expiry", evs["trial.will_end"])
+	}
+	if len(evs["trial.expired"]) != 1 || evs["trial.expired"][0] != "2031-01-15T00:00:00.000Z" {
+		t.Errorf("trial.expired at %v, want once, at expiry", evs["trial.expired"])
+	}
+	eventually(t, "the trial.expired webhook", func() bool { return len(hooks.ofType("trial.expired")) == 1 })
+	hook := hooks.ofType("trial.expired")[0]
+	if hook["createdAt"] != "2031-01-15T00:00:00.000Z" || hook["trial"].(map[string]any)["testClockId"] != float64(clock) {
+		t.Errorf("trial.expired webhook = %v, want simulated time and the clock", hook)
+	}
+
+	b.advance(t, clock, "2031-03-22T00:00:00.000Z") // day 80
+	evs = b.eventsAt(t, onClock)
+	if len(evs["trial.deleted"]) != 1 || evs["trial.deleted"][0] != "2031-02-14T00:00:00.000Z" {
+		t.Errorf("trial.deleted at %v, want once, grace_period after expiry", evs["trial.deleted"])
+	}
+	if len(evs["trial.purged"]) != 1 || evs["trial.purged"][0] != "2031-03-16T00:00:00.000Z" {
+		t.Errorf("trial.purged at %v, want once, purge_after after deletion", evs["trial.purged"])
+	}
+	if status, _ := b.do(t, "GET", "/v1/api/admin/trials/"+jsonInt(onClock), b.admin, ""); status != http.StatusNotFound {
+		t.Errorf("the purged trial answers %d, want 404", status)
+	}
+
+	_, body = b.do(t, "GET", "/v1/api/admin/trials/"+jsonInt(realTime), b.admin, "")
+	real := body["trial"].(map[string]any)
+	if real["expiredDate"] != nil || real["testClockId"] != nil || real["created"] == "2031-01-01T00:00:00.000Z" {
+		t.Errorf("the real-time trial moved with the clock: %v", real)
+	}
+	if evs := b.eventsAt(t, realTime); len(evs) != 1 || len(evs["trial.created"]) != 1 {
+		t.Errorf("the real-time trial's history = %v, want its creation only", evs)
+	}
+}
+
+// An advance that cannot start says why; a daemon without test clocks does
+// not know them.
+func TestTestClockRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withTestClocks)
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"c","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	path := "/v1/api/admin/test-clocks/" + jsonInt(int64(body["testClock"].(map[string]any)["id"].(float64)))
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"frozenTime":"2031-01-01T00:00:00Z"}`, http.StatusBadRequest}, // not after its time
+		{`{"frozenTime":"2034-01-01T00:00:00Z"}`, http.StatusBadRequest}, // beyond max_advance
+		{`{}`, http.StatusBadRequest},                                    // no time
+		{`{"frozenTime":"2031-02-01T00:00:00Z"}`, http.StatusOK},         // starts: no worker runs it here
+		{`{"frozenTime":"2031-03-01T00:00:00Z"}`, http.StatusConflict},   // already advancing
+	} {
+		if status, body := b.do(t, "POST", path+"/advance", b.admin, tc.body); status != tc.want {
+			t.Errorf("advance %s: %d %v, want %d", tc.body, status, body, tc.want)
+		}
+	}
+	if status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin,
+		`{"userId":`+jsonInt(b.fredID(t))+`,"testClockId":`+path[len("/v1/api/admin/test-clocks/"):]+`}`); status != http.StatusConflict {
+		t.Errorf("a trial on an advancing clock: %d %v, want 409", status, body)
+	}
+	if status, _ := b.do(t, "GET", path, b.user, ""); status != http.StatusForbidden {
+		t.Errorf("a user reads a clock: %d, want 403", status)
+	}
+
+	off := setup(t)
+	if status, _ := off.do(t, "GET", "/v1/api/admin/test-clocks", off.admin, ""); status != http.StatusNotFound {
+		t.Errorf("test clocks off: %d, want 404", status)
+	}
+	if status, body := off.do(t, "POST", "/v1/api/admin/trials", off.admin, `{"userId":1,"testClockId":1}`); status != http.StatusNotFound {
+		t.Errorf("testClockId with test clocks off: %d %v, want 404", status, body)
+	}
+}

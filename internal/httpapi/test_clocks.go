@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/wire"
+)
+
+// testClockJSON is a test clock as the API shows it.
+type testClockJSON struct {
+	ID           int64   `json:"id"`
+	Name         string  `json:"name"`
+	FrozenTime   string  `json:"frozenTime"`
+	Status       string  `json:"status"`
+	TargetTime   *string `json:"targetTime"`
+	CreatedAt    string  `json:"createdAt"`
+	DeletesAfter string  `json:"deletesAfter"`
+}
+
+func testClockOf(c domain.TestClock) testClockJSON {
+	return testClockJSON{
+		ID: c.ID, Name: c.Name, FrozenTime: wire.Format(c.FrozenTime), Status: string(c.Status),
+		TargetTime: wire.FormatNullable(c.Target), CreatedAt: wire.Format(c.CreatedAt), DeletesAfter: wire.Format(c.DeletesAfter),
+	}
+}
+
+type testClockResponse struct {
+	Success   bool          `json:"success"`
+	TestClock testClockJSON `json:"testClock"`
+}
+
+// respondTestClock answers with the clock, or the error.
+func respondTestClock(w http.ResponseWriter, r *http.Request, logger *slog.Logger, c domain.TestClock, err error) {
+	if err != nil {
+		respondError(w, r, logger, err)
+		return
+	}
+	encode(w, http.StatusOK, testClockResponse{Success: true, TestClock: testClockOf(c)})
+}
+
+// frozenTimeBody is the body of create and advance.
+type frozenTimeBody struct {
+	Name       *string `json:"name"`
+	FrozenTime *string `json:"frozenTime"`
+}
+
+// decodeFrozenTime decodes a body naming a frozenTime, which it requires.
+func decodeFrozenTime(r *http.Request) (frozenTimeBody, lifecycle.NewTestClock, error) {
+	var body frozenTimeBody
+	if err := decode(r, &body); err != nil {
+		return body, lifecycle.NewTestClock{}, err
+	}
+	at, err := wire.ParseDate("frozenTime", body.FrozenTime)
+	if err != nil {
+		return body, lifecycle.NewTestClock{}, err
+	}
+	if at == nil {
+		return body, lifecycle.NewTestClock{}, apperr.InvalidField("frozenTime", "frozenTime is required")
+	}
+	req := lifecycle.NewTestClock{FrozenTime: *at}
+	if body.Name != nil {
+		req.Name = *body.Name
+	}
+	return body, req, nil
+}
+
+// handleCreateTestClock is POST /v1/api/admin/test-clocks {name, frozenTime}.
+func handleCreateTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, req, err := decodeFrozenTime(r)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		c, err := lc.CreateTestClock(r.Context(), req)
+		respondTestClock(w, r, logger, c, err)
+	})
+}
+
+// handleListTestClocks is GET /v1/api/admin/test-clocks.
+func handleListTestClocks(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clocks, err := lc.TestClocks(r.Context())
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		out := make([]testClockJSON, len(clocks))
+		for i, c := range clocks {
+			out[i] = testClockOf(c)
+		}
+		encode(w, http.StatusOK, struct {
+			Success    bool            `json:"success"`
+			TestClocks []testClockJSON `json:"testClocks"`
+		}{true, out})
+	})
+}
+
+// handleGetTestClock is GET /v1/api/admin/test-clocks/{testClockId}.
+func handleGetTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "testClockId")
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		c, err := lc.TestClock(r.Context(), id)
+		respondTestClock(w, r, logger, c, err)
+	})
+}
+
+// handleAdvanceTestClock is POST /v1/api/admin/test-clocks/{testClockId}/advance
+// {frozenTime}: it answers at once, with the clock advancing.
+func handleAdvanceTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "testClockId")
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		_, req, err := decodeFrozenTime(r)
+		if err != nil {
+			respondError(w, r, logger, err)
+			return
+		}
+		c, err := lc.AdvanceTestClock(r.Context(), id, req.FrozenTime)
+		respondTestClock(w, r, logger, c, err)
+	})
+}
+
+// handleDeleteTestClock is DELETE /v1/api/admin/test-clocks/{testClockId}.
+func handleDeleteTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "testClockId")
+		if err == nil {
+			err = lc.DeleteTestClock(r.Context(), id)
+		}
+		respondGeneric(w, r, logger, err)
+	})
+}

@@ -1,0 +1,342 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/jobs/jobargs"
+)
+
+// A test clock is simulated time for the trials created on it. Its trials'
+// jobs are the real ones, inserted pending (River never runs a pending job
+// by time); an advance steps the clock from due date to due date, making
+// the jobs due at each step available (River's JobRetryTx) and waiting for
+// them to finish before it steps on, so every transition lands exactly at
+// its simulated due time and schedules the next, which a later step finds.
+
+// errTestClocksOff is the answer to every test-clock request of a daemon
+// that does not serve them.
+var errTestClocksOff = apperr.Errorf(apperr.NotFound, "Test clocks are not enabled on this server (test_clocks.enabled)")
+
+// clockID is the change's test clock, nil for real time.
+func (c *change) clockID() *int64 {
+	if c.clock == nil {
+		return nil
+	}
+	return &c.clock.ID
+}
+
+// onTestClock puts a trial the change creates on the test clock with id
+// (nil: real time). Only an admin may, on a clock that is ready and has
+// room. The clock is locked (after the trial's user, before any trial) so
+// that two creations cannot both take its last place.
+func (c *change) onTestClock(ctx context.Context, id *int64) error {
+	if id == nil {
+		return nil
+	}
+	switch {
+	case !c.s.clocks.Enabled:
+		return errTestClocksOff
+	case !c.actor.Admin:
+		return apperr.Errorf(apperr.Forbidden, "Only admins can create trials on a test clock")
+	}
+	clk, err := c.q.TestClockByIDForUpdate(ctx, *id)
+	if err != nil {
+		return notFoundAs(err, "Test clock %d not found", *id)
+	}
+	if clk.Status != domain.ClockReady {
+		return apperr.Errorf(apperr.Conflict, "Test clock %d is advancing; add trials once it is ready", *id)
+	}
+	n, err := c.q.CountTrialsOnClock(ctx, *id)
+	if err != nil {
+		return err
+	}
+	if n >= c.s.clocks.MaxTrials {
+		return apperr.Errorf(apperr.Conflict, "Test clock %d holds %d trials, the most it may (test_clocks.max_trials)", *id, n)
+	}
+	c.useClock(clk)
+	return nil
+}
+
+// NewTestClock asks for a test clock.
+type NewTestClock struct {
+	Name       string
+	FrozenTime time.Time
+}
+
+// CreateTestClock creates a ready test clock standing at FrozenTime; it is
+// deleted with its trials test_clocks.retention (real time) later.
+func (s *Service) CreateTestClock(ctx context.Context, req NewTestClock) (domain.TestClock, error) {
+	if !s.clocks.Enabled {
+		return domain.TestClock{}, errTestClocksOff
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" || len(name) > 255 {
+		return domain.TestClock{}, apperr.InvalidField("name", "name must be 1 to 255 characters")
+	}
+	if req.FrozenTime.IsZero() {
+		return domain.TestClock{}, apperr.InvalidField("frozenTime", "frozenTime is required")
+	}
+	now := s.now()
+	return store.New(s.pool).InsertTestClock(ctx, store.NewTestClock{
+		Name: name, FrozenTime: req.FrozenTime.UTC().Truncate(time.Millisecond),
+		CreatedAt: now, DeletesAfter: now.Add(s.clocks.Retention),
+	})
+}
+
+// TestClock returns the test clock with id.
+func (s *Service) TestClock(ctx context.Context, id int64) (domain.TestClock, error) {
+	if !s.clocks.Enabled {
+		return domain.TestClock{}, errTestClocksOff
+	}
+	clk, err := store.New(s.pool).TestClockByID(ctx, id)
+	return clk, notFoundAs(err, "Test clock %d not found", id)
+}
+
+// maxListedClocks bounds a listing of test clocks.
+const maxListedClocks = 1000
+
+// TestClocks returns the test clocks, newest first.
+func (s *Service) TestClocks(ctx context.Context) ([]domain.TestClock, error) {
+	if !s.clocks.Enabled {
+		return nil, errTestClocksOff
+	}
+	return store.New(s.pool).TestClocks(ctx, maxListedClocks)
+}
+
+// AdvanceTestClock starts moving a ready clock to target: it answers at
+// once with the clock advancing, and a River job (AdvanceTestClock) does
+// the stepping, so an advance survives a restart of the daemon.
+func (s *Service) AdvanceTestClock(ctx context.Context, id int64, target time.Time) (domain.TestClock, error) {
+	if !s.clocks.Enabled {
+		return domain.TestClock{}, errTestClocksOff
+	}
+	target = target.UTC().Truncate(time.Millisecond)
+	var clk domain.TestClock
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		var err error
+		if clk, err = q.TestClockByIDForUpdate(ctx, id); err != nil {
+			return notFoundAs(err, "Test clock %d not found", id)
+		}
+		if err := s.checkAdvance(clk, target); err != nil {
+			return err
+		}
+		clk.Status, clk.Target, clk.StepJobIDs = domain.ClockAdvancing, &target, nil
+		if err := q.SetTestClock(ctx, clk); err != nil {
+			return err
+		}
+		_, err = s.jobs.InsertTx(ctx, tx, jobargs.AdvanceTestClock{V: jobargs.Version, ClockID: id, Target: target}, nil)
+		return err
+	})
+	if err != nil {
+		return domain.TestClock{}, err
+	}
+	s.logger.InfoContext(ctx, "test clock advancing", "test_clock_id", id, "from", clk.FrozenTime, "to", target)
+	return clk, nil
+}
+
+// checkAdvance refuses an advance of clk to target that cannot start.
+func (s *Service) checkAdvance(clk domain.TestClock, target time.Time) error {
+	switch {
+	case clk.Status != domain.ClockReady:
+		return apperr.Errorf(apperr.Conflict, "Test clock %d is already advancing", clk.ID)
+	case !target.After(clk.FrozenTime):
+		return apperr.InvalidField("frozenTime", "frozenTime must be after the clock's current time")
+	case target.Sub(clk.FrozenTime) > s.clocks.MaxAdvance:
+		return apperr.InvalidField("frozenTime", "a clock advances at most %s at a time (test_clocks.max_advance)", s.clocks.MaxAdvance)
+	}
+	return nil
+}
+
+// stepOutcome is what one step of an advance did.
+type stepOutcome int
+
+const (
+	// stepped: the clock moved to the next due time and made its jobs runnable.
+	stepped stepOutcome = iota
+	// waiting: the last step's jobs have not all finished.
+	waiting
+	// arrived: the clock stands at the target, ready (or the advance is gone:
+	// the clock was deleted, or this job is stale).
+	arrived
+)
+
+// advancePoll is how often a running advance looks whether its step's jobs
+// have finished.
+const advancePoll = 10 * time.Millisecond
+
+// RunAdvance is the AdvanceTestClock job: it steps clockID towards target
+// until it arrives, or until ctx is about to end, when it returns
+// ErrAdvanceContinues for the job to be run again. Each step commits on its
+// own, so a daemon killed mid-advance goes on from the last step.
+func (s *Service) RunAdvance(ctx context.Context, clockID int64, target time.Time) error {
+	deadline, bounded := ctx.Deadline()
+	for {
+		if bounded && time.Until(deadline) < time.Second {
+			return ErrAdvanceContinues
+		}
+		out, err := s.step(ctx, clockID, target)
+		if err != nil || out == arrived {
+			return err
+		}
+		if out == waiting {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(advancePoll):
+			}
+		}
+	}
+}
+
+// ErrAdvanceContinues says an advance ran out of its job's time and must be
+// run again to go on.
+var ErrAdvanceContinues = errors.New("test clock advance continues")
+
+// step takes the next step of an advance, under the clock's lock: it waits
+// while the last step's jobs run, then moves the clock to the earliest due
+// time of its pending jobs (at most target) and makes the jobs due then
+// runnable, or, with none left on the way, to target, ready.
+func (s *Service) step(ctx context.Context, clockID int64, target time.Time) (stepOutcome, error) {
+	out := arrived
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		clk, err := q.TestClockByIDForUpdate(ctx, clockID)
+		if errors.Is(err, store.ErrNotFound) {
+			out = arrived // deleted meanwhile
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if clk.Status != domain.ClockAdvancing || !clk.Target.Equal(target) {
+			out = arrived // a stale job: that advance is over
+			return nil
+		}
+		if busy, err := s.jobsLive(ctx, tx, clk.StepJobIDs); err != nil || busy {
+			out = waiting
+			return err
+		}
+		out, err = s.stepTo(ctx, tx, clk)
+		return err
+	})
+	return out, err
+}
+
+// jobsLive tells whether any of the jobs has yet to finish.
+func (s *Service) jobsLive(ctx context.Context, tx pgx.Tx, ids []int64) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	res, err := s.jobs.JobListTx(ctx, tx, river.NewJobListParams().IDs(ids...).States(store.LiveJobStates...).First(len(ids)))
+	if err != nil {
+		return false, fmt.Errorf("listing the test clock's running jobs: %w", err)
+	}
+	return len(res.Jobs) > 0, nil
+}
+
+// stepTo moves clk to its next due time on the way to its target.
+func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (stepOutcome, error) {
+	q := store.New(tx)
+	due, err := s.nextDue(ctx, tx, clk)
+	if err != nil {
+		return 0, err
+	}
+	if len(due) == 0 {
+		clk.FrozenTime, clk.Status, clk.Target, clk.StepJobIDs = *clk.Target, domain.ClockReady, nil, nil
+		if err := q.SetTestClock(ctx, clk); err != nil {
+			return 0, err
+		}
+		s.logger.InfoContext(ctx, "test clock ready", "test_clock_id", clk.ID, "frozen_time", clk.FrozenTime)
+		return arrived, nil
+	}
+	clk.FrozenTime, clk.StepJobIDs = due[0].ScheduledAt.UTC(), nil
+	for _, j := range due {
+		if _, err := s.jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
+			return 0, fmt.Errorf("making job %d of test clock %d runnable: %w", j.ID, clk.ID, err)
+		}
+		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
+	}
+	return stepped, q.SetTestClock(ctx, clk)
+}
+
+// nextDue returns the clock's pending jobs due at the earliest time not
+// after its target.
+func (s *Service) nextDue(ctx context.Context, tx pgx.Tx, clk domain.TestClock) ([]*rivertype.JobRow, error) {
+	ids, err := store.New(tx).TestClockJobIDs(ctx, clk.ID)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	res, err := s.jobs.JobListTx(ctx, tx, river.NewJobListParams().IDs(ids...).
+		States(rivertype.JobStatePending).First(len(ids)))
+	if err != nil {
+		return nil, fmt.Errorf("listing the pending jobs of test clock %d: %w", clk.ID, err)
+	}
+	var due []*rivertype.JobRow
+	for _, j := range res.Jobs {
+		switch at := j.ScheduledAt; {
+		case at.After(*clk.Target):
+		case len(due) == 0 || at.Before(due[0].ScheduledAt):
+			due = []*rivertype.JobRow{j}
+		case at.Equal(due[0].ScheduledAt):
+			due = append(due, j)
+		}
+	}
+	return due, nil
+}
+
+// DeleteTestClock deletes a clock with its trials, their organizations,
+// projects and memberships, their histories and their pending jobs, at
+// once: no lifecycle events are recorded for them.
+func (s *Service) DeleteTestClock(ctx context.Context, id int64) error {
+	if !s.clocks.Enabled {
+		return errTestClocksOff
+	}
+	return s.deleteTestClock(ctx, id)
+}
+
+func (s *Service) deleteTestClock(ctx context.Context, id int64) error {
+	err := s.inChange(ctx, domain.System, "test-clock-delete", func(c *change) error {
+		if _, err := c.q.TestClockByIDForUpdate(ctx, id); err != nil {
+			return notFoundAs(err, "Test clock %d not found", id)
+		}
+		ids, err := c.q.TestClockJobIDs(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := c.cancelJobs(ctx, ids); err != nil {
+			return err
+		}
+		return c.q.DeleteTestClock(ctx, id)
+	})
+	if err == nil {
+		s.logger.InfoContext(ctx, "test clock deleted", "test_clock_id", id)
+	}
+	return err
+}
+
+// sweepTestClocks deletes the clocks whose retention has ended, with
+// everything on them, and returns how many.
+func (s *Service) sweepTestClocks(ctx context.Context) (int, error) {
+	ids, err := store.New(s.pool).ExpiredTestClocks(ctx, s.now(), maxListedClocks)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := s.deleteTestClock(ctx, id); err != nil && apperr.CodeOf(err) != apperr.NotFound {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}
