@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // hookLog collects the webhook deliveries a receiver got.
@@ -211,5 +213,90 @@ func TestTestClockRefusals(t *testing.T) {
 	}
 	if status, body := off.do(t, "POST", "/v1/api/admin/trials", off.admin, `{"userId":1,"testClockId":1}`); status != http.StatusNotFound {
 		t.Errorf("testClockId with test clocks off: %d %v, want 404", status, body)
+	}
+}
+
+// A clock holding test_clocks.max_trials trials goes through their whole
+// life in one advance, every transition exactly once. The time it takes is
+// logged (docs/performance.md has the figure); the test asserts only what
+// happened.
+func TestTestClockAdvancesAFullClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withTestClocks)
+	b.start(t)
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"full","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	clock := int64(body["testClock"].(map[string]any)["id"].(float64))
+	n := config.Default().TestClocks.MaxTrials
+	fred := jsonInt(b.fredID(t))
+	for range n {
+		if status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"testClockId":`+jsonInt(clock)+`}`); status != http.StatusOK {
+			t.Fatalf("create trial: %d %v", status, body)
+		}
+	}
+	if status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"testClockId":`+jsonInt(clock)+`}`); status != http.StatusConflict {
+		t.Fatalf("trial %d on a full clock: %d %v, want 409", n+1, status, body)
+	}
+	start := time.Now()
+	b.advance(t, clock, "2031-03-22T00:00:00.000Z")
+	t.Logf("%d trials through an 80-day advance in %s", n, time.Since(start).Round(time.Millisecond))
+
+	rows, err := b.pool.Query(context.Background(), `SELECT kind, count(*), count(DISTINCT trial_id), min(at), max(at) FROM trial_events GROUP BY kind`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"trial.created": "2031-01-01", "trial.will_end": "2031-01-12", "trial.expired": "2031-01-15",
+		"trial.deleted": "2031-02-14", "trial.purged": "2031-03-16",
+	}
+	for rows.Next() {
+		var kind string
+		var events, trials int
+		var first, last time.Time
+		if err := rows.Scan(&kind, &events, &trials, &first, &last); err != nil {
+			t.Fatal(err)
+		}
+		day := first.UTC().Format("2006-01-02")
+		if events != n || trials != n || !first.Equal(last) || day != want[kind] {
+			t.Errorf("%s: %d events of %d trials between %v and %v; want one per trial, all on %s", kind, events, trials, first, last, want[kind])
+		}
+		delete(want, kind)
+	}
+	if len(want) > 0 {
+		t.Errorf("no events of %v", want)
+	}
+}
+
+// A clock in the past holds trials long "due" by real time: a real-time
+// expiry's batch claims none of them, and the trial stays active until its
+// clock is advanced.
+func TestRealTimeExpiryLeavesClockTrials(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withTestClocks)
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"past","frozenTime":"2020-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	clock := jsonInt(int64(body["testClock"].(map[string]any)["id"].(float64)))
+	fred := jsonInt(b.fredID(t))
+	status, body = b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"testClockId":`+clock+`}`)
+	if status != http.StatusOK {
+		t.Fatalf("create trial on the clock: %d %v", status, body)
+	}
+	onClock := "/v1/api/admin/trials/" + jsonInt(int64(body["id"].(float64)))
+	expires := t0.Add(time.Second)
+	status, body = b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"expirationDate":"`+wire.Format(expires)+`"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create a real-time trial: %d %v", status, body)
+	}
+	b.clock.Set(expires)
+	if ev := waitForJob(t, b.start(t), "trial.expire"); ev.Kind != river.EventKindJobCompleted {
+		t.Fatalf("the real-time expiry ended %s", ev.Kind)
+	}
+	_, body = b.do(t, "GET", onClock, b.admin, "")
+	if got := body["trial"].(map[string]any)["expiredDate"]; got != nil {
+		t.Fatalf("the clock's trial expired by real time: expiredDate %v", got)
 	}
 }
