@@ -300,3 +300,64 @@ func TestRealTimeExpiryLeavesClockTrials(t *testing.T) {
 		t.Fatalf("the clock's trial expired by real time: expiredDate %v", got)
 	}
 }
+
+// Deleting a clock takes its trials with their organizations and pending
+// jobs, at once and without events; the reconcile sweep does the same for a
+// clock past its retention. A real-time trial stays.
+func TestTestClockDeletion(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withTestClocks)
+	ctx := context.Background()
+	fred := jsonInt(b.fredID(t))
+	newClock := func() string {
+		status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"c","frozenTime":"2031-01-01T00:00:00Z"}`)
+		if status != http.StatusOK {
+			t.Fatalf("create clock: %d %v", status, body)
+		}
+		id := jsonInt(int64(body["testClock"].(map[string]any)["id"].(float64)))
+		for range 2 {
+			if status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"testClockId":`+id+`}`); status != http.StatusOK {
+				t.Fatalf("create trial: %d %v", status, body)
+			}
+		}
+		return id
+	}
+	if status, body := b.do(t, "POST", "/v1/api/user/trial", b.user, `{}`); status != http.StatusOK {
+		t.Fatalf("create a real-time trial: %d %v", status, body)
+	}
+	left := func() (trials, orgs, pending int) {
+		q := `SELECT (SELECT count(*) FROM trials WHERE test_clock_id IS NOT NULL),
+			(SELECT count(*) FROM organizations), (SELECT count(*) FROM river_job WHERE state = 'pending')`
+		if err := b.pool.QueryRow(ctx, q).Scan(&trials, &orgs, &pending); err != nil {
+			t.Fatal(err)
+		}
+		return trials, orgs, pending
+	}
+
+	deleted := newClock()
+	if status, body := b.do(t, "DELETE", "/v1/api/admin/test-clocks/"+deleted, b.admin, ""); status != http.StatusOK {
+		t.Fatalf("delete clock: %d %v", status, body)
+	}
+	if status, _ := b.do(t, "GET", "/v1/api/admin/test-clocks/"+deleted, b.admin, ""); status != http.StatusNotFound {
+		t.Errorf("a deleted clock answers %d, want 404", status)
+	}
+	if trials, orgs, pending := left(); trials != 0 || orgs != 1 || pending != 0 {
+		t.Errorf("after the delete: %d clock trials, %d organizations, %d pending jobs; want 0, the real-time trial's 1, 0", trials, orgs, pending)
+	}
+
+	expired := newClock()
+	if _, err := b.pool.Exec(ctx, `UPDATE test_clocks SET deletes_after = $1 WHERE id = `+expired, t0.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	report, err := b.daemon.Services().Lifecycle.Reconcile(ctx)
+	if err != nil || report.DeletedTestClocks != 1 {
+		t.Fatalf("reconcile = %+v, %v; want one clock deleted", report, err)
+	}
+	if trials, orgs, pending := left(); trials != 0 || orgs != 1 || pending != 0 {
+		t.Errorf("after the sweep: %d clock trials, %d organizations, %d pending jobs; want 0, 1, 0", trials, orgs, pending)
+	}
+	var events int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM trial_events WHERE kind <> 'trial.created' OR trial_id > 1`).Scan(&events); err != nil || events != 0 {
+		t.Errorf("%d events left of the clocks' trials (%v), want none", events, err)
+	}
+}

@@ -311,6 +311,9 @@ func (s *Service) deleteTestClock(ctx context.Context, id int64) error {
 		if _, err := c.q.TestClockByIDForUpdate(ctx, id); err != nil {
 			return notFoundAs(err, "Test clock %d not found", id)
 		}
+		if err := c.q.LockTrialsOfClock(ctx, id); err != nil {
+			return err
+		}
 		ids, err := c.q.TestClockJobIDs(ctx, id)
 		if err != nil {
 			return err

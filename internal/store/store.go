@@ -9,12 +9,15 @@
 //
 //  1. a user, when the transaction works on one user's account (starting a
 //     trial locks its user before creating anything);
-//  2. trials, in id order: a transition's own trial first, then the ones an
+//  2. a test clock: an advance's step, a clock's deletion and a trial
+//     created on the clock lock it; a transition of one of its trials only
+//     reads it, after locking the trial;
+//  3. trials, in id order: a transition's own trial first, then the ones an
 //     expiry batch claims (SKIP LOCKED, so the claim never waits);
-//  3. the organizations of those trials, in id order; an operation on a
+//  4. the organizations of those trials, in id order; an operation on a
 //     whole organization locks its trials first (LockOrganization), even
 //     when it starts from the organization;
-//  4. everything else the transaction writes: projects, memberships,
+//  5. everything else the transaction writes: projects, memberships,
 //     enterprises, idempotency records, events, the outbox and River's
 //     jobs (through River's API), each only under the lock of the trial or
 //     organization it belongs to.

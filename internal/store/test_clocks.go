@@ -75,6 +75,15 @@ func (q *Queries) CountTrialsOnClock(ctx context.Context, clockID int64) (int, e
 	return n, nil
 }
 
+// LockTrialsOfClock locks the trials of a test clock in id order, as the
+// lock order asks before their jobs are touched.
+func (q *Queries) LockTrialsOfClock(ctx context.Context, clockID int64) error {
+	if _, err := q.db.Exec(ctx, `SELECT id FROM trials WHERE test_clock_id = $1 ORDER BY id FOR UPDATE`, clockID); err != nil {
+		return fmt.Errorf("locking trials of test clock %d: %w", clockID, err)
+	}
+	return nil
+}
+
 // TestClockJobIDs returns the River jobs the trials of a test clock have
 // recorded: each trial's transition and reminders, and its organization's
 // purge.
@@ -93,7 +102,7 @@ func (q *Queries) TestClockJobIDs(ctx context.Context, clockID int64) ([]int64, 
 
 // DeleteTestClock deletes a test clock with its trials, their organizations
 // (and so their projects and memberships) and their histories. The caller
-// has cancelled their jobs.
+// has locked the trials (LockTrialsOfClock) and cancelled their jobs.
 func (q *Queries) DeleteTestClock(ctx context.Context, clockID int64) error {
 	_, err := q.db.Exec(ctx, `
 		WITH gone AS (
