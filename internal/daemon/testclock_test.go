@@ -361,3 +361,43 @@ func TestTestClockDeletion(t *testing.T) {
 		t.Errorf("%d events left of the clocks' trials (%v), want none", events, err)
 	}
 }
+
+// An admin's change to a clock's trial happens at the clock's now: a date
+// in the clock's past expires the trial at the clock's time, an upgrade is
+// dated by the clock.
+func TestAdminChangesOnAClockUseItsTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withTestClocks)
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"c","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	clock := jsonInt(int64(body["testClock"].(map[string]any)["id"].(float64)))
+	fred := jsonInt(b.fredID(t))
+	trial := func() string {
+		status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"testClockId":`+clock+`}`)
+		if status != http.StatusOK {
+			t.Fatalf("create trial: %d %v", status, body)
+		}
+		return "/v1/api/admin/trials/" + jsonInt(int64(body["id"].(float64)))
+	}
+	get := func(path string) map[string]any {
+		_, body := b.do(t, "GET", path, b.admin, "")
+		return body["trial"].(map[string]any)
+	}
+
+	shortened := trial()
+	if status, body := b.do(t, "PUT", shortened, b.admin, `{"expirationDate":"2030-12-31T00:00:00Z"}`); status != http.StatusOK {
+		t.Fatalf("shorten: %d %v", status, body)
+	}
+	if got := get(shortened)["expiredDate"]; got != "2031-01-01T00:00:00.000Z" {
+		t.Errorf("a date in the clock's past expired the trial at %v, want the clock's now", got)
+	}
+	upgraded := trial()
+	if status, body := b.do(t, "POST", upgraded+"/upgrade", b.admin, ""); status != http.StatusOK {
+		t.Fatalf("upgrade: %d %v", status, body)
+	}
+	if got := get(upgraded)["upgradedDate"]; got != "2031-01-01T00:00:00.000Z" {
+		t.Errorf("upgradedDate = %v, want the clock's now", got)
+	}
+}
