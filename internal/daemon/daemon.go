@@ -155,9 +155,13 @@ func (d *Daemon) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Start starts the workers (if enabled), the River UI (if enabled) and the
-// metrics refresher.
+// Start mirrors webhooks.endpoints into the endpoint table, then starts the
+// workers (if enabled), the River UI (if enabled) and the metrics
+// refresher.
 func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.services.Endpoints.SyncConfig(ctx); err != nil {
+		return err
+	}
 	if d.riverUI != nil {
 		if err := d.riverUI.Start(ctx); err != nil {
 			return fmt.Errorf("starting River UI: %w", err)
