@@ -125,7 +125,7 @@ func (d *Daemon) newHandler() http.Handler {
 	return httpapi.NewServer(httpapi.Deps{
 		Logger: d.logger, Config: d.cfg,
 		Accounts: s.Accounts, Tokens: s.Tokens, Lifecycle: s.Lifecycle,
-		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup,
+		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup, WebhookEndpoints: s.Endpoints,
 		Limits: limits, Turnstile: human,
 		Ready: d.Ready, Metrics: metricsOnAPI, Observer: d.metrics,
 		RiverUI: riverUIHandler(d.riverUI),
