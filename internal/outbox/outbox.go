@@ -116,8 +116,8 @@ func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev domain.Event, t doma
 		data = json.RawMessage(`{}`)
 	}
 	body, err := payload(ev.Kind, ev.At, EventData{
-		Trial: TrialPayload{EnterpriseTrial: wire.Trial(t), State: t.State},
-		Event: EventPayload{ID: ev.ID, Kind: ev.Kind, At: wire.Format(ev.At), Actor: ev.Actor, Cause: ev.Cause, Data: data},
+		Trial:    TrialPayload{EnterpriseTrial: wire.Trial(t), State: t.State},
+		Event:    EventPayload{ID: ev.ID, Kind: ev.Kind, At: wire.Format(ev.At), Actor: ev.Actor, Cause: ev.Cause, Data: data},
 		Sequence: seq,
 	})
 	if err != nil {
