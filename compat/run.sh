@@ -16,6 +16,7 @@ export TRIALSD_HTTP_ADDR="127.0.0.1:${port}"
 export TRIALSD_AUTH_JWT_SECRET="compat-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export TRIALSD_BILLING_CALLBACK_SECRET="compat-billing"
 export TRIALSD_TURNSTILE_ENABLED=false
+export TRIALSD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true # webhooks.test.mjs receives on loopback
 export TRIALSD_LOG_FORMAT=text
 export TRIALSD_LOG_LEVEL=debug # the log sender writes e-mail bodies (codes) at debug
 export TRIALSD_CONFIG=config.yaml

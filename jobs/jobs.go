@@ -160,10 +160,13 @@ type DeliverOutboxWorker struct {
 	obs       Observer
 }
 
-// Work makes one delivery attempt; an error makes River retry with backoff,
-// and the last attempt's failure marks the message failed for replay.
+// Work makes one delivery attempt. A webhook's next attempt is scheduled
+// by the outbox; an e-mail's error makes River retry with backoff, and the
+// last attempt's failure marks the message failed for replay.
 func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.DeliverOutbox]) error {
-	channel, outcome, err := w.deliverer.Deliver(ctx, job.Args.OutboxID, job.Attempt >= job.MaxAttempts)
+	channel, outcome, err := w.deliverer.Deliver(ctx, outbox.Delivery{
+		OutboxID: job.Args.OutboxID, Attempt: job.Args.Attempt, LastTry: job.Attempt >= job.MaxAttempts,
+	})
 	if outcome != "" {
 		w.obs.OutboxDelivery(channel, outcome)
 	}

@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -182,21 +184,36 @@ func TestKillAfterCommit(t *testing.T) {
 // webhookReceiver is a webhook endpoint that answers its first pass
 // deliveries and holds every later one open until release, so the daemon
 // dies in the middle of them whatever the machine's speed. It counts the
-// deliveries it answered by event id.
+// deliveries it answered by event id, and those the Standard Webhooks
+// library refused.
 type webhookReceiver struct {
 	pass     int64
 	received atomic.Int64
 	held     atomic.Int64
 	release  chan struct{}
+	refused  atomic.Int64
 
 	mu        sync.Mutex
 	delivered map[string]int
 }
 
+// chaosWebhookSecret signs the chaos daemons' deliveries.
+const chaosWebhookSecret = "whsec_Y2hhb3Mtd2ViaG9vay1zZWNyZXQtY2hhb3Mtd2ViaG9vay0="
+
 func newWebhookReceiver(t *testing.T, pass int64) (*webhookReceiver, string) {
 	r := &webhookReceiver{pass: pass, release: make(chan struct{}), delivered: map[string]int{}}
+	wh, err := standardwebhooks.NewWebhook(chaosWebhookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		id := req.Header.Get("X-Trialsd-Event-Id")
+		id := req.Header.Get("webhook-id")
+		body, _ := io.ReadAll(req.Body)
+		if err := wh.Verify(body, req.Header); err != nil {
+			r.refused.Add(1)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		if r.received.Add(1) > r.pass && !r.released() {
 			r.held.Add(1)
 			select {
@@ -244,7 +261,8 @@ func TestKillDuringWebhookDelivery(t *testing.T) {
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
 	recv, url := newWebhookReceiver(t, trials/10)
-	hooks := []string{"TRIALSD_WEBHOOKS_ENDPOINTS=" + url, "TRIALSD_WEBHOOKS_SECRET=chaos-webhook-secret", "TRIALSD_WEBHOOKS_TIMEOUT=60s"}
+	hooks := []string{"TRIALSD_WEBHOOKS_ENDPOINTS=" + url, "TRIALSD_WEBHOOKS_SECRET=" + chaosWebhookSecret,
+		"TRIALSD_WEBHOOKS_TIMEOUT=60s", "TRIALSD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true", "TRIALSD_WEBHOOKS_RETRY_SCHEDULE=100ms,1s,1s,1s,1s"}
 	createDueTrials(t, pool, trials, 2*time.Second)
 
 	first := startDaemon(t, bin, dbURL, "first", hooks...)
@@ -277,6 +295,9 @@ func TestKillDuringWebhookDelivery(t *testing.T) {
 	}
 	if len(ids) != trials {
 		t.Fatalf("%d trial.expired webhooks in the outbox for %d trials", len(ids), trials)
+	}
+	if n := recv.refused.Load(); n > 0 {
+		t.Errorf("the Standard Webhooks library refused %d deliveries", n)
 	}
 	got := recv.deliveredIDs()
 	for _, id := range ids {

@@ -511,6 +511,36 @@ func TestWebhooksListAndRetry(t *testing.T) {
 	mustRun(t, env, "", "webhooks", "retry", "--all")
 }
 
+func TestWebhookEndpointsCommands(t *testing.T) {
+	t.Parallel()
+	_, url := testdb.NewWithURL(t)
+	env := dbEnv(url)
+	if r := mustFail(t, env, "", "webhooks", "endpoints", "add", "http://hooks.example/x"); r.code != exitInvalid || !strings.Contains(r.stderr, "https") {
+		t.Fatalf("plain http refused with %d %q", r.code, r.stderr)
+	}
+	env["TRIALSD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS"] = "true"
+	r := mustRun(t, env, "", "webhooks", "endpoints", "add", "http://127.0.0.1:9/hook", "--description", "CRM", "--event-type", "trial.created", "--event-type", "trial.expired")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || lines[0] != "endpoint 1" || !strings.HasPrefix(lines[1], "whsec_") {
+		t.Fatalf("add:\n%s", r.stdout)
+	}
+	r = mustRun(t, env, "", "webhooks", "endpoints", "list")
+	if !strings.Contains(r.stdout, "http://127.0.0.1:9/hook") || !strings.Contains(r.stdout, "trial.created,trial.expired") || !strings.Contains(r.stdout, "CRM") {
+		t.Fatalf("list:\n%s", r.stdout)
+	}
+	r = mustRun(t, env, "", "webhooks", "endpoints", "rotate", "1")
+	if s := strings.TrimSpace(r.stdout); !strings.HasPrefix(s, "whsec_") || s == lines[1] {
+		t.Fatalf("rotate: %q", r.stdout)
+	}
+	if r := mustFail(t, env, "", "webhooks", "endpoints", "rm", "2"); r.code != exitNotFound {
+		t.Fatalf("rm of an unknown endpoint: exit %d", r.code)
+	}
+	mustRun(t, env, "", "webhooks", "endpoints", "rm", "1")
+	if r := mustRun(t, env, "", "webhooks", "endpoints", "list"); strings.Contains(r.stdout, "127.0.0.1") {
+		t.Fatalf("listed after rm:\n%s", r.stdout)
+	}
+}
+
 func TestTrialsCommands(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)

@@ -42,6 +42,9 @@ type Email struct {
 	SMTPAddr     string
 	SMTPUsername string
 	SMTPPassword string
+	// MaxAttempts is how many times an e-mail is tried, with River's
+	// backoff, before it is marked failed.
+	MaxAttempts int
 }
 
 // Database says where Postgres is and how many connections to hold.
@@ -152,12 +155,29 @@ type Billing struct {
 	PendingPaymentTTL time.Duration
 }
 
-// Webhooks configures delivery of lifecycle events.
+// Webhooks configures delivery of lifecycle events (docs/webhooks.md).
 type Webhooks struct {
-	Endpoints   []string
-	Secret      string
-	MaxAttempts int
-	Timeout     time.Duration
+	// Endpoints are mirrored into the endpoint table at start, read-only,
+	// and sign with Secret; the others are managed through the admin API.
+	Endpoints []string
+	Secret    string
+	// RetrySchedule is the wait before each attempt after the first: a
+	// delivery gets len(RetrySchedule)+1 attempts. Each wait grows by up to
+	// RetryJitter of itself, so failed deliveries do not return in step.
+	RetrySchedule []time.Duration
+	RetryJitter   float64
+	// RetryAfterMax caps how long a 429 or 503 answer's Retry-After makes a
+	// delivery wait.
+	RetryAfterMax time.Duration
+	// DisableAfter disables an endpoint whose every attempt has failed for
+	// this long.
+	DisableAfter time.Duration
+	// RotationOverlap is how long a rotated-out secret keeps signing.
+	RotationOverlap time.Duration
+	// AllowPrivateNetworks lets endpoints use plain http and loopback,
+	// private, link-local and metadata addresses: tests and development.
+	AllowPrivateNetworks bool
+	Timeout              time.Duration
 }
 
 // Log configures log/slog output.

@@ -121,6 +121,10 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{name: "missing jwt secret", env: map[string]string{"TRIALSD_AUTH_JWT_SECRET": ""}, wantKey: "auth.jwt_secret"},
 		{name: "turnstile without secret", env: map[string]string{"TRIALSD_TURNSTILE_ENABLED": "true"}, wantKey: "turnstile.secret"},
 		{name: "rescue shorter than timeout", env: map[string]string{"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER": "10s"}, wantKey: "river.rescue_stuck_jobs_after"},
+		{name: "webhook secret not whsec_ base64", env: map[string]string{"TRIALSD_WEBHOOKS_SECRET": "my-shared-secret"}, wantKey: "webhooks.secret"},
+		{name: "webhook secret not base64", env: map[string]string{"TRIALSD_WEBHOOKS_SECRET": "whsec_0123456789"}, wantKey: "webhooks.secret"},
+		{name: "bad retry schedule", env: map[string]string{"TRIALSD_WEBHOOKS_RETRY_SCHEDULE": "5s,soon"}, wantKey: "webhooks.retry_schedule"},
+		{name: "jitter above 1", env: map[string]string{"TRIALSD_WEBHOOKS_RETRY_JITTER": "1.5"}, wantKey: "webhooks.retry_jitter"},
 		{name: "unknown key in file", file: "lifecycle:\n  grace_periode: 1h\n", wantKey: "lifecycle.grace_periode"},
 	}
 	for _, tt := range tests {

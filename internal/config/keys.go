@@ -10,6 +10,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/cast"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // key is one configuration setting: its name, its default as it would be
@@ -152,18 +153,56 @@ var keys = []key{
 	{"billing.pending_payment_ttl", "168h", dur(func(c *Config) *time.Duration { return &c.Billing.PendingPaymentTTL })},
 
 	{"webhooks.endpoints", []string{}, urls(func(c *Config) *[]string { return &c.Webhooks.Endpoints }, "")},
-	{"webhooks.secret", "", str(func(c *Config) *string { return &c.Webhooks.Secret })},
-	{"webhooks.max_attempts", 12, func(c *Config, raw any) (err error) {
-		c.Webhooks.MaxAttempts, err = positiveInt(raw)
+	{"webhooks.secret", "", func(c *Config, raw any) error {
+		s := strings.TrimSpace(cast.ToString(raw))
+		c.Webhooks.Secret = s
+		if s == "" {
+			return nil
+		}
+		// The Standard Webhooks library's own reading of a secret: what it
+		// refuses, no receiver could verify with.
+		if _, err := standardwebhooks.NewWebhook(s); err != nil || !strings.HasPrefix(s, "whsec_") {
+			return errors.New("must be whsec_ followed by base64 (trialsd webhooks endpoints add prints one)")
+		}
+		return nil
+	}},
+	{"webhooks.retry_schedule", []string{"5s", "5m", "30m", "2h", "5h", "10h", "10h"}, func(c *Config, raw any) error {
+		c.Webhooks.RetrySchedule = nil
+		for _, s := range list(raw) {
+			d, err := parsePositiveDuration(s)
+			if err != nil {
+				return err
+			}
+			c.Webhooks.RetrySchedule = append(c.Webhooks.RetrySchedule, d)
+		}
+		return nil
+	}},
+	{"webhooks.retry_jitter", 0.1, func(c *Config, raw any) error {
+		f, err := cast.ToFloat64E(raw)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("%v is not a fraction between 0 and 1", raw)
+		}
+		c.Webhooks.RetryJitter = f
+		return nil
+	}},
+	{"webhooks.retry_after_max", "1h", dur(func(c *Config) *time.Duration { return &c.Webhooks.RetryAfterMax })},
+	{"webhooks.disable_after", "120h", dur(func(c *Config) *time.Duration { return &c.Webhooks.DisableAfter })},
+	{"webhooks.rotation_overlap", "24h", dur(func(c *Config) *time.Duration { return &c.Webhooks.RotationOverlap })},
+	{"webhooks.allow_private_networks", false, func(c *Config, raw any) (err error) {
+		c.Webhooks.AllowPrivateNetworks, err = cast.ToBoolE(raw)
 		return err
 	}},
-	{"webhooks.timeout", "10s", dur(func(c *Config) *time.Duration { return &c.Webhooks.Timeout })},
+	{"webhooks.timeout", "15s", dur(func(c *Config) *time.Duration { return &c.Webhooks.Timeout })},
 
 	{"email.sender", "log", oneOf(func(c *Config) *string { return &c.Email.Sender }, "log", "smtp")},
 	{"email.from", "trialsd <no-reply@localhost>", str(func(c *Config) *string { return &c.Email.From })},
 	{"email.smtp_addr", "", str(func(c *Config) *string { return &c.Email.SMTPAddr })},
 	{"email.smtp_username", "", str(func(c *Config) *string { return &c.Email.SMTPUsername })},
 	{"email.smtp_password", "", str(func(c *Config) *string { return &c.Email.SMTPPassword })},
+	{"email.max_attempts", 12, func(c *Config, raw any) (err error) {
+		c.Email.MaxAttempts, err = positiveInt(raw)
+		return err
+	}},
 
 	{"log.format", "json", oneOf(func(c *Config) *string { return &c.Log.Format }, "json", "text")},
 	{"log.level", "info", oneOf(func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error")},

@@ -125,7 +125,7 @@ func (d *Daemon) newHandler() http.Handler {
 	return httpapi.NewServer(httpapi.Deps{
 		Logger: d.logger, Config: d.cfg,
 		Accounts: s.Accounts, Tokens: s.Tokens, Lifecycle: s.Lifecycle,
-		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup,
+		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup, WebhookEndpoints: s.Endpoints,
 		Limits: limits, Turnstile: human,
 		Ready: d.Ready, Metrics: metricsOnAPI, Observer: d.metrics,
 		RiverUI: riverUIHandler(d.riverUI),
@@ -155,9 +155,13 @@ func (d *Daemon) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Start starts the workers (if enabled), the River UI (if enabled) and the
-// metrics refresher.
+// Start mirrors webhooks.endpoints into the endpoint table, then starts the
+// workers (if enabled), the River UI (if enabled) and the metrics
+// refresher.
 func (d *Daemon) Start(ctx context.Context) error {
+	if err := d.services.Endpoints.SyncConfig(ctx); err != nil {
+		return err
+	}
 	if d.riverUI != nil {
 		if err := d.riverUI.Start(ctx); err != nil {
 			return fmt.Errorf("starting River UI: %w", err)

@@ -50,7 +50,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	const (
 		password      = "correct-horse-battery-staple"
 		jwtSecret     = "jwt-secret-jwt-secret-jwt-secret-0"
-		webhookSecret = "whsec-never-logged"
+		webhookSecret = "whsec_bmV2ZXItbG9nZ2VkLW5ldmVyLWxvZ2dlZC0wMDAwMDAwMDA="
 		billingSecret = "billing-never-logged"
 	)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -62,6 +62,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	cfg.Turnstile.Enabled = false
 	cfg.Webhooks.Endpoints = []string{receiver.URL}
 	cfg.Webhooks.Secret = webhookSecret
+	cfg.Webhooks.AllowPrivateNetworks = true
 	cfg.Billing.CallbackSecret = billingSecret
 	cfg.River.FetchPollInterval = 50 * time.Millisecond
 	var logs syncBuffer

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/wire"
 )
 
@@ -106,9 +108,14 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 	hooks := &hookLog{}
 	receiver := httptest.NewServer(hooks)
 	t.Cleanup(receiver.Close)
+	secret, err := outbox.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := setup(t, withTestClocks, func(c *config.Config) {
 		c.Webhooks.Endpoints = []string{receiver.URL}
-		c.Webhooks.Secret = "whsec_test"
+		c.Webhooks.Secret = secret
+		c.Webhooks.AllowPrivateNetworks = true
 	})
 	b.start(t)
 
@@ -149,7 +156,9 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 	}
 	eventually(t, "the trial.expired webhook", func() bool { return len(hooks.ofType("trial.expired")) == 1 })
 	hook := hooks.ofType("trial.expired")[0]
-	if hook["createdAt"] != "2031-01-15T00:00:00.000Z" || hook["trial"].(map[string]any)["testClockId"] != float64(clock) {
+	data := hook["data"].(map[string]any)
+	if hook["timestamp"] != "2031-01-15T00:00:00.000Z" || data["event"].(map[string]any)["at"] != "2031-01-15T00:00:00.000Z" ||
+		data["trial"].(map[string]any)["testClockId"] != float64(clock) {
 		t.Errorf("trial.expired webhook = %v, want simulated time and the clock", hook)
 	}
 

@@ -94,15 +94,17 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: a user's trials and
-	// memberships cascade again; the per-backend counters of the migration
-	// before stay.
-	var onDelete string
-	var fold bool
+	// Down rolls back the newest migration only: the webhook endpoints go,
+	// the outbox's payload is jsonb again; the previous migration's
+	// restricting user keys stay.
+	var onDelete, payloadType string
+	var endpoints bool
 	if err := pool.QueryRow(ctx, `SELECT
 			(SELECT confdeltype::text FROM pg_constraint WHERE conname = 'trials_user_id_fkey'),
-			to_regproc('trial_state_counts_fold') IS NOT NULL`).Scan(&onDelete, &fold); err != nil || onDelete != "c" || !fold {
-		t.Fatalf("after down: trials' user key deletes %q (want c, cascade), the previous migration's fold exists=%v (%v)", onDelete, fold, err)
+			to_regclass('webhook_endpoints') IS NOT NULL,
+			(SELECT data_type FROM information_schema.columns WHERE table_name = 'outbox' AND column_name = 'payload')`).
+		Scan(&onDelete, &endpoints, &payloadType); err != nil || onDelete != "r" || endpoints || payloadType != "jsonb" {
+		t.Fatalf("after down: trials' user key deletes %q (want r, restrict), webhook_endpoints exists=%v, payload %s (%v)", onDelete, endpoints, payloadType, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

@@ -32,3 +32,10 @@ const (
 	EventUpgraded           = "trial.upgraded"
 	EventExtensionRequested = "trial.extension_requested"
 )
+
+// EventKinds lists every kind above, in the order of a trial's life: what a
+// webhook endpoint may subscribe to.
+var EventKinds = []string{
+	EventCreated, EventWillEnd, EventExpired, EventExtended, EventShortened,
+	EventDeleted, EventRestored, EventPurged, EventUpgraded, EventExtensionRequested,
+}

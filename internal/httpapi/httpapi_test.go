@@ -40,6 +40,9 @@ type testBundle struct {
 	metrics *metrics.Metrics
 	admin   string
 	ready   error
+	// services are the ones behind the handler, for a test to run what the
+	// daemon's workers would (a webhook delivery).
+	services *services.Services
 }
 
 // newServer serves the real handler over pool, with a stubbed clock, a
@@ -57,13 +60,15 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.Auth.JWTSecret = jwtSecret
 	cfg.Billing.CallbackSecret = billingSecret
 	cfg.TestClocks.Enabled = true
+	cfg.Webhooks.AllowPrivateNetworks = true
+	cfg.Webhooks.RetrySchedule = []time.Duration{time.Second}
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s, err := services.NewInsertOnly(cfg, logger, pool, b.clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.tokens = s.Tokens
+	b.tokens, b.services = s.Tokens, s
 	h := httpapi.NewServer(httpapi.Deps{
 		Turnstile: turnstile.New(&http.Client{Timeout: cfg.Turnstile.Timeout}, cfg.Turnstile),
 		Logger:    logger, Config: cfg,
@@ -71,12 +76,13 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Tokens:   s.Tokens,
 		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
 
-		Lifecycle:  s.Lifecycle,
-		Billing:    s.Billing,
-		Enterprise: s.Enterprise,
-		Signup:     s.Signup,
-		Ready:      func(context.Context) error { return b.ready },
-		Observer:   b.metrics,
+		Lifecycle:        s.Lifecycle,
+		Billing:          s.Billing,
+		Enterprise:       s.Enterprise,
+		Signup:           s.Signup,
+		WebhookEndpoints: s.Endpoints,
+		Ready:            func(context.Context) error { return b.ready },
+		Observer:         b.metrics,
 	})
 	srv := httptest.NewServer(conformsToSpec(t, h))
 	t.Cleanup(srv.Close)

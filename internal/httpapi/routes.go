@@ -47,6 +47,15 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("POST /v1/api/admin/test-clocks/{testClockId}/advance", admin(handleAdvanceTestClock(log, lc)))
 		mux.Handle("DELETE /v1/api/admin/test-clocks/{testClockId}", admin(handleDeleteTestClock(log, lc)))
 	}
+	eps := d.WebhookEndpoints
+	mux.Handle("POST /v1/api/admin/webhook-endpoints", admin(handleCreateEndpoint(log, eps)))
+	mux.Handle("GET /v1/api/admin/webhook-endpoints", admin(handleListEndpoints(log, eps)))
+	mux.Handle("GET /v1/api/admin/webhook-endpoints/{endpointId}", admin(handleGetEndpoint(log, eps)))
+	mux.Handle("PUT /v1/api/admin/webhook-endpoints/{endpointId}", admin(handleUpdateEndpoint(log, eps)))
+	mux.Handle("DELETE /v1/api/admin/webhook-endpoints/{endpointId}", admin(handleDeleteEndpoint(log, eps)))
+	mux.Handle("POST /v1/api/admin/webhook-endpoints/{endpointId}/rotate-secret", admin(handleRotateEndpointSecret(log, eps)))
+	mux.Handle("GET /v1/api/admin/webhook-endpoints/{endpointId}/attempts", admin(handleEndpointAttempts(log, eps)))
+	mux.Handle("POST /v1/api/admin/webhook-endpoints/{endpointId}/recover", admin(handleRecoverEndpoint(log, eps)))
 
 	mux.Handle("POST /api/v2/organization/{organizationId}/enterprise", userV2(handleCreateEnterprise(log, d.Enterprise)))
 

@@ -14,6 +14,7 @@ import (
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/signup"
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
@@ -30,6 +31,8 @@ type Deps struct {
 	Enterprise *enterprise.Service
 	Signup     *signup.Service
 	Lifecycle  *lifecycle.Service
+	// WebhookEndpoints manages the webhook endpoints (admin routes).
+	WebhookEndpoints *outbox.Endpoints
 	// Ready reports why the daemon cannot serve (database away, migrations
 	// pending), or nil when it can.
 	Ready func(ctx context.Context) error

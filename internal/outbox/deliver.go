@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/clock"
-	"github.com/trialsd/trialsd/internal/signature"
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -23,7 +24,11 @@ const (
 	Delivered = "delivered"
 	Retrying  = "retrying"
 	Failed    = "failed"
-	// Skipped: the message was delivered already (a replayed or duplicate job).
+	// Disabled: the attempt failed and disabled its endpoint (410 Gone, or
+	// failing for webhooks.disable_after).
+	Disabled = "disabled"
+	// Skipped: the message was delivered already, or this attempt was made
+	// (a replayed or duplicate job).
 	Skipped = "skipped"
 )
 
@@ -36,45 +41,72 @@ type Sender interface {
 type Deliverer struct {
 	pool   *pgxpool.Pool
 	client *http.Client
-	secret []byte
 	clock  clock.Clock
 	writer *Writer
 	mail   Sender
+	cfg    config.Webhooks
+	logger *slog.Logger
 }
 
-// NewDeliverer returns a deliverer signing webhooks with secret (client's
-// timeout bounds each attempt) and sending e-mails through mail.
-func NewDeliverer(pool *pgxpool.Pool, client *http.Client, secret string, clk clock.Clock, writer *Writer, mail Sender) *Deliverer {
-	return &Deliverer{pool: pool, client: client, secret: []byte(secret), clock: clk, writer: writer, mail: mail}
+// DelivererDeps are what a Deliverer is built on.
+type DelivererDeps struct {
+	Pool   *pgxpool.Pool
+	Clock  clock.Clock
+	Writer *Writer
+	Mail   Sender
+	// Config is webhooks.*: the retry schedule, the disabling policy, the
+	// timeout, which addresses may be reached, the config endpoints' secret.
+	Config config.Webhooks
+	Logger *slog.Logger
+}
+
+// NewDeliverer returns a deliverer of webhooks and e-mails.
+func NewDeliverer(d DelivererDeps) *Deliverer {
+	return &Deliverer{
+		pool: d.Pool, client: newHTTPClient(d.Config.Timeout, d.Config.AllowPrivateNetworks),
+		clock: d.Clock, writer: d.Writer, mail: d.Mail, cfg: d.Config, logger: d.Logger,
+	}
+}
+
+// Delivery is one job's attempt at an outbox message.
+type Delivery struct {
+	OutboxID int64
+	// Attempt is the webhook attempt the job was scheduled for (0 for an
+	// e-mail); a job for an attempt already made does nothing.
+	Attempt int
+	// LastTry says River will not run an e-mail's job again.
+	LastTry bool
 }
 
 // Deliver makes one attempt at delivering an outbox message and returns its
-// channel and outcome. A failure (a non-2xx answer, a network or SMTP error)
-// is returned as an error, for River to retry with backoff; final says this
-// is the last attempt, after which the message is marked failed.
-func (d *Deliverer) Deliver(ctx context.Context, outboxID int64, final bool) (channel, outcome string, err error) {
+// channel and outcome. A webhook's failed attempt schedules the next one
+// itself and returns no error; an error is an e-mail's failure, for River
+// to retry with backoff, or the database's.
+func (d *Deliverer) Deliver(ctx context.Context, job Delivery) (channel, outcome string, err error) {
 	q := store.New(d.pool)
-	m, err := q.OutboxByID(ctx, outboxID)
+	m, err := q.OutboxByID(ctx, job.OutboxID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && m.DeliveredAt != nil) {
 		return m.Channel, Skipped, nil
 	}
 	if err != nil {
 		return "", "", err
 	}
-	outcome, err = d.attempt(ctx, q, m, final)
+	if m.Channel == store.ChannelEmail {
+		outcome, err = d.sendEmail(ctx, q, m, job.LastTry)
+		return m.Channel, outcome, err
+	}
+	if m.EndpointID == nil || job.Attempt != m.Attempts+1 || m.FailedAt != nil {
+		return m.Channel, Skipped, nil
+	}
+	outcome, err = d.attemptWebhook(ctx, m)
 	return m.Channel, outcome, err
 }
 
-func (d *Deliverer) attempt(ctx context.Context, q *store.Queries, m store.OutboxMessage, final bool) (string, error) {
-	var sendErr error
-	switch m.Channel {
-	case store.ChannelEmail:
-		var e Email
-		if sendErr = json.Unmarshal(m.Payload, &e); sendErr == nil {
-			sendErr = d.mail.Send(ctx, e)
-		}
-	default:
-		sendErr = d.post(ctx, m)
+func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.OutboxMessage, lastTry bool) (string, error) {
+	var e Email
+	sendErr := json.Unmarshal(m.Payload, &e)
+	if sendErr == nil {
+		sendErr = d.mail.Send(ctx, e)
 	}
 	now := d.clock.Now().UTC()
 	if sendErr == nil {
@@ -82,7 +114,7 @@ func (d *Deliverer) attempt(ctx context.Context, q *store.Queries, m store.Outbo
 	}
 	outcome := Retrying
 	var failedAt *time.Time
-	if final {
+	if lastTry {
 		outcome, failedAt = Failed, &now
 	}
 	if err := q.MarkOutboxAttemptFailed(ctx, m.ID, sendErr.Error(), failedAt); err != nil {
@@ -91,52 +123,84 @@ func (d *Deliverer) attempt(ctx context.Context, q *store.Queries, m store.Outbo
 	return outcome, sendErr
 }
 
-func (d *Deliverer) post(ctx context.Context, m store.OutboxMessage) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Destination, bytes.NewReader(m.Payload))
+// answer is what one webhook attempt got back.
+type answer struct {
+	// status is 0 when no answer came.
+	status     int
+	retryAfter time.Duration
+	took       time.Duration
+	err        error
+}
+
+// attemptWebhook posts m to its endpoint, unless the endpoint is disabled,
+// and records the outcome.
+func (d *Deliverer) attemptWebhook(ctx context.Context, m store.OutboxMessage) (string, error) {
+	ep, err := store.New(d.pool).WebhookEndpointByID(ctx, *m.EndpointID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Skipped, nil // deleted since: its messages went with it
+	}
 	if err != nil {
-		return fmt.Errorf("building request to %s: %w", m.Destination, err)
+		return "", err
+	}
+	now := d.clock.Now()
+	if ep.DisabledAt != nil {
+		return Failed, store.New(d.pool).MarkOutboxAttemptFailed(ctx, m.ID, "endpoint disabled", &now)
+	}
+	ans := d.post(ctx, ep, m, now)
+	return d.record(ctx, m, ans, now)
+}
+
+// post makes one attempt at delivering m to ep, signed at now.
+func (d *Deliverer) post(ctx context.Context, ep store.WebhookEndpoint, m store.OutboxMessage, now time.Time) answer {
+	if _, err := checkURL(ep.URL, d.cfg.AllowPrivateNetworks); err != nil {
+		return answer{err: fmt.Errorf("endpoint URL %w", err)}
+	}
+	sig, err := signature(m.EventID, now, m.Payload, signingSecrets(ep, d.cfg.Secret, now))
+	if err == nil && sig == "" {
+		err = errors.New("no secret signs for this endpoint (webhooks.secret is empty)")
+	}
+	if err != nil {
+		return answer{err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(m.Payload))
+	if err != nil {
+		return answer{err: fmt.Errorf("building request to %s: %w", ep.URL, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "trialsd-webhooks")
-	req.Header.Set("X-Trialsd-Event-Id", m.EventID)
-	req.Header.Set(signature.Header, signature.Sign(d.secret, d.clock.Now(), m.Payload))
+	req.Header.Set(HeaderID, m.EventID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
+	// The duration is a measurement of this process's wall time, not a
+	// decision: it comes from the monotonic clock, not the trial clock.
+	started := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting to %s: %w", m.Destination, err)
+		return answer{took: time.Since(started), err: fmt.Errorf("posting to %s: %w", ep.URL, err)}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	ans := answer{status: resp.StatusCode, took: time.Since(started)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", m.Destination, resp.Status)
+		ans.err = fmt.Errorf("%s answered %s", ep.URL, resp.Status)
 	}
-	return nil
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		ans.retryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+	}
+	return ans
 }
 
-// Failed lists webhook deliveries whose every attempt failed.
-func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxMessage, error) {
-	return store.New(d.pool).FailedOutbox(ctx, store.ChannelWebhook, limit)
-}
-
-// Retry puts failed deliveries back in line, each with a fresh round of
-// attempts, and returns how many it requeued.
-func (d *Deliverer) Retry(ctx context.Context, ids []int64) (int, error) {
-	n := 0
-	for _, id := range ids {
-		var requeued bool
-		err := store.InTx(ctx, d.pool, func(tx pgx.Tx) error {
-			ok, err := store.New(tx).ClearOutboxFailure(ctx, id)
-			requeued = ok && err == nil // set afresh: InTx may run this again
-			if !requeued {
-				return err
-			}
-			return d.writer.enqueueDelivery(ctx, tx, id)
-		})
-		if err != nil {
-			return n, err
-		}
-		if requeued {
-			n++
-		}
+// retryAfter reads a Retry-After header, seconds or an HTTP date; 0 when
+// absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
 	}
-	return n, nil
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

@@ -1,12 +1,16 @@
 // Package outbox is trialsd's transactional outbox: messages to the outside
-// world — lifecycle events to the operator's webhook endpoints, e-mails to
-// users — are written, with the River job that delivers them, in the
-// transaction of the change that causes them. A message is sent if and only
-// if its cause committed. Deliveries are retried with River's backoff and
-// stay visible as failed, to be replayed, when every attempt fails.
+// world — lifecycle events to webhook endpoints, e-mails to users — are
+// written, with the River job that delivers them, in the transaction of the
+// change that causes them. A message is sent if and only if its cause
+// committed.
 //
-// Webhooks are signed like payment callbacks (package signature) and carry
-// a stable event id for receivers to deduplicate on.
+// Webhooks follow Standard Webhooks (docs/webhooks.md), signed with the
+// spec's own Go library so any receiver's library verifies them. Endpoints
+// are data (Endpoints), each with its secret and its event types; each
+// delivery attempt is logged, retried on webhooks.retry_schedule, and an
+// endpoint that answers 410 or fails for webhooks.disable_after is
+// disabled. E-mails are retried with River's backoff. Either stays visible
+// as failed, to be replayed, when every attempt fails.
 package outbox
 
 import (
@@ -33,27 +37,34 @@ type Inserter interface {
 
 // Writer writes messages for delivery.
 type Writer struct {
-	endpoints   []string
-	jobs        Inserter
-	maxAttempts int
+	jobs Inserter
+	// emailAttempts is River's MaxAttempts for an e-mail's delivery job.
+	emailAttempts int
 }
 
-// NewWriter returns a writer; events go to endpoints (none: no webhooks),
-// each delivery gets maxAttempts attempts.
-func NewWriter(endpoints []string, jobs Inserter, maxAttempts int) *Writer {
-	return &Writer{endpoints: endpoints, jobs: jobs, maxAttempts: maxAttempts}
+// NewWriter returns a writer enqueueing deliveries on jobs; an e-mail gets
+// emailAttempts attempts. Webhooks go to the endpoints stored when the event
+// is written.
+func NewWriter(jobs Inserter, emailAttempts int) *Writer {
+	return &Writer{jobs: jobs, emailAttempts: emailAttempts}
 }
 
-// Payload is the JSON body of a webhook delivery.
+// Payload is the JSON body of a webhook delivery, as Standard Webhooks
+// shapes it: what happened, when, and its data.
 type Payload struct {
-	// ID is stable across retries and endpoints: receivers deduplicate on it.
-	ID        string          `json:"id"`
 	Type      string          `json:"type"`
-	CreatedAt string          `json:"createdAt"`
-	Actor     string          `json:"actor"`
-	Cause     string          `json:"cause"`
-	Trial     TrialPayload    `json:"trial"`
+	Timestamp string          `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
+}
+
+// EventData is the data of a trial event's delivery: the trial as it stood
+// after the event, the event, and the event's place in the trial's history.
+type EventData struct {
+	Trial TrialPayload `json:"trial"`
+	Event EventPayload `json:"event"`
+	// Sequence grows with each event of the trial: a receiver drops a
+	// delivery whose sequence is below one it has applied.
+	Sequence int64 `json:"sequence"`
 }
 
 // TrialPayload is the trial as it stood after the event: the contract's
@@ -63,6 +74,17 @@ type TrialPayload struct {
 	State domain.State `json:"state"`
 }
 
+// EventPayload is the event as the trial's history (the admin events
+// route) shows it.
+type EventPayload struct {
+	ID    int64           `json:"id"`
+	Kind  string          `json:"kind"`
+	At    string          `json:"at"`
+	Actor string          `json:"actor"`
+	Cause string          `json:"cause"`
+	Data  json.RawMessage `json:"data"`
+}
+
 // Email is an e-mail message.
 type Email struct {
 	To      string `json:"to"`
@@ -70,29 +92,60 @@ type Email struct {
 	Body    string `json:"body"`
 }
 
-// EventID is the delivery id of a trial event.
+// EventID is the delivery id of a trial event: the webhook-id header,
+// the same on every attempt and for every endpoint.
 func EventID(eventID int64) string { return fmt.Sprintf("evt_%d", eventID) }
 
-// Enqueue writes ev about trial t for every webhook endpoint, with its
-// delivery job, in tx.
+// Enqueue writes ev about trial t, with its delivery job, for every enabled
+// endpoint that takes ev's kind, in tx.
 func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev domain.Event, t domain.Trial) error {
-	if o == nil || len(o.endpoints) == 0 {
+	if o == nil {
 		return nil
 	}
-	body, err := json.Marshal(Payload{
-		ID: EventID(ev.ID), Type: ev.Kind, CreatedAt: wire.Format(ev.At), Actor: ev.Actor, Cause: ev.Cause,
-		Trial: TrialPayload{EnterpriseTrial: wire.Trial(t), State: t.State},
-		Data:  ev.Data,
+	q := store.New(tx)
+	endpoints, err := q.EnabledWebhookEndpoints(ctx, ev.Kind)
+	if err != nil || len(endpoints) == 0 {
+		return err
+	}
+	seq, err := q.TrialEventSequence(ctx, t.ID, ev.ID)
+	if err != nil {
+		return err
+	}
+	data := ev.Data
+	if data == nil {
+		data = json.RawMessage(`{}`)
+	}
+	body, err := payload(ev.Kind, ev.At, EventData{
+		Trial:    TrialPayload{EnterpriseTrial: wire.Trial(t), State: t.State},
+		Event:    EventPayload{ID: ev.ID, Kind: ev.Kind, At: wire.Format(ev.At), Actor: ev.Actor, Cause: ev.Cause, Data: data},
+		Sequence: seq,
 	})
 	if err != nil {
-		return fmt.Errorf("encoding webhook payload: %w", err)
+		return err
 	}
-	for _, endpoint := range o.endpoints {
-		err := o.write(ctx, tx, store.OutboxMessage{
-			EventID: EventID(ev.ID), Channel: store.ChannelWebhook, Destination: endpoint,
-			TrialID: &t.ID, Payload: body, CreatedAt: ev.At,
-		})
-		if err != nil {
+	return o.writeWebhooks(ctx, tx, endpoints, store.OutboxMessage{
+		EventID: EventID(ev.ID), TrialID: &t.ID, Payload: body, CreatedAt: ev.At,
+	})
+}
+
+// payload is the body of a delivery of type at, with data.
+func payload(eventType string, at time.Time, data any) ([]byte, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s webhook data: %w", eventType, err)
+	}
+	body, err := json.Marshal(Payload{Type: eventType, Timestamp: wire.Format(at), Data: raw})
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s webhook payload: %w", eventType, err)
+	}
+	return body, nil
+}
+
+// writeWebhooks writes m once for each endpoint.
+func (o *Writer) writeWebhooks(ctx context.Context, tx pgx.Tx, endpoints []store.WebhookEndpoint, m store.OutboxMessage) error {
+	for _, e := range endpoints {
+		m.Channel, m.Destination, m.EndpointID = store.ChannelWebhook, e.URL, &e.ID
+		if err := o.write(ctx, tx, m); err != nil {
 			return err
 		}
 	}
@@ -116,14 +169,29 @@ func (o *Writer) write(ctx context.Context, tx pgx.Tx, m store.OutboxMessage) er
 	if err != nil || !inserted {
 		return err
 	}
-	return o.enqueueDelivery(ctx, tx, id)
+	return o.enqueueFirst(ctx, tx, id, m.Channel)
 }
 
-func (o *Writer) enqueueDelivery(ctx context.Context, tx pgx.Tx, outboxID int64) error {
-	_, err := o.jobs.InsertTx(ctx, tx, jobargs.DeliverOutbox{V: jobargs.Version, OutboxID: outboxID},
-		&river.InsertOpts{MaxAttempts: o.maxAttempts})
-	if err != nil {
-		return fmt.Errorf("enqueueing delivery of outbox message %d: %w", outboxID, err)
+// enqueueFirst enqueues the first attempt of a round of deliveries of
+// message id: an e-mail's job is retried by River, a webhook's attempts are
+// scheduled one by one.
+func (o *Writer) enqueueFirst(ctx context.Context, tx pgx.Tx, id int64, channel string) error {
+	if channel == store.ChannelEmail {
+		return o.enqueueDelivery(ctx, tx, jobargs.DeliverOutbox{V: jobargs.Version, OutboxID: id}, &river.InsertOpts{MaxAttempts: o.emailAttempts})
+	}
+	return o.enqueueAttempt(ctx, tx, id, 1, time.Time{})
+}
+
+// enqueueAttempt schedules attempt n of webhook message outboxID at at
+// (zero: now). A job for an attempt already made does nothing, so a job
+// River runs twice never starts a second chain of retries.
+func (o *Writer) enqueueAttempt(ctx context.Context, tx pgx.Tx, outboxID int64, n int, at time.Time) error {
+	return o.enqueueDelivery(ctx, tx, jobargs.DeliverOutbox{V: jobargs.Version, OutboxID: outboxID, Attempt: n}, &river.InsertOpts{ScheduledAt: at})
+}
+
+func (o *Writer) enqueueDelivery(ctx context.Context, tx pgx.Tx, args jobargs.DeliverOutbox, opts *river.InsertOpts) error {
+	if _, err := o.jobs.InsertTx(ctx, tx, args, opts); err != nil {
+		return fmt.Errorf("enqueueing delivery of outbox message %d: %w", args.OutboxID, err)
 	}
 	return nil
 }

@@ -3,242 +3,606 @@ package outbox_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/signature"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
-var t0 = time.Date(2026, 9, 1, 10, 0, 0, 0, time.UTC)
+// delivery is one request a receiver got.
+type delivery struct {
+	header http.Header
+	body   []byte
+}
 
-const secret = "whsec_0123456789"
-
-// receiver is a real HTTP endpoint on loopback that checks each delivery's
-// signature and answers with the status it is told to.
+// receiver is a real HTTP endpoint on loopback that records each delivery
+// and answers with the statuses it is told to, in turn (the last one
+// repeating).
 type receiver struct {
 	*httptest.Server
 	mu       sync.Mutex
-	status   int
-	received []outbox.Payload
-	sigErrs  []error
-	eventIDs []string
+	statuses []int
+	header   http.Header
+	got      []delivery
 }
 
-func newReceiver(t *testing.T, clk clock.Clock) *receiver {
-	r := &receiver{status: http.StatusOK}
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	r := &receiver{statuses: statuses, header: http.Header{}}
+	if len(statuses) == 0 {
+		r.statuses = []int{http.StatusOK}
+	}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.sigErrs = append(r.sigErrs, signature.Verify([]byte(secret), req.Header.Get(signature.Header), body, clk.Now(), 5*time.Minute))
-		r.eventIDs = append(r.eventIDs, req.Header.Get("X-Trialsd-Event-Id"))
-		var p outbox.Payload
-		_ = json.Unmarshal(body, &p)
-		r.received = append(r.received, p)
-		w.WriteHeader(r.status)
+		r.got = append(r.got, delivery{header: req.Header.Clone(), body: body})
+		status := r.statuses[min(len(r.got), len(r.statuses))-1]
+		for k, v := range r.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(status)
 	}))
 	t.Cleanup(r.Close)
 	return r
 }
 
-func (r *receiver) answer(status int) {
+func (r *receiver) deliveries() []delivery {
 	r.mu.Lock()
-	r.status = status
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+// verify checks d with the Standard Webhooks library, as a receiver
+// holding secret would, the timestamp tolerance included.
+func verify(t *testing.T, secret string, d delivery) error {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wh.Verify(d.body, d.header)
 }
 
 type testBundle struct {
 	pool      *pgxpool.Pool
 	clock     *clock.Stub
+	cfg       config.Webhooks
 	outbox    *outbox.Writer
 	deliverer *outbox.Deliverer
+	endpoints *outbox.Endpoints
 	client    *river.Client[pgx.Tx]
 	trial     domain.Trial
 }
 
-func setup(t *testing.T, endpoints ...string) *testBundle {
+// testConfig is webhooks.* with short retries, for tests on loopback.
+func testConfig() config.Webhooks {
+	return config.Webhooks{
+		RetrySchedule: []time.Duration{time.Second, time.Minute}, RetryAfterMax: time.Hour,
+		DisableAfter: 24 * time.Hour, RotationOverlap: time.Hour, AllowPrivateNetworks: true, Timeout: 2 * time.Second,
+	}
+}
+
+// setup builds the outbox on a fresh database with one trial. The clock
+// starts at the real time, whole seconds, so the library's timestamp
+// tolerance applies as it would for a receiver.
+func setup(t *testing.T, edit ...func(*config.Webhooks)) *testBundle {
 	t.Helper()
 	pool := testdb.New(t)
-	stub := clock.NewStub(t0)
+	stub := clock.NewStub(time.Now().UTC().Truncate(time.Second))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Test: river.TestConfig{Time: stub}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writer := outbox.NewWriter(endpoints, client, 3)
+	cfg := testConfig()
+	for _, e := range edit {
+		e(&cfg)
+	}
+	writer := outbox.NewWriter(client, 3)
 	b := &testBundle{
-		pool: pool, clock: stub, outbox: writer, client: client,
-		deliverer: outbox.NewDeliverer(pool, &http.Client{Timeout: 2 * time.Second}, secret, stub, writer, nil),
+		pool: pool, clock: stub, cfg: cfg, outbox: writer, client: client,
+		deliverer: outbox.NewDeliverer(outbox.DelivererDeps{
+			Pool: pool, Clock: stub, Writer: writer, Config: cfg, Logger: slog.New(slog.DiscardHandler),
+		}),
+		endpoints: outbox.NewEndpoints(pool, stub, cfg, writer),
 	}
 	ctx := context.Background()
 	q := store.New(pool)
-	u, err := q.InsertUser(ctx, store.InsertUserParams{Username: "fred", Email: "fred@acme.example", Now: t0})
+	now := stub.Now()
+	u, err := q.InsertUser(ctx, store.InsertUserParams{Username: "fred", Email: "fred@acme.example", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, err := q.InsertOrganization(ctx, store.NewOrganization{Name: "ACME", Trial: true, EnterpriseFeatures: true, Now: t0})
+	org, err := q.InsertOrganization(ctx, store.NewOrganization{Name: "ACME", Trial: true, EnterpriseFeatures: true, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.trial, err = q.InsertTrial(ctx, store.InsertTrialParams{UserID: u.ID, OrganizationID: org.ID, ExpirationDate: t0.Add(time.Hour), Now: t0})
+	b.trial, err = q.InsertTrial(ctx, store.InsertTrialParams{UserID: u.ID, OrganizationID: org.ID, ExpirationDate: now.Add(time.Hour), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func (b *testBundle) enqueue(t *testing.T, eventID int64) {
+// addEndpoint creates an endpoint through the service and returns it with
+// its secret.
+func (b *testBundle) addEndpoint(t *testing.T, url string, eventTypes ...string) (store.WebhookEndpoint, string) {
 	t.Helper()
+	spec := outbox.EndpointSpec{URL: &url}
+	if len(eventTypes) > 0 {
+		spec.EventTypes = &eventTypes
+	}
+	ep, secret, err := b.endpoints.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep, secret
+}
+
+// record writes an event of kind to the trial's history and hands it to the
+// outbox, as the lifecycle does, and returns it.
+func (b *testBundle) record(t *testing.T, kind string) domain.Event {
+	t.Helper()
+	ev := domain.Event{TrialID: b.trial.ID, Kind: kind, At: b.clock.Now(), Actor: "system", Cause: "job:9", Data: json.RawMessage(`{"a":1}`)}
 	err := store.InTx(context.Background(), b.pool, func(tx pgx.Tx) error {
-		return b.outbox.Enqueue(context.Background(), tx, domain.Event{
-			ID: eventID, Kind: "trial.expired", At: t0, Actor: "system", Cause: "job:9", Data: json.RawMessage(`{"a":1}`),
-		}, b.trial)
+		var err error
+		if ev.ID, err = store.New(tx).InsertTrialEvent(context.Background(), ev); err != nil {
+			return err
+		}
+		return b.outbox.Enqueue(context.Background(), tx, ev, b.trial)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ev
 }
 
-func (b *testBundle) deliveryJobs(t *testing.T) []int64 {
+// job is a delivery job waiting in River.
+type job struct {
+	args        jobargs.DeliverOutbox
+	scheduledAt time.Time
+}
+
+// jobs lists the delivery jobs waiting, oldest first, and deletes them, so
+// the next call sees only the jobs enqueued since.
+func (b *testBundle) jobs(t *testing.T) []job {
 	t.Helper()
-	res, err := b.client.JobList(context.Background(), river.NewJobListParams().Kinds(jobargs.KindDeliverOutbox).
-		States(rivertype.JobStateAvailable).First(100))
+	ctx := context.Background()
+	res, err := b.client.JobList(ctx, river.NewJobListParams().Kinds(jobargs.KindDeliverOutbox).
+		States(rivertype.JobStateAvailable, rivertype.JobStateScheduled).First(100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []int64
+	var out []job
 	for _, j := range res.Jobs {
 		var args jobargs.DeliverOutbox
 		_ = json.Unmarshal(j.EncodedArgs, &args)
-		ids = append(ids, args.OutboxID)
+		out = append(out, job{args: args, scheduledAt: j.ScheduledAt})
+		if _, err := b.client.JobDelete(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return ids
+	return out
 }
 
-func TestEnqueueWritesOneMessagePerEndpointOnce(t *testing.T) {
-	t.Parallel()
-	b := setup(t, "http://127.0.0.1:1/a", "http://127.0.0.1:1/b")
-	b.enqueue(t, 7)
-	b.enqueue(t, 7) // the same event again: nothing new
-	if jobs := b.deliveryJobs(t); len(jobs) != 2 {
-		t.Fatalf("delivery jobs for outbox ids %v, want 2", jobs)
+// deliver runs the delivery of j, as its worker does.
+func (b *testBundle) deliver(t *testing.T, j job) string {
+	t.Helper()
+	_, outcome, err := b.deliverer.Deliver(context.Background(), outbox.Delivery{OutboxID: j.args.OutboxID, Attempt: j.args.Attempt})
+	if err != nil {
+		t.Fatalf("Deliver(%+v): %v", j.args, err)
 	}
-	var n int
-	if err := b.pool.QueryRow(context.Background(), "SELECT count(*) FROM outbox WHERE event_id = 'evt_7'").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("%d outbox rows (%v), want one per endpoint", n, err)
-	}
-
-	none := setup(t)
-	none.enqueue(t, 7)
-	if jobs := none.deliveryJobs(t); len(jobs) != 0 {
-		t.Fatalf("no endpoints configured but %d deliveries enqueued", len(jobs))
-	}
+	return outcome
 }
 
-func TestDeliverSignsAndRecords(t *testing.T) {
+func TestEnqueueWritesOneMessagePerSubscribedEndpointOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	rcv := newReceiver(t, b.clock)
-	b = setupWith(t, b, rcv.URL)
-	b.enqueue(t, 11)
-	id := b.deliveryJobs(t)[0]
-
-	_, outcome, err := b.deliverer.Deliver(context.Background(), id, false)
-	if err != nil || outcome != outbox.Delivered {
-		t.Fatalf("Deliver = %s, %v", outcome, err)
+	b.record(t, domain.EventExpired) // no endpoint yet: nothing to deliver
+	if jobs := b.jobs(t); len(jobs) != 0 {
+		t.Fatalf("no endpoints but %d deliveries enqueued", len(jobs))
 	}
-	if len(rcv.received) != 1 || rcv.sigErrs[0] != nil {
-		t.Fatalf("receiver got %d deliveries, signature check %v", len(rcv.received), rcv.sigErrs)
-	}
-	p := rcv.received[0]
-	if p.ID != "evt_11" || rcv.eventIDs[0] != "evt_11" || p.Type != "trial.expired" || p.Trial.ID != b.trial.ID ||
-		p.Trial.ExpirationDate != "2026-09-01T11:00:00.000Z" || p.CreatedAt != "2026-09-01T10:00:00.000Z" || p.Cause != "job:9" {
-		t.Fatalf("payload %+v", p)
-	}
-	// A replayed job does not deliver twice.
-	if _, outcome, err := b.deliverer.Deliver(context.Background(), id, false); err != nil || outcome != outbox.Skipped {
-		t.Fatalf("second Deliver = %s, %v; want skipped", outcome, err)
-	}
-	if len(rcv.received) != 1 {
-		t.Fatalf("delivered %d times", len(rcv.received))
-	}
-}
-
-// setupWith re-creates the outbox of b for the given endpoints.
-func setupWith(t *testing.T, b *testBundle, endpoints ...string) *testBundle {
-	b.outbox = outbox.NewWriter(endpoints, b.client, 3)
-	b.deliverer = outbox.NewDeliverer(b.pool, &http.Client{Timeout: 2 * time.Second}, secret, b.clock, b.outbox, nil)
-	return b
-}
-
-func TestFailedDeliveryIsVisibleAndReplayable(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	rcv := newReceiver(t, b.clock)
-	b = setupWith(t, b, rcv.URL)
-	rcv.answer(http.StatusInternalServerError)
-	b.enqueue(t, 12)
-	id := b.deliveryJobs(t)[0]
-	ctx := context.Background()
-
-	_, outcome, err := b.deliverer.Deliver(ctx, id, false)
-	if err == nil || outcome != outbox.Retrying {
-		t.Fatalf("Deliver to a failing endpoint = %s, %v; want retrying with an error", outcome, err)
-	}
-	if failed, _ := b.deliverer.Failed(ctx, 10); len(failed) != 0 {
-		t.Fatalf("listed as failed with attempts left: %v", failed)
-	}
-	_, outcome, err = b.deliverer.Deliver(ctx, id, true)
-	if err == nil || outcome != outbox.Failed {
-		t.Fatalf("last attempt = %s, %v; want failed", outcome, err)
-	}
-	failed, err := b.deliverer.Failed(ctx, 10)
-	if err != nil || len(failed) != 1 || failed[0].Attempts != 2 || failed[0].LastError == nil {
-		t.Fatalf("failed deliveries %+v, %v", failed, err)
-	}
-
-	// Replay: a fresh job, and this time the receiver is back.
-	if _, err := b.pool.Exec(ctx, "DELETE FROM river_job"); err != nil {
+	b.addEndpoint(t, "http://127.0.0.1:1/a")
+	b.addEndpoint(t, "http://127.0.0.1:1/a") // the same URL twice: two endpoints
+	b.addEndpoint(t, "http://127.0.0.1:1/c", domain.EventCreated, domain.EventExtended)
+	ev := b.record(t, domain.EventExpired)
+	if err := store.InTx(context.Background(), b.pool, func(tx pgx.Tx) error {
+		return b.outbox.Enqueue(context.Background(), tx, ev, b.trial) // the same event again: nothing new
+	}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := b.deliverer.Retry(ctx, []int64{id, id, 999})
+	if jobs := b.jobs(t); len(jobs) != 2 {
+		t.Fatalf("delivery jobs %v, want one for each endpoint that takes trial.expired", jobs)
+	}
+	b.record(t, domain.EventExtended)
+	if jobs := b.jobs(t); len(jobs) != 3 {
+		t.Fatalf("delivery jobs %v, want 3: the filtered endpoint takes trial.extended", jobs)
+	}
+}
+
+func TestDeliveryVerifiesWithTheStandardWebhooksLibrary(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t)
+	_, secret := b.addEndpoint(t, rcv.URL)
+	if !strings.HasPrefix(secret, "whsec_") || len(secret) != len("whsec_")+44 {
+		t.Fatalf("secret %q is not whsec_ + base64 of 32 bytes", secret)
+	}
+	first := b.record(t, domain.EventCreated)
+	b.clock.Advance(time.Second)
+	second := b.record(t, domain.EventExpired)
+	for _, j := range b.jobs(t) {
+		if outcome := b.deliver(t, j); outcome != outbox.Delivered {
+			t.Fatalf("outcome %s", outcome)
+		}
+	}
+	got := rcv.deliveries()
+	if len(got) != 2 {
+		t.Fatalf("%d deliveries", len(got))
+	}
+	for _, d := range got {
+		if err := verify(t, secret, d); err != nil {
+			t.Errorf("the library refuses a delivery: %v", err)
+		}
+	}
+	d := got[1]
+	if id := d.header.Get("webhook-id"); id != outbox.EventID(second.ID) {
+		t.Errorf("webhook-id %q, want %q", id, outbox.EventID(second.ID))
+	}
+	var p struct {
+		Type      string `json:"type"`
+		Timestamp string `json:"timestamp"`
+		Data      struct {
+			Trial    outbox.TrialPayload `json:"trial"`
+			Event    outbox.EventPayload `json:"event"`
+			Sequence int64               `json:"sequence"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(d.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	at := b.clock.Now().Format("2006-01-02T15:04:05.000Z")
+	if p.Type != "trial.expired" || p.Timestamp != at || p.Data.Event.ID != second.ID || p.Data.Event.At != at ||
+		p.Data.Event.Cause != "job:9" || p.Data.Event.Actor != "system" || string(p.Data.Event.Data) != `{"a":1}` ||
+		p.Data.Trial.ID != b.trial.ID || p.Data.Trial.State != domain.StateActive || p.Data.Sequence != 2 {
+		t.Errorf("payload %s", d.body)
+	}
+	if !strings.Contains(string(got[0].body), `"sequence":1`) || got[0].header.Get("webhook-id") != outbox.EventID(first.ID) {
+		t.Errorf("first delivery %s %v", got[0].body, got[0].header)
+	}
+
+	// The same library refuses a tampered body and a wrong secret.
+	tampered := delivery{header: d.header, body: []byte(strings.Replace(string(d.body), "trial.expired", "trial.extended", 1))}
+	if err := verify(t, secret, tampered); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
+		t.Errorf("tampered body: %v", err)
+	}
+	other, _ := outbox.NewSecret()
+	if err := verify(t, other, d); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
+		t.Errorf("wrong secret: %v", err)
+	}
+}
+
+func TestRotationSignsWithBothSecretsDuringTheOverlap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t)
+	ep, old := b.addEndpoint(t, rcv.URL)
+	ctx := context.Background()
+	fresh, err := b.endpoints.RotateSecret(ctx, ep.ID)
+	if err != nil || fresh == old {
+		t.Fatalf("RotateSecret = %q, %v", fresh, err)
+	}
+	b.record(t, domain.EventCreated)
+	b.deliver(t, b.jobs(t)[0])
+	b.clock.Advance(b.cfg.RotationOverlap) // the overlap is over
+	b.record(t, domain.EventExpired)
+	b.deliver(t, b.jobs(t)[0])
+
+	got := rcv.deliveries()
+	during, after := got[0], got[1]
+	if n := len(strings.Fields(during.header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("during the overlap %d signatures, want 2", n)
+	}
+	if verify(t, old, during) != nil || verify(t, fresh, during) != nil {
+		t.Errorf("during the overlap: old %v, new %v; want both to verify", verify(t, old, during), verify(t, fresh, during))
+	}
+	// The stub clock moved an hour: check the signatures, not the age.
+	for secret, want := range map[string]bool{old: false, fresh: true} {
+		wh, _ := standardwebhooks.NewWebhook(secret)
+		if err := wh.VerifyIgnoringTimestamp(after.body, after.header); (err == nil) != want {
+			t.Errorf("after the overlap, secret verifies: %v, want %v", err == nil, want)
+		}
+	}
+}
+
+func TestFailedAttemptsFollowTheScheduleThenRecover(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t, http.StatusInternalServerError, http.StatusFound, http.StatusInternalServerError, http.StatusNoContent)
+	ep, _ := b.addEndpoint(t, rcv.URL)
+	ev := b.record(t, domain.EventCreated)
+	first := b.jobs(t)
+	if len(first) != 1 || first[0].args.Attempt != 1 || first[0].scheduledAt.After(b.clock.Now()) {
+		t.Fatalf("first attempt %+v, want attempt 1 due now", first)
+	}
+	now := b.clock.Now()
+	if outcome := b.deliver(t, first[0]); outcome != outbox.Retrying {
+		t.Fatalf("500: %s", outcome)
+	}
+	if outcome := b.deliver(t, first[0]); outcome != outbox.Skipped {
+		t.Fatalf("the same job again: %s, want skipped", outcome)
+	}
+	second := b.jobs(t)
+	if len(second) != 1 || second[0].args.Attempt != 2 || !second[0].scheduledAt.Equal(now.Add(time.Second)) {
+		t.Fatalf("after attempt 1: %+v, want attempt 2 at +1s", second)
+	}
+	if outcome := b.deliver(t, second[0]); outcome != outbox.Retrying { // a 302 is a failure
+		t.Fatalf("302: %s", outcome)
+	}
+	third := b.jobs(t)
+	if len(third) != 1 || !third[0].scheduledAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("after attempt 2: %+v, want attempt 3 at +1m", third)
+	}
+	if outcome := b.deliver(t, third[0]); outcome != outbox.Failed {
+		t.Fatalf("last attempt: %s, want failed", outcome)
+	}
+	if jobs := b.jobs(t); len(jobs) != 0 {
+		t.Fatalf("jobs after the last attempt: %v", jobs)
+	}
+	ctx := context.Background()
+	attempts, err := b.endpoints.Attempts(ctx, ep.ID, 10)
+	if err != nil || len(attempts) != 3 {
+		t.Fatalf("attempt log %+v, %v", attempts, err)
+	}
+	for i, want := range []int{500, 302, 500} {
+		a := attempts[2-i] // newest first
+		if a.Attempt != i+1 || a.StatusCode == nil || *a.StatusCode != want || a.Error == nil || a.EventID != outbox.EventID(ev.ID) {
+			t.Errorf("attempt %d: %+v", i+1, a)
+		}
+	}
+	if failed, _ := b.deliverer.Failed(ctx, 10); len(failed) != 1 {
+		t.Fatalf("failed deliveries %v", failed)
+	}
+
+	// Recover replays what failed since then, with a fresh round.
+	if n, err := b.endpoints.Recover(ctx, ep.ID, now.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Recover since after the failure = %d, %v", n, err)
+	}
+	n, err := b.endpoints.Recover(ctx, ep.ID, now)
 	if err != nil || n != 1 {
-		t.Fatalf("Retry = %d, %v; want 1 requeued", n, err)
+		t.Fatalf("Recover = %d, %v", n, err)
 	}
-	if jobs := b.deliveryJobs(t); len(jobs) != 1 || jobs[0] != id {
-		t.Fatalf("jobs after retry %v", jobs)
+	replay := b.jobs(t)
+	if len(replay) != 1 || replay[0].args.Attempt != 1 {
+		t.Fatalf("replay %+v", replay)
 	}
-	rcv.answer(http.StatusNoContent)
-	if _, outcome, err := b.deliverer.Deliver(ctx, id, false); err != nil || outcome != outbox.Delivered {
-		t.Fatalf("replayed Deliver = %s, %v", outcome, err)
+	if outcome := b.deliver(t, replay[0]); outcome != outbox.Delivered {
+		t.Fatalf("replayed: %s", outcome)
+	}
+	got := rcv.deliveries()
+	if len(got) != 4 || got[3].header.Get("webhook-id") != got[0].header.Get("webhook-id") {
+		t.Fatalf("%d deliveries; the id must stay the same on every attempt", len(got))
 	}
 	if failed, _ := b.deliverer.Failed(ctx, 10); len(failed) != 0 {
 		t.Fatalf("still failed after delivery: %v", failed)
 	}
 }
 
+func TestGoneDisablesTheEndpointAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gone := newReceiver(t, http.StatusGone)
+	watcher := newReceiver(t)
+	ep, _ := b.addEndpoint(t, gone.URL)
+	_, watcherSecret := b.addEndpoint(t, watcher.URL, outbox.EventEndpointDisabled)
+	b.record(t, domain.EventCreated)
+	jobs := b.jobs(t)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs %v", jobs)
+	}
+	if outcome := b.deliver(t, jobs[0]); outcome != outbox.Disabled {
+		t.Fatalf("410: %s, want disabled", outcome)
+	}
+	ctx := context.Background()
+	got, err := b.endpoints.Get(ctx, ep.ID)
+	if err != nil || got.DisabledAt == nil || !strings.Contains(*got.DisabledReason, "410") {
+		t.Fatalf("endpoint after 410: %+v, %v", got, err)
+	}
+	// No retry; the other endpoint hears of it.
+	notice := b.jobs(t)
+	if len(notice) != 1 {
+		t.Fatalf("jobs after 410: %+v, want only the notice", notice)
+	}
+	b.deliver(t, notice[0])
+	d := watcher.deliveries()
+	if len(d) != 1 || verify(t, watcherSecret, d[0]) != nil || !strings.Contains(string(d[0].body), `"type":"webhook.endpoint_disabled"`) {
+		t.Fatalf("notice %+v", d)
+	}
+	// A disabled endpoint gets nothing new; enabled again, it does.
+	b.record(t, domain.EventExpired)
+	if jobs := b.jobs(t); len(jobs) != 0 {
+		t.Fatalf("jobs for a disabled endpoint: %v", jobs)
+	}
+	enable := false
+	if _, err := b.endpoints.Update(ctx, ep.ID, outbox.EndpointSpec{Disabled: &enable}); err != nil {
+		t.Fatal(err)
+	}
+	b.record(t, domain.EventExtended)
+	if jobs := b.jobs(t); len(jobs) != 1 {
+		t.Fatalf("jobs once enabled: %v", jobs)
+	}
+}
+
+func TestRetryAfterIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t, http.StatusServiceUnavailable)
+	rcv.header.Set("Retry-After", "2")
+	b.addEndpoint(t, rcv.URL)
+	b.record(t, domain.EventCreated)
+	now := b.clock.Now()
+	b.deliver(t, b.jobs(t)[0])
+	next := b.jobs(t)
+	if len(next) != 1 || next[0].scheduledAt.Before(now.Add(2*time.Second)) {
+		t.Fatalf("after 503 with Retry-After: 2: %+v, want the next attempt no sooner than %s", next, now.Add(2*time.Second))
+	}
+}
+
+func TestEndpointFailingForDisableAfterIsDisabled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.DisableAfter = time.Hour })
+	rcv := newReceiver(t, http.StatusInternalServerError)
+	ep, _ := b.addEndpoint(t, rcv.URL)
+	b.record(t, domain.EventCreated)
+	if outcome := b.deliver(t, b.jobs(t)[0]); outcome != outbox.Retrying {
+		t.Fatalf("first failure: %s", outcome)
+	}
+	b.clock.Advance(time.Hour)
+	if outcome := b.deliver(t, b.jobs(t)[0]); outcome != outbox.Disabled {
+		t.Fatalf("failing for an hour: %s, want disabled", outcome)
+	}
+	got, _ := b.endpoints.Get(context.Background(), ep.ID)
+	if got.DisabledAt == nil || !strings.Contains(*got.DisabledReason, "disable_after") {
+		t.Fatalf("endpoint %+v", got)
+	}
+}
+
+func TestSuccessEndsTheFailingStreak(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.DisableAfter = time.Hour })
+	rcv := newReceiver(t, http.StatusInternalServerError, http.StatusOK, http.StatusInternalServerError)
+	b.addEndpoint(t, rcv.URL)
+	b.record(t, domain.EventCreated)
+	b.deliver(t, b.jobs(t)[0])
+	b.deliver(t, b.jobs(t)[0]) // delivered: the streak ends
+	b.clock.Advance(time.Hour)
+	b.record(t, domain.EventExpired)
+	if outcome := b.deliver(t, b.jobs(t)[0]); outcome != outbox.Retrying {
+		t.Fatalf("first failure of a new streak: %s, want retrying", outcome)
+	}
+}
+
+func TestPrivateAddressesAreRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.AllowPrivateNetworks = false })
+	ctx := context.Background()
+	for _, url := range []string{
+		"http://hooks.example.com/x", "https://127.0.0.1/x", "https://10.1.2.3/x", "https://169.254.169.254/latest",
+		"https://[::1]/x", "https://[fd00:ec2::254]/x", "https://localhost/x", "ftp://hooks.example.com/", "hooks.example.com",
+	} {
+		_, _, err := b.endpoints.Create(ctx, outbox.EndpointSpec{URL: &url})
+		if apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("Create %s: %v, want invalid", url, err)
+		}
+	}
+	// A name that resolved to a public address when stored and to a private
+	// one when delivered to (rebinding) is refused at the connection.
+	rcv := newReceiver(t)
+	url := strings.Replace(rcv.URL, "http://127.0.0.1", "https://localhost", 1)
+	secret, _ := outbox.NewSecret()
+	ep, err := store.New(b.pool).InsertWebhookEndpoint(ctx, store.WebhookEndpoint{URL: url, Source: store.EndpointFromAPI, Secret: &secret, CreatedAt: b.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.record(t, domain.EventCreated)
+	if outcome := b.deliver(t, b.jobs(t)[0]); outcome != outbox.Retrying {
+		t.Fatalf("delivery to loopback: %s", outcome)
+	}
+	attempts, _ := b.endpoints.Attempts(ctx, ep.ID, 10)
+	if len(attempts) != 1 || attempts[0].StatusCode != nil || !strings.Contains(*attempts[0].Error, "not a public address") {
+		t.Fatalf("attempts %+v", attempts)
+	}
+	if len(rcv.deliveries()) != 0 {
+		t.Fatal("the receiver on loopback was reached")
+	}
+}
+
+func TestConfigEndpointsAreMirroredReadOnly(t *testing.T) {
+	t.Parallel()
+	secret, _ := outbox.NewSecret()
+	rcv := newReceiver(t)
+	b := setup(t, func(c *config.Webhooks) { c.Endpoints, c.Secret = []string{rcv.URL, "http://127.0.0.1:1/gone"}, secret })
+	ctx := context.Background()
+	for range 2 { // a restart mirrors the same list again
+		if err := b.endpoints.SyncConfig(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := b.endpoints.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Source != store.EndpointFromConfig {
+		t.Fatalf("endpoints %+v, %v", list, err)
+	}
+	desc := "mine now"
+	if _, err := b.endpoints.Update(ctx, list[0].ID, outbox.EndpointSpec{Description: &desc}); apperr.CodeOf(err) != apperr.Conflict {
+		t.Errorf("Update of a config endpoint: %v, want conflict", err)
+	}
+	if _, err := b.endpoints.RotateSecret(ctx, list[0].ID); apperr.CodeOf(err) != apperr.Conflict {
+		t.Errorf("rotation of a config endpoint: %v, want conflict", err)
+	}
+	if err := b.endpoints.Delete(ctx, list[0].ID); apperr.CodeOf(err) != apperr.Conflict {
+		t.Errorf("Delete of a config endpoint: %v, want conflict", err)
+	}
+	b.record(t, domain.EventCreated)
+	for _, j := range b.jobs(t) {
+		b.deliver(t, j)
+	}
+	if d := rcv.deliveries(); len(d) != 1 || verify(t, secret, d[0]) != nil {
+		t.Fatalf("config endpoint deliveries %d, signed with webhooks.secret: %v", len(d), verify(t, secret, d[0]))
+	}
+	// Dropped from the config: gone at the next start.
+	shorter := outbox.NewEndpoints(b.pool, b.clock, config.Webhooks{Endpoints: []string{rcv.URL}}, b.outbox)
+	if err := shorter.SyncConfig(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := b.endpoints.List(ctx); len(list) != 1 || list[0].URL != rcv.URL {
+		t.Fatalf("after the list shrank: %+v", list)
+	}
+}
+
 func TestUnreachableEndpoint(t *testing.T) {
 	t.Parallel()
-	b := setup(t, "http://127.0.0.1:1/hook")
-	b.enqueue(t, 13)
-	_, outcome, err := b.deliverer.Deliver(context.Background(), b.deliveryJobs(t)[0], false)
-	if err == nil || outcome != outbox.Retrying {
-		t.Fatalf("Deliver = %s, %v; want a retryable error", outcome, err)
+	b := setup(t)
+	b.addEndpoint(t, "http://127.0.0.1:1/hook")
+	b.record(t, domain.EventCreated)
+	if outcome := b.deliver(t, b.jobs(t)[0]); outcome != outbox.Retrying {
+		t.Fatalf("Deliver = %s; want retrying", outcome)
+	}
+}
+
+func TestDeletedEndpointTakesItsDeliveries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t)
+	ep, _ := b.addEndpoint(t, rcv.URL)
+	b.record(t, domain.EventCreated)
+	jobs := b.jobs(t)
+	if err := b.endpoints.Delete(context.Background(), ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if outcome := b.deliver(t, jobs[0]); outcome != outbox.Skipped || len(rcv.deliveries()) != 0 {
+		t.Fatalf("delivery to a deleted endpoint: %s, %d requests", outcome, len(rcv.deliveries()))
+	}
+	if _, err := b.endpoints.Get(context.Background(), ep.ID); apperr.CodeOf(err) != apperr.NotFound {
+		t.Fatalf("Get after Delete: %v", err)
 	}
 }

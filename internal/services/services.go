@@ -8,7 +8,6 @@ package services
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -50,19 +49,20 @@ type Services struct {
 	// delivers what it wrote.
 	Webhooks *outbox.Writer
 	Outbox   *outbox.Deliverer
+	// Endpoints are the webhook endpoints, managed by admins at run time.
+	Endpoints *outbox.Endpoints
 }
 
 // New wires the services on d. It starts nothing and touches no database.
 func New(d Deps) *Services {
 	cfg := d.Config
-	writer := outbox.NewWriter(cfg.Webhooks.Endpoints, d.Jobs, cfg.Webhooks.MaxAttempts)
+	writer := outbox.NewWriter(d.Jobs, cfg.Email.MaxAttempts)
 	codes := signup.NewCodes(d.Clock, writer)
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
 		Webhooks: writer, Activation: codes, TestClocks: cfg.TestClocks,
 	})
 	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Logger: d.Logger})
-	webhookClient := &http.Client{Timeout: cfg.Webhooks.Timeout}
 	return &Services{
 		Lifecycle: lc,
 		Accounts:  accounts.New(d.Pool, d.Clock),
@@ -74,7 +74,11 @@ func New(d Deps) *Services {
 		}),
 		Enterprise: enterprise.New(d.Pool, lc, d.Clock),
 		Webhooks:   writer,
-		Outbox:     outbox.NewDeliverer(d.Pool, webhookClient, cfg.Webhooks.Secret, d.Clock, writer, mailSender(cfg.Email, d.Clock, d.Logger)),
+		Outbox: outbox.NewDeliverer(outbox.DelivererDeps{
+			Pool: d.Pool, Clock: d.Clock, Writer: writer, Mail: mailSender(cfg.Email, d.Clock, d.Logger),
+			Config: cfg.Webhooks, Logger: d.Logger,
+		}),
+		Endpoints: outbox.NewEndpoints(d.Pool, d.Clock, cfg.Webhooks, writer),
 	}
 }
 

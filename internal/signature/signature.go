@@ -1,5 +1,6 @@
-// Package signature signs and verifies request bodies the way trialsd's
-// webhooks and the payment provider's callbacks are signed:
+// Package signature signs and verifies request bodies the way the payment
+// provider's callbacks are signed (webhooks follow Standard Webhooks, in
+// package outbox):
 //
 //	X-Trialsd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">
 //

@@ -23,6 +23,8 @@ type OutboxMessage struct {
 	Channel     string
 	Destination string
 	TrialID     *int64
+	// EndpointID is the webhook endpoint a webhook goes to; nil for e-mails.
+	EndpointID  *int64
 	Payload     json.RawMessage
 	CreatedAt   time.Time
 	Attempts    int
@@ -31,25 +33,26 @@ type OutboxMessage struct {
 	FailedAt    *time.Time
 }
 
-const outboxColumns = `id, event_id, channel, destination, trial_id, payload, created_at,
+const outboxColumns = `id, event_id, channel, destination, trial_id, endpoint_id, payload, created_at,
 	attempts, last_error, delivered_at, failed_at`
 
 func scanOutbox(row pgx.Row) (OutboxMessage, error) {
 	var m OutboxMessage
-	err := row.Scan(&m.ID, &m.EventID, &m.Channel, &m.Destination, &m.TrialID, &m.Payload, &m.CreatedAt,
+	err := row.Scan(&m.ID, &m.EventID, &m.Channel, &m.Destination, &m.TrialID, &m.EndpointID, &m.Payload, &m.CreatedAt,
 		&m.Attempts, &m.LastError, &m.DeliveredAt, &m.FailedAt)
 	return m, notFound(err)
 }
 
 // InsertOutbox stores a message and returns its id; a message with the same
-// event id and destination already stored is not stored again (inserted is
-// false), so re-recording an event never sends it twice.
+// event id and endpoint (an e-mail: destination) already stored is not
+// stored again (inserted is false), so re-recording an event never sends it
+// twice.
 func (q *Queries) InsertOutbox(ctx context.Context, m OutboxMessage) (id int64, inserted bool, err error) {
 	err = q.db.QueryRow(ctx, `
-		INSERT INTO outbox (event_id, channel, destination, trial_id, payload, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (event_id, destination) DO NOTHING
-		RETURNING id`, m.EventID, m.Channel, m.Destination, m.TrialID, m.Payload, m.CreatedAt).Scan(&id)
+		INSERT INTO outbox (event_id, channel, destination, trial_id, endpoint_id, payload, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT DO NOTHING
+		RETURNING id`, m.EventID, m.Channel, m.Destination, m.TrialID, m.EndpointID, m.Payload, m.CreatedAt).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -97,10 +100,12 @@ func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) (
 }
 
 // ClearOutboxFailure puts a failed, undelivered message back in line for
-// another round of attempts and reports whether there was one.
+// another round of attempts (its count starts again) and reports whether
+// there was one.
 func (q *Queries) ClearOutboxFailure(ctx context.Context, id int64) (bool, error) {
 	tag, err := q.db.Exec(ctx, `
-		UPDATE outbox SET failed_at = NULL WHERE id = $1 AND failed_at IS NOT NULL AND delivered_at IS NULL`, id)
+		UPDATE outbox SET failed_at = NULL, attempts = 0
+		WHERE id = $1 AND failed_at IS NOT NULL AND delivered_at IS NULL`, id)
 	if err != nil {
 		return false, fmt.Errorf("clearing failure of outbox message %d: %w", id, err)
 	}

@@ -22,6 +22,10 @@
 //     jobs (through River's API), each only under the lock of the trial or
 //     organization it belongs to.
 //
+// A webhook delivery's transaction, which locks no trial, writes the outbox
+// message first and its webhook endpoint after; an admin's change of an
+// endpoint locks only the endpoint.
+//
 // The trials-by-state counters that triggers keep are outside the order: each
 // backend writes a shard of its own (migration 00004), so no transaction
 // waits on another's. A lock that breaks the order anyway ends in a deadlock,

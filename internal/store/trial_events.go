@@ -98,3 +98,16 @@ func (q *Queries) InsertTrialEvents(ctx context.Context, events []domain.Event) 
 	}
 	return nil
 }
+
+// TrialEventSequence is the place of event id in its trial's history,
+// counting from 1: it grows with each event of the trial, so a webhook
+// receiver can tell a late delivery from a newer one. Events are recorded
+// under their trial's lock, so the count is stable once the event commits.
+func (q *Queries) TrialEventSequence(ctx context.Context, trialID, id int64) (int64, error) {
+	var n int64
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM trial_events WHERE trial_id = $1 AND id <= $2`, trialID, id).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("numbering event %d of trial %d: %w", id, trialID, err)
+	}
+	return n, nil
+}

@@ -146,6 +146,9 @@ func (ReconcileTrials) InsertOpts() river.InsertOpts {
 type DeliverOutbox struct {
 	V        int   `json:"v"`
 	OutboxID int64 `json:"outbox_id"`
+	// Attempt is the webhook attempt this job makes (counting from 1): the
+	// outbox schedules each retry itself. 0: an e-mail, retried by River.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Kind names the job in river_job.
