@@ -16,24 +16,6 @@ import (
 	"github.com/trialsd/trialsd/internal/wire"
 )
 
-// testClockRow is a test clock as the CLI prints it.
-type testClockRow struct {
-	ID         int64   `json:"id"`
-	Name       string  `json:"name"`
-	FrozenTime string  `json:"frozenTime"`
-	Status     string  `json:"status"`
-	TargetTime *string `json:"targetTime"`
-	CreatedAt  string  `json:"createdAt"`
-	DeletesAt  string  `json:"deletesAfter"`
-}
-
-func clockRow(c domain.TestClock) testClockRow {
-	return testClockRow{
-		ID: c.ID, Name: c.Name, FrozenTime: wire.Format(c.FrozenTime), Status: string(c.Status),
-		TargetTime: wire.FormatNullable(c.Target), CreatedAt: wire.Format(c.CreatedAt), DeletesAt: wire.Format(c.DeletesAfter),
-	}
-}
-
 func (a *app) testclocksCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "testclocks", Short: "Rehearse trials on simulated time (test_clocks.enabled)"}
 	out := &printer{w: a.env.Stdout}
@@ -45,9 +27,9 @@ func (a *app) testclocksCommand() *cobra.Command {
 
 // printClocks prints clocks as a table, or as JSON.
 func printClocks(out *printer, clocks ...domain.TestClock) error {
-	rows := make([]testClockRow, len(clocks))
+	rows := make([]wire.TestClock, len(clocks))
 	for i, c := range clocks {
-		rows[i] = clockRow(c)
+		rows[i] = wire.Clock(c)
 	}
 	var v any = rows
 	if len(rows) == 1 {
@@ -56,7 +38,7 @@ func printClocks(out *printer, clocks ...domain.TestClock) error {
 	return out.print(v, func(tw *tabwriter.Writer) {
 		fmt.Fprintln(tw, "ID\tNAME\tFROZEN TIME\tSTATUS\tDELETES AFTER")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.FrozenTime, r.Status, r.DeletesAt)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.FrozenTime, r.Status, r.DeletesAfter)
 		}
 	})
 }

@@ -162,6 +162,13 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 		t.Errorf("trial.expired webhook = %v, want simulated time and the clock", hook)
 	}
 
+	eventually(t, "the clock's ready webhook", func() bool { return len(hooks.ofType("test_clock.ready")) == 1 })
+	ready := hooks.ofType("test_clock.ready")[0]["data"].(map[string]any)["testClock"].(map[string]any)
+	if ready["frozenTime"] != "2031-01-16T00:00:00.000Z" || ready["status"] != "ready" || len(hooks.ofType("test_clock.advancing")) != 1 {
+		t.Errorf("test_clock.ready carries %v, and %d advancing events were sent; want the clock at its target, after one",
+			ready, len(hooks.ofType("test_clock.advancing")))
+	}
+
 	b.advance(t, clock, "2031-03-22T00:00:00.000Z") // day 80
 	evs = b.eventsAt(t, onClock)
 	if len(evs["trial.deleted"]) != 1 || evs["trial.deleted"][0] != "2031-02-14T00:00:00.000Z" {

@@ -2,6 +2,17 @@ package domain
 
 import "time"
 
+// The events of a test clock itself, delivered to the webhooks (a test can
+// wait for ready instead of polling); they are not a trial's history.
+const (
+	EventClockAdvancing = "test_clock.advancing"
+	EventClockReady     = "test_clock.ready"
+	EventClockDeleted   = "test_clock.deleted"
+)
+
+// ClockEventKinds lists the test clock's events.
+var ClockEventKinds = []string{EventClockAdvancing, EventClockReady, EventClockDeleted}
+
 // TestClockStatus is where a test clock stands: ready to be advanced, or
 // advancing towards its target.
 type TestClockStatus string

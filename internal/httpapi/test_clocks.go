@@ -10,27 +10,9 @@ import (
 	"github.com/trialsd/trialsd/internal/wire"
 )
 
-// testClockJSON is a test clock as the API shows it.
-type testClockJSON struct {
-	ID           int64   `json:"id"`
-	Name         string  `json:"name"`
-	FrozenTime   string  `json:"frozenTime"`
-	Status       string  `json:"status"`
-	TargetTime   *string `json:"targetTime"`
-	CreatedAt    string  `json:"createdAt"`
-	DeletesAfter string  `json:"deletesAfter"`
-}
-
-func testClockOf(c domain.TestClock) testClockJSON {
-	return testClockJSON{
-		ID: c.ID, Name: c.Name, FrozenTime: wire.Format(c.FrozenTime), Status: string(c.Status),
-		TargetTime: wire.FormatNullable(c.Target), CreatedAt: wire.Format(c.CreatedAt), DeletesAfter: wire.Format(c.DeletesAfter),
-	}
-}
-
 type testClockResponse struct {
-	Success   bool          `json:"success"`
-	TestClock testClockJSON `json:"testClock"`
+	Success   bool           `json:"success"`
+	TestClock wire.TestClock `json:"testClock"`
 }
 
 // respondTestClock answers with the clock, or the error.
@@ -39,7 +21,7 @@ func respondTestClock(w http.ResponseWriter, r *http.Request, logger *slog.Logge
 		respondError(w, r, logger, err)
 		return
 	}
-	encode(w, http.StatusOK, testClockResponse{Success: true, TestClock: testClockOf(c)})
+	encode(w, http.StatusOK, testClockResponse{Success: true, TestClock: wire.Clock(c)})
 }
 
 // frozenTimeBody is the body of create and advance.
@@ -89,13 +71,13 @@ func handleListTestClocks(logger *slog.Logger, lc *lifecycle.Service) http.Handl
 			respondError(w, r, logger, err)
 			return
 		}
-		out := make([]testClockJSON, len(clocks))
+		out := make([]wire.TestClock, len(clocks))
 		for i, c := range clocks {
-			out[i] = testClockOf(c)
+			out[i] = wire.Clock(c)
 		}
 		encode(w, http.StatusOK, struct {
-			Success    bool            `json:"success"`
-			TestClocks []testClockJSON `json:"testClocks"`
+			Success    bool             `json:"success"`
+			TestClocks []wire.TestClock `json:"testClocks"`
 		}{true, out})
 	})
 }

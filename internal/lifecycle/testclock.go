@@ -136,6 +136,9 @@ func (s *Service) AdvanceTestClock(ctx context.Context, id int64, target time.Ti
 		if err := q.SetTestClock(ctx, clk); err != nil {
 			return err
 		}
+		if err := s.webhooks.EnqueueClockEvent(ctx, tx, domain.EventClockAdvancing, clk, s.now()); err != nil {
+			return err
+		}
 		_, err = s.jobs.InsertTx(ctx, tx, jobargs.AdvanceTestClock{V: jobargs.Version, ClockID: id, Target: target}, nil)
 		return err
 	})
@@ -258,6 +261,9 @@ func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (
 		if err := q.SetTestClock(ctx, clk); err != nil {
 			return 0, err
 		}
+		if err := s.webhooks.EnqueueClockEvent(ctx, tx, domain.EventClockReady, clk, s.now()); err != nil {
+			return 0, err
+		}
 		s.logger.InfoContext(ctx, "test clock ready", "test_clock_id", clk.ID, "frozen_time", clk.FrozenTime)
 		return arrived, nil
 	}
@@ -308,8 +314,12 @@ func (s *Service) DeleteTestClock(ctx context.Context, id int64) error {
 
 func (s *Service) deleteTestClock(ctx context.Context, id int64) error {
 	err := s.inChange(ctx, domain.System, "test-clock-delete", func(c *change) error {
-		if _, err := c.q.TestClockByIDForUpdate(ctx, id); err != nil {
+		clk, err := c.q.TestClockByIDForUpdate(ctx, id)
+		if err != nil {
 			return notFoundAs(err, "Test clock %d not found", id)
+		}
+		if err := c.s.webhooks.EnqueueClockEvent(ctx, c.tx, domain.EventClockDeleted, clk, c.s.now()); err != nil {
+			return err
 		}
 		if err := c.q.LockTrialsOfClock(ctx, id); err != nil {
 			return err

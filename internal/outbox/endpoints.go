@@ -19,8 +19,8 @@ import (
 )
 
 // EventTypes are the types an endpoint may subscribe to: every trial event,
-// and the delivery policy's own.
-var EventTypes = append(slices.Clone(domain.EventKinds), EventEndpointDisabled)
+// the test clocks' and the delivery policy's own.
+var EventTypes = append(append(slices.Clone(domain.EventKinds), domain.ClockEventKinds...), EventEndpointDisabled)
 
 // Endpoints manages webhook endpoints as data: an admin adds, changes,
 // disables and removes them at run time, each with a secret of its own.

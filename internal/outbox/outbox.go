@@ -128,6 +128,37 @@ func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev domain.Event, t doma
 	})
 }
 
+// ClockEventData is the data of a test clock's own event.
+type ClockEventData struct {
+	TestClock wire.TestClock `json:"testClock"`
+}
+
+// EnqueueClockEvent writes a test clock's event of kind (one of
+// domain.ClockEventKinds) for every endpoint that takes it, in tx, at at
+// (real time). The clock's id, the kind and its frozen time name the
+// delivery: an advance's ready, say, is one delivery however often it is
+// written.
+func (o *Writer) EnqueueClockEvent(ctx context.Context, tx pgx.Tx, kind string, clk domain.TestClock, at time.Time) error {
+	if o == nil {
+		return nil
+	}
+	endpoints, err := store.New(tx).EnabledWebhookEndpoints(ctx, kind)
+	if err != nil || len(endpoints) == 0 {
+		return err
+	}
+	body, err := payload(kind, at, ClockEventData{TestClock: wire.Clock(clk)})
+	if err != nil {
+		return err
+	}
+	marker := clk.FrozenTime
+	if clk.Target != nil {
+		marker = *clk.Target
+	}
+	return o.writeWebhooks(ctx, tx, endpoints, store.OutboxMessage{
+		EventID: fmt.Sprintf("%s_%d_%d", kind, clk.ID, marker.UnixMilli()), Payload: body, CreatedAt: at,
+	})
+}
+
 // payload is the body of a delivery of type at, with data.
 func payload(eventType string, at time.Time, data any) ([]byte, error) {
 	raw, err := json.Marshal(data)

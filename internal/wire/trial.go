@@ -29,3 +29,23 @@ func Trial(t domain.Trial) EnterpriseTrial {
 		TestClockID:  t.TestClockID,
 	}
 }
+
+// TestClock is a test clock as the API, the CLI and the clock's webhooks
+// show it.
+type TestClock struct {
+	ID           int64   `json:"id"`
+	Name         string  `json:"name"`
+	FrozenTime   string  `json:"frozenTime"`
+	Status       string  `json:"status"`
+	TargetTime   *string `json:"targetTime"`
+	CreatedAt    string  `json:"createdAt"`
+	DeletesAfter string  `json:"deletesAfter"`
+}
+
+// Clock renders a test clock.
+func Clock(c domain.TestClock) TestClock {
+	return TestClock{
+		ID: c.ID, Name: c.Name, FrozenTime: Format(c.FrozenTime), Status: string(c.Status),
+		TargetTime: FormatNullable(c.Target), CreatedAt: Format(c.CreatedAt), DeletesAfter: Format(c.DeletesAfter),
+	}
+}
