@@ -149,7 +149,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if rec["msg"] == "trial started" && rec["request_id"] == "req-trace-1" && rec["trial_id"] != nil {
 			sawRequest = true
 		}
-		if rec["msg"] == "trial transition applied" && rec["job_id"] != nil && rec["trial_id"] != nil {
+		if rec["msg"] == "trial changed" && rec["job_id"] != nil && rec["trial_id"] != nil && rec["kind"] == "trial.expired" &&
+			rec["actor"] == "system" && rec["cause"] != nil && rec["lag_s"] != nil {
 			sawJob = true
 		}
 	}

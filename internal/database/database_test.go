@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -94,15 +95,16 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: a user's trials and
-	// memberships cascade again; the per-backend counters of the migration
-	// before stay.
-	var onDelete string
-	var fold bool
+	// Down rolls back the newest migration only: the delete trigger no
+	// longer counts purged trials; a user's trials still do not cascade
+	// (the migration before).
+	var onDelete, trigger string
 	if err := pool.QueryRow(ctx, `SELECT
 			(SELECT confdeltype::text FROM pg_constraint WHERE conname = 'trials_user_id_fkey'),
-			to_regproc('trial_state_counts_fold') IS NOT NULL`).Scan(&onDelete, &fold); err != nil || onDelete != "c" || !fold {
-		t.Fatalf("after down: trials' user key deletes %q (want c, cascade), the previous migration's fold exists=%v (%v)", onDelete, fold, err)
+			(SELECT prosrc FROM pg_proc WHERE proname = 'trial_state_counts_apply')`).Scan(&onDelete, &trigger); err != nil ||
+		onDelete == "c" || strings.Contains(trigger, "purged") {
+		t.Fatalf("after down: trials' user key deletes %q (want no cascade), the trigger counts purged trials=%v (%v)",
+			onDelete, strings.Contains(trigger, "purged"), err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)
