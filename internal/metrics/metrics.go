@@ -98,7 +98,7 @@ func (m *Metrics) defineTrialMetrics() {
 	}, []string{"kind"})
 	m.outbox = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trialsd_outbox_deliveries_total",
-		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered, retrying, failed: no attempt left, skipped: already delivered).",
+		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered; logged: the log sender wrote an e-mail to the log, delivered to nobody; retrying; failed: no attempt left; skipped: already delivered).",
 	}, []string{"channel", "outcome"})
 	m.unpaid = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_unpaid_signups_removed_total",

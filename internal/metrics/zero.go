@@ -20,7 +20,7 @@ var (
 	repairKinds = []string{jobargs.KindExpireTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization}
 	// outboxChannels and outboxOutcomes are the outbox's (package outbox).
 	outboxChannels = []string{"webhook", "email"}
-	outboxOutcomes = []string{"delivered", "retrying", "failed", "skipped"}
+	outboxOutcomes = []string{"delivered", "logged", "retrying", "failed", "skipped"}
 	// jobKinds are every River job kind the workers run.
 	jobKinds = []string{
 		jobargs.KindExpireTrial, jobargs.KindRemindTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization,

@@ -78,7 +78,7 @@ func (d *Deliverer) attempt(ctx context.Context, q *store.Queries, m store.Outbo
 	}
 	now := d.clock.Now().UTC()
 	if sendErr == nil {
-		return Delivered, q.MarkOutboxDelivered(ctx, m.ID, now)
+		return d.sentOutcome(m), q.MarkOutboxDelivered(ctx, m.ID, now)
 	}
 	outcome := Retrying
 	var failedAt *time.Time
