@@ -112,8 +112,9 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 		return "", apperr.InvalidField("userId", "payment.succeeded needs exactly one of userId and organizationId")
 	}
 	var outcome Outcome
+	var upgrade lifecycle.UpgradedOrganization
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		outcome = Ignored // a retried transaction starts over
+		outcome, upgrade = Ignored, lifecycle.UpgradedOrganization{} // a retried transaction starts over
 		q := store.New(tx)
 		fresh, err := q.InsertPaymentEvent(ctx, ev.ID, ev.Type, raw, s.clock.Now())
 		if err != nil {
@@ -137,7 +138,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 			}
 			return nil
 		}
-		upgraded, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, *ev.OrganizationID, domain.System, cause)
+		upgrade, err = s.lifecycle.UpgradeOrganizationTx(ctx, tx, *ev.OrganizationID, domain.System, domain.PathPayment, cause)
 		if apperr.CodeOf(err) == apperr.Conflict {
 			// Paid for a deleted trial: nothing to upgrade; an operator
 			// restores the organization first. Recorded, not retried.
@@ -147,7 +148,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 		if err != nil {
 			return fmt.Errorf("upgrading organization %d: %w", *ev.OrganizationID, err)
 		}
-		if upgraded {
+		if upgrade.Upgraded {
 			outcome = Applied
 		}
 		return nil
@@ -155,6 +156,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 	if err != nil {
 		return "", err
 	}
+	upgrade.Committed(ctx)
 	s.logger.InfoContext(ctx, "payment event", "payment_event", ev.ID, "type", ev.Type, "outcome", outcome)
 	return outcome, nil
 }

@@ -70,7 +70,9 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	d.river = client
-	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client})
+	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics})
+	d.metrics.SetWorkersEnabled(opts.Workers)
+	d.metrics.ReadTrialsFrom(d.TrialFigures, logger)
 	// Workers are added after the client exists because they need the
 	// services, which need the client to enqueue; River reads the bundle
 	// when it starts working.
@@ -299,9 +301,34 @@ func (d *Daemon) QueueStats(ctx context.Context) (metrics.QueueStats, error) {
 	return stats, err
 }
 
-// MetricSources are the database reads behind the daemon's gauges.
+// TrialFigures reads the trial gauges' figures: the counters by state, and
+// what falls due within the gauges' windows from the clock's now.
+func (d *Daemon) TrialFigures(ctx context.Context) (metrics.TrialFigures, error) {
+	q := store.New(d.pool)
+	f := metrics.TrialFigures{EndingWithin: map[string]int64{}}
+	var err error
+	if f.ByState, err = q.CountTrialsByState(ctx); err != nil {
+		return f, err
+	}
+	now := d.clock.Now()
+	by := make([]time.Time, len(metrics.EndingWindows))
+	for i, w := range metrics.EndingWindows {
+		by[i] = now.Add(w.Length)
+	}
+	ending, err := q.CountTrialsEndingBy(ctx, by)
+	if err != nil {
+		return f, err
+	}
+	for i, w := range metrics.EndingWindows {
+		f.EndingWithin[w.Label] = ending[i]
+	}
+	f.DeletionsDue, err = q.CountDeletionsDueBy(ctx, now.Add(metrics.DeletionWindow.Length))
+	return f, err
+}
+
+// MetricSources are the database reads behind the daemon's refreshed gauges.
 func (d *Daemon) MetricSources() metrics.Sources {
-	return metrics.Sources{TrialStates: d.services.Lifecycle.CountByState, Queues: d.QueueStats, Ready: d.Ready}
+	return metrics.Sources{Queues: d.QueueStats, Ready: d.Ready}
 }
 
 // riverUIHandler is nil when the UI is off, so no route is registered.

@@ -214,9 +214,6 @@ func TestTrialExpiresEndToEnd(t *testing.T) {
 		t.Fatalf("%d trial.expired events, want 1", expired)
 	}
 
-	if err := b.daemon.Metrics().RefreshTrialStates(context.Background(), b.daemon.Services().Lifecycle.CountByState); err != nil {
-		t.Fatal(err)
-	}
 	metrics := b.scrape(t)
 	for _, line := range []string{
 		`trialsd_trials{state="expired"} 1`,

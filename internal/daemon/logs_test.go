@@ -147,10 +147,17 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if json.Unmarshal([]byte(line), &rec) != nil {
 			continue
 		}
-		if rec["msg"] == "trial started" && rec["request_id"] == "req-trace-1" && rec["trial_id"] != nil {
+		if rec["msg"] == "trial changed" && rec["request_id"] == "req-trace-1" && rec["trial_id"] != nil &&
+			rec["kind"] == "trial.created" && rec["actor"] == "admin:1" && rec["cause"] == "request:req-trace-1" {
 			sawRequest = true
 		}
-		if rec["msg"] == "trial transition applied" && rec["job_id"] != nil && rec["trial_id"] != nil {
+		if rec["msg"] == "http request" {
+			if _, ok := rec["duration_s"].(float64); !ok || rec["path"] == nil {
+				t.Errorf("request line without its path or duration in seconds: %v", rec)
+			}
+		}
+		if rec["msg"] == "trial changed" && rec["job_id"] != nil && rec["trial_id"] != nil && rec["kind"] == "trial.expired" &&
+			rec["actor"] == "system" && rec["cause"] != nil && rec["lag_s"] != nil {
 			sawJob = true
 		}
 	}

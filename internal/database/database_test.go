@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -94,17 +95,16 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the webhook endpoints go,
-	// the outbox's payload is jsonb again; the previous migration's
-	// restricting user keys stay.
-	var onDelete, payloadType string
-	var endpoints bool
+	// Down rolls back the newest migration only: the delete trigger no
+	// longer counts purged trials; a user's trials still do not cascade
+	// (the migration before).
+	var onDelete, trigger string
 	if err := pool.QueryRow(ctx, `SELECT
 			(SELECT confdeltype::text FROM pg_constraint WHERE conname = 'trials_user_id_fkey'),
-			to_regclass('webhook_endpoints') IS NOT NULL,
-			(SELECT data_type FROM information_schema.columns WHERE table_name = 'outbox' AND column_name = 'payload')`).
-		Scan(&onDelete, &endpoints, &payloadType); err != nil || onDelete != "r" || endpoints || payloadType != "jsonb" {
-		t.Fatalf("after down: trials' user key deletes %q (want r, restrict), webhook_endpoints exists=%v, payload %s (%v)", onDelete, endpoints, payloadType, err)
+			(SELECT prosrc FROM pg_proc WHERE proname = 'trial_state_counts_apply')`).Scan(&onDelete, &trigger); err != nil ||
+		onDelete == "c" || strings.Contains(trigger, "purged") {
+		t.Fatalf("after down: trials' user key deletes %q (want no cascade), the trigger counts purged trials=%v (%v)",
+			onDelete, strings.Contains(trigger, "purged"), err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

@@ -118,12 +118,17 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 		return Response{}, fmt.Errorf("encoding request: %w", err)
 	}
 	sum := sha256.Sum256(canonical)
-	c := creation{caller: caller, orgID: orgID, req: req, sum: sum[:], cause: cause}
+	var upgrade lifecycle.UpgradedOrganization
+	c := creation{caller: caller, orgID: orgID, req: req, sum: sum[:], cause: cause, upgrade: &upgrade}
 	var resp Response
 	err = store.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		upgrade = lifecycle.UpgradedOrganization{} // a retried transaction starts over
 		resp, err = s.createTx(ctx, tx, c)
 		return err
 	})
+	if err == nil {
+		upgrade.Committed(ctx)
+	}
 	return resp, err
 }
 
@@ -137,6 +142,9 @@ type creation struct {
 	// key is held to.
 	sum   []byte
 	cause string
+	// upgrade receives what upgrading the trial did, for Create to report
+	// once the transaction committed.
+	upgrade *lifecycle.UpgradedOrganization
 }
 
 // createTx locks the organization in the lock order, checks the caller,
@@ -218,7 +226,7 @@ func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org store.O
 		return Response{}, err
 	}
 	actor := domain.Actor{UserID: c.caller.ID, Admin: c.caller.IsAdmin}
-	if _, err := s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor, c.cause); err != nil {
+	if *c.upgrade, err = s.lifecycle.UpgradeOrganizationTx(ctx, tx, org.ID, actor, domain.PathEnterprise, c.cause); err != nil {
 		return Response{}, err
 	}
 	return Response{EnterpriseID: enterpriseID, UserID: user.PublicID}, nil

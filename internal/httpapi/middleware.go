@@ -87,8 +87,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// observeRequests logs one line per request with its route pattern,
-// status, duration and request id, and records it in the HTTP metrics.
+// observeRequests logs one line per request with its route pattern, path,
+// status, duration in seconds and request id, and records it in the HTTP
+// metrics.
 func observeRequests(logger *slog.Logger, obs Observer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -109,7 +110,7 @@ func observeRequests(logger *slog.Logger, obs Observer, h http.Handler) http.Han
 		}
 		logger.Log(r.Context(), level, "http request",
 			"method", metrics.MethodLabel(r.Method), "route", route, "path", loggedPath(r), "status", rec.status,
-			"duration", time.Since(start))
+			"duration_s", time.Since(start).Seconds())
 	})
 }
 

@@ -29,6 +29,16 @@ type change struct {
 	cause string
 	// clock is the test clock of the change's trials, nil for real time.
 	clock *domain.TestClock
+	// due is when a job-driven transition was due (zero for a request),
+	// for the lag its events report.
+	due time.Time
+	// signup marks a change in a public sign-up's transaction, and path
+	// says how an upgrade came (admin when unset): what the observer is
+	// told of starts and conversions.
+	signup bool
+	path   domain.ConversionPath
+	// seen are the events recorded so far, reported once committed.
+	seen []domain.Committed
 }
 
 // begin starts a change in tx.
@@ -37,9 +47,18 @@ func (s *Service) begin(tx pgx.Tx, actor domain.Actor, cause string) *change {
 }
 
 // inChange runs fn as one change in a transaction of its own. A transaction
-// store.InTx retries starts a fresh change, with its own instant.
+// store.InTx retries starts a fresh change, with its own instant. The
+// events of the change are reported once it committed.
 func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string, fn func(c *change) error) error {
-	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.begin(tx, actor, cause)) })
+	var c *change
+	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		c = s.begin(tx, actor, cause)
+		return fn(c)
+	})
+	if err == nil {
+		s.report(ctx, c.seen)
+	}
+	return err
 }
 
 // lockTrial locks a trial for an API operation: unknown is 404. It takes
@@ -120,6 +139,7 @@ func (c *change) record(ctx context.Context, t domain.Trial, kind string, data m
 	if ev.ID, err = c.q.InsertTrialEvent(ctx, ev); err != nil {
 		return err
 	}
+	c.observe(ev, t, data)
 	return c.s.webhooks.Enqueue(ctx, c.tx, ev, t)
 }
 

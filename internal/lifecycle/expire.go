@@ -123,6 +123,8 @@ func (c *change) expiredEvents(trials []domain.Trial, graceEndsAt time.Time) ([]
 			return nil, fmt.Errorf("encoding %s event: %w", domain.EventExpired, err)
 		}
 		events[i] = domain.Event{TrialID: t.ID, Kind: domain.EventExpired, At: c.now, Actor: c.actor.String(), Cause: c.cause, Data: data}
+		c.observe(events[i], *t, nil)
+		c.seen[len(c.seen)-1].Due = t.ExpirationDate // each trial was due at its own date
 	}
 	return events, nil
 }
@@ -204,14 +206,11 @@ func (s *Service) transition(ctx context.Context, st step) (Result, error) {
 			return &NotDueError{Due: dueAt}
 		}
 		res = Result{Outcome: Applied, Due: st.due(t), At: c.now}
+		c.due = res.Due
 		return st.apply(ctx, c, &t)
 	})
 	if err != nil {
 		return Result{}, err
-	}
-	if res.Outcome == Applied {
-		s.logger.InfoContext(ctx, "trial transition applied", "trial_id", st.trialID, "from_state", st.from,
-			"cause", st.cause, "lag", res.At.Sub(res.Due))
 	}
 	return res, nil
 }

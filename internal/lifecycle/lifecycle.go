@@ -32,6 +32,7 @@ type Service struct {
 	logger     *slog.Logger
 	webhooks   *outbox.Writer
 	activation Activation
+	observer   Observer
 	applied    *appliedExpiries
 	clocks     config.TestClocks
 }
@@ -51,6 +52,9 @@ type Deps struct {
 	Activation Activation
 	// TestClocks configures test clocks; zero: they are off.
 	TestClocks config.TestClocks
+	// Observer hears of every committed change; nil: nobody does (an
+	// operator command, whose process exports no metrics).
+	Observer Observer
 }
 
 // Activation sends a user a new activation code, in the caller's
@@ -63,7 +67,7 @@ type Activation interface {
 func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
-		webhooks: d.Webhooks, activation: d.Activation, applied: newAppliedExpiries(appliedCap),
+		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer, applied: newAppliedExpiries(appliedCap),
 		clocks: d.TestClocks,
 	}
 }
@@ -146,9 +150,4 @@ func notFoundAs(err error, format string, args ...any) error {
 		return apperr.Errorf(apperr.NotFound, format, args...)
 	}
 	return err
-}
-
-// CountByState counts trials in each state.
-func (s *Service) CountByState(ctx context.Context) (map[domain.State]int64, error) {
-	return store.New(s.pool).CountTrialsByState(ctx)
 }

@@ -33,6 +33,7 @@ func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cau
 		if purgeAt.After(c.now) {
 			return &NotDueError{Due: purgeAt}
 		}
+		c.due = purgeAt
 		for _, t := range trials {
 			if err := c.record(ctx, t, domain.EventPurged, map[string]any{
 				"organizationId": orgID, "state": t.State,
@@ -48,9 +49,6 @@ func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cau
 	})
 	if err != nil {
 		return Result{}, err
-	}
-	if res.Outcome == Applied {
-		s.logger.InfoContext(ctx, "organization purged", "organization_id", orgID, "cause", cause, "lag", res.At.Sub(res.Due))
 	}
 	return res, nil
 }

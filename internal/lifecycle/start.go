@@ -40,6 +40,9 @@ type StartedTrial struct {
 	UserID         int64
 	OrganizationID int64
 	ExpirationDate time.Time
+	// Observations are set by StartTrialTx, whose caller reports them
+	// once its transaction committed.
+	Observations
 }
 
 // StartTrial gives the caller an enterprise trial: a new trial organization
@@ -97,16 +100,20 @@ func (c *change) lockUser(ctx context.Context, userID int64) (store.User, error)
 
 // StartTrialTx gives user, just created in tx by a public sign-up, their
 // self-service trial, in tx: the sign-up's user and trial commit together.
+// The caller reports the start with started.Committed once tx committed.
 func (s *Service) StartTrialTx(ctx context.Context, tx pgx.Tx, user store.User, req StartTrialRequest, cause string) (StartedTrial, error) {
 	if err := ValidateStart(req); err != nil {
 		return StartedTrial{}, err
 	}
 	c := s.begin(tx, domain.Actor{UserID: user.ID}, cause)
+	c.signup = true
 	t, err := c.terms(StartTrialRequest{})
 	if err != nil {
 		return StartedTrial{}, err
 	}
-	return c.startTrial(ctx, user, req, t)
+	started, err := c.startTrial(ctx, user, req, t)
+	started.Observations = c.observations()
+	return started, err
 }
 
 // trialTerms are the expiration date and notes a new trial starts with.

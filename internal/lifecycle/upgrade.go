@@ -49,36 +49,45 @@ func (c *change) applyUpgrade(ctx context.Context, t *domain.Trial) error {
 	return c.record(ctx, *t, domain.EventUpgraded, map[string]any{"from": from})
 }
 
+// UpgradedOrganization is what UpgradeOrganizationTx did: whether it
+// upgraded a trial, and the events its caller reports with Committed once
+// its transaction committed.
+type UpgradedOrganization struct {
+	Upgraded bool
+	Observations
+}
+
 // UpgradeOrganizationTx upgrades, in the caller's transaction, the live
-// trial of an organization (the payment and v2 create-enterprise paths) and
-// makes the organization a full enterprise one. It reports whether a trial
-// was upgraded; a deleted trial is left deleted (Conflict), and an unknown
-// organization has nothing to upgrade. A caller that locked the
-// organization first did so with store.LockOrganization, in the lock order.
-func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID int64, actor domain.Actor, cause string) (bool, error) {
+// trial of an organization (the payment and v2 create-enterprise paths,
+// which path names) and makes the organization a full enterprise one. A
+// deleted trial is left deleted (Conflict), and an unknown organization has
+// nothing to upgrade. A caller that locked the organization first did so
+// with store.LockOrganization, in the lock order.
+func (s *Service) UpgradeOrganizationTx(ctx context.Context, tx pgx.Tx, orgID int64, actor domain.Actor, path domain.ConversionPath, cause string) (UpgradedOrganization, error) {
 	c := s.begin(tx, actor, cause)
+	c.path = path
 	_, trials, err := c.lockOrganization(ctx, orgID)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return UpgradedOrganization{}, nil
 	}
 	if err != nil {
-		return false, err
+		return UpgradedOrganization{}, err
 	}
 	upgraded := false
 	for i := range trials {
 		t := &trials[i]
 		switch t.State {
 		case domain.StateDeleted:
-			return false, apperr.Errorf(apperr.Conflict, "Trial %d of organization %d is deleted and cannot be upgraded", t.ID, orgID)
+			return UpgradedOrganization{}, apperr.Errorf(apperr.Conflict, "Trial %d of organization %d is deleted and cannot be upgraded", t.ID, orgID)
 		case domain.StateActive, domain.StateExpired:
 			if err := c.applyUpgrade(ctx, t); err != nil {
-				return false, err
+				return UpgradedOrganization{}, err
 			}
 			upgraded = true
 		}
 	}
 	if err := c.q.MakeEnterprise(ctx, orgID); err != nil {
-		return false, err
+		return UpgradedOrganization{}, err
 	}
-	return upgraded, nil
+	return UpgradedOrganization{Upgraded: upgraded, Observations: c.observations()}, nil
 }

@@ -54,13 +54,20 @@ type QueueStats struct {
 // QueueReader reads QueueStats.
 type QueueReader func(ctx context.Context) (QueueStats, error)
 
-// RefreshQueues sets the job gauges from stats.
+// RefreshQueues sets the job gauges from stats: every known queue and
+// state reads 0 when stats has no jobs for it, rather than vanishing.
 func (m *Metrics) RefreshQueues(stats QueueStats) {
 	m.jobs.Reset()
+	m.oldestAvailable.Reset()
+	for _, queue := range queues {
+		m.oldestAvailable.WithLabelValues(queue).Set(0)
+		for _, state := range jobStates {
+			m.jobs.WithLabelValues(queue, string(state)).Set(0)
+		}
+	}
 	for k, n := range stats.Jobs {
 		m.jobs.WithLabelValues(k[0], k[1]).Set(float64(n))
 	}
-	m.oldestAvailable.Reset()
 	for queue, age := range stats.OldestAvailable {
 		m.oldestAvailable.WithLabelValues(queue).Set(max(age, 0).Seconds())
 	}

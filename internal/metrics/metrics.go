@@ -1,6 +1,8 @@
-// Package metrics defines trialsd's Prometheus metrics. Trial-state gauges are
-// recomputed from the database in the background, so every replica reports
-// the same truth and a scrape never waits on a count.
+// Package metrics defines trialsd's Prometheus metrics. The trial gauges are
+// read from the database's counters when scraped (cached for a second) and
+// the job gauges refreshed in the background, so every replica reports the
+// same truth; the counters count what this process saw commit, and every
+// one of their known label values exists at 0 from the start.
 package metrics
 
 import (
@@ -13,14 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // Metrics holds the registry and every metric trialsd exports.
 type Metrics struct {
 	registry      *prometheus.Registry
-	trials        *prometheus.GaugeVec
+	trialGauges   *trialGauges
 	refreshErrors prometheus.Counter
 	transitions   *prometheus.CounterVec
 	lag           *prometheus.HistogramVec
@@ -28,11 +28,17 @@ type Metrics struct {
 	outbox        *prometheus.CounterVec
 	unpaid        prometheus.Counter
 
+	started       *prometheus.CounterVec
+	converted     *prometheus.CounterVec
+	changes       *prometheus.CounterVec
+	timeToConvert *prometheus.HistogramVec
+
 	jobsWorked      *prometheus.CounterVec
 	jobDuration     *prometheus.HistogramVec
 	jobs            *prometheus.GaugeVec
 	oldestAvailable *prometheus.GaugeVec
 	leader          prometheus.Gauge
+	workers         prometheus.Gauge
 	queueErrors     prometheus.Counter
 
 	httpRequests *prometheus.CounterVec
@@ -51,12 +57,15 @@ func New() *Metrics {
 	m := &Metrics{registry: prometheus.NewRegistry()}
 	// Defined by what they watch, each group short enough to read whole.
 	m.defineTrialMetrics()
+	m.defineGrowthMetrics()
 	m.defineJobMetrics()
 	m.defineHTTPMetrics()
+	m.startAtZero()
 	m.collectors = []prometheus.Collector{
-		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.queueErrors,
+		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.workers, m.queueErrors,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
-		m.trials, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
+		m.trialGauges, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
+		m.started, m.converted, m.changes, m.timeToConvert,
 	}
 	m.registry.MustRegister(m.collectors...)
 	m.registry.MustRegister(
@@ -66,17 +75,14 @@ func New() *Metrics {
 	return m
 }
 
-// defineTrialMetrics creates the lifecycle's metrics: trials by state,
+// defineTrialMetrics creates the lifecycle's metrics: the trial gauges,
 // transitions, repairs, deliveries and removed sign-ups.
 func (m *Metrics) defineTrialMetrics() {
-	m.trials = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "trialsd_trials",
-		Help: "Trials by lifecycle state (active, expired, deleted, upgraded), refreshed from the database.",
-	}, []string{"state"})
 	m.refreshErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_trial_state_refresh_errors_total",
-		Help: "Failed refreshes of trialsd_trials; the gauges keep their last values meanwhile.",
+		Help: "Failed reads of the trial gauges (trialsd_trials, trialsd_trials_ending, trialsd_trial_deletions_due); they serve their last values meanwhile.",
 	})
+	m.trialGauges = newTrialGauges(m.refreshErrors)
 	m.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trialsd_transitions_total",
 		Help: "Lifecycle transitions by kind and outcome (applied; already_applied: the job found its transition done by another job's batch or its own earlier attempt; skipped: no longer due; failed).",
@@ -92,7 +98,7 @@ func (m *Metrics) defineTrialMetrics() {
 	}, []string{"kind"})
 	m.outbox = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trialsd_outbox_deliveries_total",
-		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered, retrying, failed: no attempt left, skipped: already delivered).",
+		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered; logged: the log sender wrote an e-mail to the log, delivered to nobody; retrying; failed: no attempt left; skipped: already delivered).",
 	}, []string{"channel", "outcome"})
 	m.unpaid = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_unpaid_signups_removed_total",
@@ -123,6 +129,10 @@ func (m *Metrics) defineJobMetrics() {
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "trialsd_river_leader_elected",
 		Help: "1 while a River client holds leadership (read from river_leader); without one no scheduled job is promoted.",
+	})
+	m.workers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "trialsd_workers_enabled",
+		Help: "1 when this process works River's queues (serve without --api-only), 0 otherwise: summed across replicas, how many work jobs.",
 	})
 	m.queueErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_queue_stats_refresh_errors_total",
@@ -156,6 +166,15 @@ func (m *Metrics) defineHTTPMetrics() {
 	}, []string{"kind", "outcome"})
 }
 
+// SetWorkersEnabled says whether this process works River's queues.
+func (m *Metrics) SetWorkersEnabled(enabled bool) {
+	v := 0.0
+	if enabled {
+		v = 1
+	}
+	m.workers.Set(v)
+}
+
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
@@ -183,26 +202,10 @@ func (m *Metrics) OutboxDelivery(channel, outcome string) {
 // UnpaidSignupsRemoved counts removed unpaid sign-ups.
 func (m *Metrics) UnpaidSignupsRemoved(n int) { m.unpaid.Add(float64(n)) }
 
-// StateCounter counts trials by state.
-type StateCounter func(ctx context.Context) (map[domain.State]int64, error)
-
-// RefreshTrialStates recomputes the trial-state gauges now.
-func (m *Metrics) RefreshTrialStates(ctx context.Context, count StateCounter) error {
-	counts, err := count(ctx)
-	if err != nil {
-		m.refreshErrors.Inc()
-		return err
-	}
-	for state, n := range counts {
-		m.trials.WithLabelValues(string(state)).Set(float64(n))
-	}
-	return nil
-}
-
-// Sources are where the database-backed gauges come from.
+// Sources are where the refreshed database-backed gauges come from (the
+// trial gauges are read when scraped: ReadTrialsFrom).
 type Sources struct {
-	TrialStates StateCounter
-	Queues      QueueReader
+	Queues QueueReader
 	// Ready reports why the daemon cannot serve, or nil.
 	Ready func(ctx context.Context) error
 }
@@ -229,9 +232,6 @@ func (m *Metrics) Refresh(ctx context.Context, src Sources, logger *slog.Logger)
 		ready = 0
 	}
 	m.ready.Set(ready)
-	if err := m.RefreshTrialStates(ctx, src.TrialStates); err != nil && ctx.Err() == nil {
-		logger.WarnContext(ctx, "refreshing trial state metrics failed", "error", err)
-	}
 	stats, err := src.Queues(ctx)
 	if err != nil {
 		m.queueErrors.Inc()

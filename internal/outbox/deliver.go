@@ -110,7 +110,7 @@ func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.Out
 	}
 	now := d.clock.Now().UTC()
 	if sendErr == nil {
-		return Delivered, q.MarkOutboxDelivered(ctx, m.ID, now)
+		return d.sentOutcome(m), q.MarkOutboxDelivered(ctx, m.ID, now)
 	}
 	outcome := Retrying
 	var failedAt *time.Time

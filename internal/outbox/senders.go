@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/store"
 )
 
 // LogSender "sends" e-mails by logging them: the development sender. The
@@ -25,6 +26,19 @@ func (s LogSender) Send(ctx context.Context, m Email) error {
 	s.Logger.InfoContext(ctx, "e-mail not delivered (email.sender is log)", "to", logging.MaskEmail(m.To), "subject", m.Subject)
 	s.Logger.DebugContext(ctx, "e-mail body (log sender)", "to", logging.MaskEmail(m.To), "body", m.Body)
 	return nil
+}
+
+// Logged is the outcome of an e-mail the log sender wrote to the log: done
+// with, and delivered to nobody, which the counter of deliveries says.
+const Logged = "logged"
+
+// sentOutcome is what a successful attempt at m achieved: Logged for an
+// e-mail the log sender took, else Delivered.
+func (d *Deliverer) sentOutcome(m store.OutboxMessage) string {
+	if _, logs := d.mail.(LogSender); logs && m.Channel == store.ChannelEmail {
+		return Logged
+	}
+	return Delivered
 }
 
 // SMTPSender sends e-mails through an SMTP relay, with PLAIN auth when a

@@ -34,6 +34,9 @@ type Deps struct {
 	// Jobs enqueues, in the services' own transactions, the jobs their
 	// changes cause. Whether it also works them is the caller's business.
 	Jobs *river.Client[pgx.Tx]
+	// Observer hears of every committed lifecycle change (the daemon's
+	// metrics); nil for a process that exports none.
+	Observer lifecycle.Observer
 }
 
 // Services are the domain services of one process, sharing one pool, one
@@ -60,7 +63,7 @@ func New(d Deps) *Services {
 	codes := signup.NewCodes(d.Clock, writer)
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
-		Webhooks: writer, Activation: codes, TestClocks: cfg.TestClocks,
+		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks,
 	})
 	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Logger: d.Logger})
 	return &Services{

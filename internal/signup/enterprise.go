@@ -47,6 +47,7 @@ func (s *Service) StartEnterpriseTrial(ctx context.Context, nu NewUser, req life
 	if err != nil {
 		return lifecycle.StartedTrial{}, err
 	}
+	started.Committed(ctx)
 	s.logger.InfoContext(ctx, "trial sign-up", "trial_id", started.TrialID, "user_id", started.UserID,
 		"organization_id", started.OrganizationID, "expiration_date", started.ExpirationDate)
 	return started, nil

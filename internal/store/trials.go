@@ -160,16 +160,21 @@ func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) 
 	return gen, nil
 }
 
+// PurgedState is the pseudo-state of trial_state_counts that counts every
+// trial purged so far (00008): purged rows are gone, and so is their state.
+const PurgedState domain.State = "purged"
+
 // CountTrialsByState counts trials in each state, for the state gauges,
-// from the counters the trials triggers keep (migrations 00002 to 00004): a
-// few rows per backend, however many trials there are.
+// from the counters the trials triggers keep (migrations 00002 to 00004 and
+// 00008): a few rows per backend, however many trials there are. With
+// PurgedState, the trials purged so far.
 func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int64, error) {
 	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
-	counts := make(map[domain.State]int64, len(domain.States))
-	for _, s := range domain.States {
+	counts := make(map[domain.State]int64, len(domain.States)+1)
+	for _, s := range append(domain.States, PurgedState) {
 		counts[s] = 0
 	}
 	var state domain.State
@@ -182,6 +187,27 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int6
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
 	return counts, nil
+}
+
+// CountTrialsEndingBy counts, for each instant of by, the active real-time trials
+// whose expiration date is at or before it (those overdue included: they
+// end at the next expiry sweep), on trials_state_expiration_idx.
+func (q *Queries) CountTrialsEndingBy(ctx context.Context, by []time.Time) ([]int64, error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT (SELECT count(*) FROM trials WHERE state = 'active' AND expiration_date <= b AND test_clock_id IS NULL)
+		FROM unnest($1::timestamptz[]) WITH ORDINALITY AS u(b, i) ORDER BY i`, by)
+	return collect(rows, err, "counting trials ending", pgx.RowTo[int64])
+}
+
+// CountDeletionsDueBy counts the expired real-time trials whose grace period ends at
+// or before by, on trials_grace_ends_at_idx.
+func (q *Queries) CountDeletionsDueBy(ctx context.Context, by time.Time) (int64, error) {
+	var n int64
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM trials WHERE state = 'expired' AND grace_ends_at <= $1 AND test_clock_id IS NULL`, by).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting deletions due: %w", err)
+	}
+	return n, nil
 }
 
 // FoldTrialStateCounts folds the counter shards of backends that have gone

@@ -93,6 +93,10 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 	if want[domain.StateDeleted] != 7 || want[domain.StateActive] != 10 {
 		t.Fatalf("test setup: %v", want)
 	}
+	// The purged trials are gone from the table, not from the count.
+	if got[store.PurgedState] != 3 {
+		t.Errorf("purged: counters say %d, 3 trials were purged", got[store.PurgedState])
+	}
 }
 
 // Statements that change many trials at once (a batch of expiries, a
