@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,21 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 	}
 	if evs := b.eventsAt(t, realTime); len(evs) != 1 || len(evs["trial.created"]) != 1 {
 		t.Errorf("the real-time trial's history = %v, want its creation only", evs)
+	}
+	// The rehearsal is left out of the business metrics: only the
+	// real-time self-service start counts.
+	metrics := b.scrape(t)
+	for _, line := range []string{
+		`trialsd_trials_started_total{source="admin"} 0`,
+		`trialsd_trials_started_total{source="self_service"} 1`,
+		`trialsd_trial_changes_total{kind="expired"} 0`,
+		`trialsd_trial_changes_total{kind="purged"} 0`,
+		`trialsd_trials{state="active"} 1`,
+		`trialsd_trials{state="purged"} 0`,
+	} {
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
 	}
 }
 
