@@ -52,6 +52,16 @@ func parseClockID(arg string) (int64, error) {
 	return id, nil
 }
 
+// withClock runs fn with the services and the clock id of arg, which is
+// refused before the database is opened if it is not one.
+func (a *app) withClock(cmd *cobra.Command, arg string, fn func(ctx context.Context, s *services.Services, id int64) error) error {
+	id, err := parseClockID(arg)
+	if err != nil {
+		return err
+	}
+	return a.withServices(cmd, func(ctx context.Context, s *services.Services) error { return fn(ctx, s, id) })
+}
+
 // parseFrozenTime reads a --frozen-time or --to flag.
 func parseFrozenTime(flag, value string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, value)
@@ -109,11 +119,7 @@ func (a *app) testclocksShowCommand(out *printer) *cobra.Command {
 		Short: "Show a test clock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseClockID(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
+			return a.withClock(cmd, args[0], func(ctx context.Context, s *services.Services, id int64) error {
 				clk, err := s.Lifecycle.TestClock(ctx, id)
 				if err != nil {
 					return err
@@ -136,15 +142,11 @@ func (a *app) testclocksAdvanceCommand(out *printer) *cobra.Command {
 		Short: "Advance a test clock --to a time; a running daemon applies what falls due on the way",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseClockID(args[0])
-			if err != nil {
-				return err
-			}
 			target, err := parseFrozenTime("to", to)
 			if err != nil {
 				return err
 			}
-			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
+			return a.withClock(cmd, args[0], func(ctx context.Context, s *services.Services, id int64) error {
 				clk, err := s.Lifecycle.AdvanceTestClock(ctx, id, target)
 				if err == nil && wait {
 					clk, err = waitReady(ctx, s.Lifecycle, id, timeout)
@@ -185,11 +187,7 @@ func (a *app) testclocksDeleteCommand() *cobra.Command {
 		Short: "Delete a test clock with its trials and their jobs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseClockID(args[0])
-			if err != nil {
-				return err
-			}
-			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
+			return a.withClock(cmd, args[0], func(ctx context.Context, s *services.Services, id int64) error {
 				if err := s.Lifecycle.DeleteTestClock(ctx, id); err != nil {
 					return err
 				}
