@@ -133,9 +133,14 @@ func (c *console) admin(h http.Handler) http.Handler {
 }
 
 // redirectToLogin sends a browser to the login page, which brings it back
-// here once logged in.
+// here once logged in (to the trials after a form posted with an expired
+// login: a form's address is not a page).
 func redirectToLogin(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/console/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	next := "/console/trials"
+	if r.Method == http.MethodGet {
+		next = r.URL.RequestURI()
+	}
+	http.Redirect(w, r, "/console/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 }
 
 // toLoginPage answers a browser (one that asks for HTML) that is not

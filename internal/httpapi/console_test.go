@@ -142,4 +142,9 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 	if resp, _ := br.get("/console/trials"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after logout: %d", resp.StatusCode)
 	}
+	// A form posted once logged out leads to the login, then to the list.
+	if resp, _ := br.post("/console/trials/"+id+"/upgrade", act); resp.StatusCode != http.StatusSeeOther ||
+		resp.Header.Get("Location") != "/console/login?next=%2Fconsole%2Ftrials" {
+		t.Errorf("a form posted logged out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
