@@ -32,6 +32,7 @@ type Config struct {
 	Email      Email
 	Log        Log
 	Metrics    Metrics
+	Console    Console
 }
 
 // Email configures how e-mails (activation codes) are sent.
@@ -67,8 +68,19 @@ type HTTP struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
-	// RiverUI serves River's web UI at /riverui/, to admins only.
+	// RiverUI serves River's web UI at /riverui/, to admins only. Its key
+	// http.riverui is true, false or auto (the default): auto follows
+	// console.enabled, so the console's operators find River's jobs too.
 	RiverUI bool
+	// riverUIAuto is set while http.riverui is auto, until console.enabled
+	// (parsed after it) decides.
+	riverUIAuto bool
+}
+
+// Console configures the operator console, the admins' web UI at /console/.
+type Console struct {
+	// Enabled serves it; off, /console/ answers 404.
+	Enabled bool
 }
 
 // Lifecycle holds the durations of the trial state machine.

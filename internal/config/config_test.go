@@ -164,3 +164,30 @@ func TestMissingFile(t *testing.T) {
 		t.Fatal("want an error for a missing config file")
 	}
 }
+
+// River's UI follows the console unless http.riverui says otherwise, from
+// a file or the environment.
+func TestRiverUIFollowsTheConsole(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env           map[string]string
+		console, want bool
+	}{
+		{env: map[string]string{}, want: false},
+		{env: map[string]string{"TRIALSD_CONSOLE_ENABLED": "true"}, console: true, want: true},
+		{env: map[string]string{"TRIALSD_CONSOLE_ENABLED": "true", "TRIALSD_HTTP_RIVERUI": "false"}, console: true, want: false},
+		{env: map[string]string{"TRIALSD_HTTP_RIVERUI": "true"}, want: true},
+		{env: map[string]string{"TRIALSD_HTTP_RIVERUI": "Auto", "TRIALSD_CONSOLE_ENABLED": "1"}, console: true, want: true},
+	} {
+		cfg, err := Load(nil, env(tc.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		if cfg.Console.Enabled != tc.console || cfg.HTTP.RiverUI != tc.want {
+			t.Errorf("%v: console %v, riverui %v; want %v, %v", tc.env, cfg.Console.Enabled, cfg.HTTP.RiverUI, tc.console, tc.want)
+		}
+	}
+	if _, err := Load(nil, env(map[string]string{"TRIALSD_HTTP_RIVERUI": "sometimes"})); err == nil || !strings.Contains(err.Error(), "http.riverui") {
+		t.Errorf("riverui=sometimes: %v", err)
+	}
+}

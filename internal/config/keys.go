@@ -63,8 +63,23 @@ var keys = []key{
 	{"http.write_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.HTTP.WriteTimeout })},
 	{"http.idle_timeout", "60s", dur(func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout })},
 	{"http.shutdown_timeout", "20s", dur(func(c *Config) *time.Duration { return &c.HTTP.ShutdownTimeout })},
-	{"http.riverui", false, func(c *Config, raw any) (err error) {
-		c.HTTP.RiverUI, err = cast.ToBoolE(raw)
+	{"http.riverui", "auto", func(c *Config, raw any) (err error) {
+		if s, ok := raw.(string); ok && strings.EqualFold(strings.TrimSpace(s), "auto") {
+			c.HTTP.RiverUI, c.HTTP.riverUIAuto = false, true
+			return nil
+		}
+		c.HTTP.riverUIAuto = false
+		if c.HTTP.RiverUI, err = cast.ToBoolE(raw); err != nil {
+			return fmt.Errorf("must be true, false or auto: %w", err)
+		}
+		return nil
+	}},
+	// After http.riverui, whose auto it settles.
+	{"console.enabled", false, func(c *Config, raw any) (err error) {
+		c.Console.Enabled, err = cast.ToBoolE(raw)
+		if c.HTTP.riverUIAuto {
+			c.HTTP.RiverUI = c.Console.Enabled
+		}
 		return err
 	}},
 

@@ -130,7 +130,7 @@ func (d *Daemon) newHandler() http.Handler {
 		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup, WebhookEndpoints: s.Endpoints,
 		Limits: limits, Turnstile: human,
 		Ready: d.Ready, Metrics: metricsOnAPI, Observer: d.metrics,
-		RiverUI: riverUIHandler(d.riverUI),
+		RiverUI: riverUIHandler(d.riverUI), Clock: d.clock,
 	})
 }
 

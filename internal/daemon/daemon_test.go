@@ -474,6 +474,23 @@ func TestRiverUI(t *testing.T) {
 	if status, _ := get(t, off, "/riverui/", off.admin); status != http.StatusNotFound {
 		t.Errorf("UI off: %d, want 404", status)
 	}
+
+	// With the console, a browser is sent to its login page; an API client
+	// keeps its 401.
+	console := setup(t, func(c *config.Config) { c.Console.Enabled, c.HTTP.RiverUI = true, true })
+	if status, body := get(t, console, "/riverui/api/jobs", ""); status != http.StatusUnauthorized || !strings.HasPrefix(body, "{") {
+		t.Errorf("API client with the console: %d %.100s", status, body)
+	}
+	req, _ := http.NewRequest("GET", console.server.URL+"/riverui/", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login?next=%2Friverui%2F" {
+		t.Errorf("browser with the console: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 // A client that never finishes its headers is cut off after

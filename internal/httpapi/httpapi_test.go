@@ -60,6 +60,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.Auth.JWTSecret = jwtSecret
 	cfg.Billing.CallbackSecret = billingSecret
 	cfg.TestClocks.Enabled = true
+	cfg.Console.Enabled = true
 	cfg.Webhooks.AllowPrivateNetworks = true
 	cfg.Webhooks.RetrySchedule = []time.Duration{time.Second}
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}

@@ -69,7 +69,7 @@ type loginResponse struct {
 // handleLogin is getJWT: POST /v1/api-login {username, password}. The
 // username may also be the e-mail address. It answers the token and sets it
 // as the jwt cookie.
-func handleLogin(logger *slog.Logger, tokens *accounts.Tokens, limits Limits, trusted []netip.Prefix) http.Handler {
+func handleLogin(logger *slog.Logger, gate loginGate) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Username *string `json:"username"`
@@ -87,29 +87,59 @@ func handleLogin(logger *slog.Logger, tokens *accounts.Tokens, limits Limits, tr
 			respondError(w, r, logger, apperr.InvalidField("password", "password is required"))
 			return
 		}
-		if err := allow(limits.LoginPerClient, clientAddr(r, trusted)); err != nil {
-			respondError(w, r, logger, err)
-			return
-		}
-		attempt, err := tokens.FindLogin(r.Context(), *body.Username)
+		u, token, err := gate.login(r, *body.Username, *body.Password)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
-		if err := allow(limits.LoginPerAccount, attempt.AccountKey()); err != nil {
-			respondError(w, r, logger, err)
-			return
-		}
-		u, token, err := tokens.Check(r.Context(), attempt, *body.Password)
-		if err != nil {
-			respondError(w, r, logger, err)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{
-			Name: "jwt", Value: token, Path: "/", MaxAge: int(tokens.TTL().Seconds()),
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
-		})
+		gate.setCookie(w, r, token)
 		logger.InfoContext(r.Context(), "user logged in", "user_id", u.ID)
 		encode(w, http.StatusOK, loginResponse{Success: true, Token: token})
+	})
+}
+
+// loginGate is the one way in with a password, for /v1/api-login and the
+// console's login form alike: the rate limits per client and per account,
+// the password check, and the jwt cookie.
+type loginGate struct {
+	tokens  *accounts.Tokens
+	limits  Limits
+	trusted []netip.Prefix
+}
+
+// login checks a username (or e-mail address) and password under the rate
+// limits, and returns the user with a new JWT.
+func (g loginGate) login(r *http.Request, username, password string) (accounts.User, string, error) {
+	if err := allow(g.limits.LoginPerClient, clientAddr(r, g.trusted)); err != nil {
+		return accounts.User{}, "", err
+	}
+	attempt, err := g.tokens.FindLogin(r.Context(), username)
+	if err != nil {
+		return accounts.User{}, "", err
+	}
+	if err := allow(g.limits.LoginPerAccount, attempt.AccountKey()); err != nil {
+		return accounts.User{}, "", err
+	}
+	return g.tokens.Check(r.Context(), attempt, password)
+}
+
+// jwtCookie is the cookie a login sets: the browser sends it back, scripts
+// cannot read it, other sites' requests carry it only on top-level GETs,
+// and over TLS it never travels in the clear.
+const jwtCookie = "jwt"
+
+// setCookie sets the jwt cookie to token for the token's lifetime.
+func (g loginGate) setCookie(w http.ResponseWriter, r *http.Request, token string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: jwtCookie, Value: token, Path: "/", MaxAge: int(g.tokens.TTL().Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
+	})
+}
+
+// clearCookie removes the jwt cookie: a logout.
+func clearCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: jwtCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
 	})
 }

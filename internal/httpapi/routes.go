@@ -18,7 +18,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	admin := func(h http.Handler) http.Handler { return user(adminOnly(h)) }
 	lc, log, origins := d.Lifecycle, d.Logger, d.Config.HTTP.RedirectOrigins
 
-	mux.Handle("POST /v1/api-login", handleLogin(log, d.Tokens, d.Limits, d.Config.HTTP.TrustedProxies))
+	gate := loginGate{tokens: d.Tokens, limits: d.Limits, trusted: d.Config.HTTP.TrustedProxies}
+	mux.Handle("POST /v1/api-login", handleLogin(log, gate))
 	mux.Handle("POST /v1/billing/callback", handleBillingCallback(log, d.Billing))
 	mux.Handle("POST /v1/api-user-create-enterprise-trial", handleCreateEnterpriseTrialUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
 
@@ -59,8 +60,18 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("POST /api/v2/organization/{organizationId}/enterprise", userV2(handleCreateEnterprise(log, d.Enterprise)))
 
+	// River's UI sends a browser that is not logged in to the console's
+	// login page, when there is one.
+	riverUIUser := user
+	if d.Config.Console.Enabled {
+		riverUIUser = auth.require(anyCredential, toLoginPage(respondError))
+		addConsoleRoutes(mux, &console{
+			logger: log, auth: auth, gate: gate, clock: d.clock(), lifecycle: lc, endpoints: eps,
+			testClocks: d.Config.TestClocks.Enabled, riverUI: d.RiverUI != nil,
+		})
+	}
 	if d.RiverUI != nil {
-		mux.Handle("/riverui/", admin(d.RiverUI))
+		mux.Handle("/riverui/", riverUIUser(adminOnly(d.RiverUI)))
 	}
 
 	mux.Handle(unrouted, handleUnrouted(mux))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/billing"
+	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -43,6 +44,16 @@ type Deps struct {
 	Observer Observer
 	// RiverUI, when set, is River's web UI, served to admins at /riverui/.
 	RiverUI http.Handler
+	// Clock is the time the console shows times against; nil: the wall
+	// clock.
+	Clock clock.Clock
+}
+
+func (d Deps) clock() clock.Clock {
+	if d.Clock == nil {
+		return clock.Real{}
+	}
+	return d.Clock
 }
 
 // Observer records what the HTTP edge sees; *metrics.Metrics is one.

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,21 @@ type change struct {
 	path   domain.ConversionPath
 	// seen are the events recorded so far, reported once committed.
 	seen []domain.Committed
+	// note is the operator's reason for the change (WithNote), recorded in
+	// the data of every event it records; empty: none.
+	note string
+}
+
+// Option adjusts an operator's change; the operations an admin makes by
+// hand (UpdateTrial, Upgrade, DeleteTrialNow, RestoreOrganization) take
+// them, so a caller that has none calls them as before.
+type Option func(*change)
+
+// WithNote records note, the operator's reason for the change, under
+// "note" in the data of the events the change records, where the timeline
+// and the webhooks show it. An empty note records nothing.
+func WithNote(note string) Option {
+	return func(c *change) { c.note = note }
 }
 
 // begin starts a change in tx.
@@ -49,10 +65,16 @@ func (s *Service) begin(tx pgx.Tx, actor domain.Actor, cause string) *change {
 // inChange runs fn as one change in a transaction of its own. A transaction
 // store.InTx retries starts a fresh change, with its own instant. The
 // events of the change are reported once it committed.
-func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string, fn func(c *change) error) error {
+func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string, fn func(c *change) error, opts ...Option) error {
 	var c *change
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		c = s.begin(tx, actor, cause)
+		for _, o := range opts {
+			o(c)
+		}
+		if err := domain.CheckLength("note", &c.note, domain.MaxNotesLength); err != nil {
+			return err
+		}
 		return fn(c)
 	})
 	if err == nil {
@@ -131,6 +153,13 @@ func (c *change) setDates(ctx context.Context, t *domain.Trial) error {
 // instant, and hands it to the webhook outbox: the event and its
 // deliveries commit with the change.
 func (c *change) record(ctx context.Context, t domain.Trial, kind string, data map[string]any) error {
+	if c.note != "" {
+		data = maps.Clone(data)
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["note"] = c.note
+	}
 	raw, err := eventData(data)
 	if err != nil {
 		return fmt.Errorf("encoding %s event: %w", kind, err)

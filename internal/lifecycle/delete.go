@@ -25,7 +25,7 @@ func (s *Service) Delete(ctx context.Context, trialID, generation int64, cause s
 
 // DeleteTrialNow is adminDeleteTrial: Delete applied now, whatever the
 // trial's date, with the purge scheduled as usual.
-func (s *Service) DeleteTrialNow(ctx context.Context, actor domain.Actor, trialID int64, cause string) error {
+func (s *Service) DeleteTrialNow(ctx context.Context, actor domain.Actor, trialID int64, cause string, opts ...Option) error {
 	return s.inChange(ctx, actor, cause, func(c *change) error {
 		t, err := c.lockTrial(ctx, trialID)
 		if err != nil {
@@ -41,7 +41,7 @@ func (s *Service) DeleteTrialNow(ctx context.Context, actor domain.Actor, trialI
 			return err
 		}
 		return c.applyDelete(ctx, &t, c.purgeDate())
-	})
+	}, opts...)
 }
 
 // DeleteOrganization is the admin's organization delete. With fullDeletion

@@ -151,3 +151,24 @@ func notFoundAs(err error, format string, args ...any) error {
 	}
 	return err
 }
+
+// Parties are a trial's user and organization, as an operator reads them
+// beside the trial.
+type Parties struct {
+	User         store.User
+	Organization store.Organization
+}
+
+// PartiesOf returns t's user and organization.
+func (s *Service) PartiesOf(ctx context.Context, t domain.Trial) (Parties, error) {
+	q := store.New(s.pool)
+	u, err := q.UserByID(ctx, t.UserID)
+	if err != nil {
+		return Parties{}, fmt.Errorf("reading user %d of trial %d: %w", t.UserID, t.ID, err)
+	}
+	org, err := q.OrganizationByID(ctx, t.OrganizationID)
+	if err != nil {
+		return Parties{}, fmt.Errorf("reading organization %d of trial %d: %w", t.OrganizationID, t.ID, err)
+	}
+	return Parties{User: u, Organization: org}, nil
+}

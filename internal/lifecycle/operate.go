@@ -80,3 +80,25 @@ func (s *Service) UpcomingTransitions(ctx context.Context, within time.Duration)
 	kinds := []string{jobargs.KindRemindTrial, jobargs.KindExpireTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization}
 	return store.New(s.pool).UpcomingJobs(ctx, kinds, now.Add(within))
 }
+
+// SearchFilter narrows and pages the console's trial list.
+type SearchFilter = store.TrialSearch
+
+// TrialListing is a trial with its user's and organization's names.
+type TrialListing = store.TrialListing
+
+// maxSearchPage bounds a page of Search.
+const maxSearchPage = 200
+
+// Search returns a page of the trials f names, by expiration date then id,
+// starting after f.After (store.SearchTrials says how it stays fast at any
+// size).
+func (s *Service) Search(ctx context.Context, f SearchFilter) ([]TrialListing, error) {
+	if f.State != "" && !slices.Contains(domain.States, f.State) {
+		return nil, apperr.InvalidField("state", "state must be active, expired, deleted or upgraded")
+	}
+	if f.Limit <= 0 || f.Limit > maxSearchPage {
+		f.Limit = 50
+	}
+	return store.New(s.pool).SearchTrials(ctx, f)
+}

@@ -14,7 +14,7 @@ import (
 // return, and its trial goes back to the state it had before deletion. An
 // expired trial gets a fresh grace period from now, never an immediate
 // Delete; an active one its expiry (now, if its date has passed meanwhile).
-func (s *Service) RestoreOrganization(ctx context.Context, actor domain.Actor, orgID int64, cause string) error {
+func (s *Service) RestoreOrganization(ctx context.Context, actor domain.Actor, orgID int64, cause string, opts ...Option) error {
 	return s.inChange(ctx, actor, cause, func(c *change) error {
 		org, trials, err := c.lockOrganization(ctx, orgID)
 		if err != nil {
@@ -34,7 +34,7 @@ func (s *Service) RestoreOrganization(ctx context.Context, actor domain.Actor, o
 			}
 		}
 		return nil
-	})
+	}, opts...)
 }
 
 // undeleteOrganization brings back a soft-deleted organization with the

@@ -20,7 +20,7 @@ type UpdateTrialRequest struct {
 // are cancelled and enqueued anew in one transaction); extending an expired
 // trial re-activates it; a date in the past expires it now. The date of an
 // upgraded or deleted trial cannot change.
-func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID int64, req UpdateTrialRequest, cause string) error {
+func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID int64, req UpdateTrialRequest, cause string, opts ...Option) error {
 	var newDate time.Time
 	if req.ExpirationDate != nil {
 		newDate = req.ExpirationDate.UTC().Truncate(time.Millisecond)
@@ -49,7 +49,7 @@ func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID i
 			return apperr.Errorf(apperr.Conflict, "Trial %d is %s; its expiration date cannot change", trialID, t.State)
 		}
 		return c.moveExpiration(ctx, &t, newDate)
-	})
+	}, opts...)
 }
 
 // moveExpiration moves an active or expired trial's expiration date.

@@ -16,7 +16,7 @@ import (
 // deletion: upgradedDate is set, every pending transition is cancelled and
 // the organization keeps its enterprise features for good. Upgrading twice
 // is harmless; upgrading a deleted trial is a conflict.
-func (s *Service) Upgrade(ctx context.Context, actor domain.Actor, trialID int64, cause string) error {
+func (s *Service) Upgrade(ctx context.Context, actor domain.Actor, trialID int64, cause string, opts ...Option) error {
 	return s.inChange(ctx, actor, cause, func(c *change) error {
 		t, err := c.lockTrial(ctx, trialID)
 		if err != nil {
@@ -29,7 +29,7 @@ func (s *Service) Upgrade(ctx context.Context, actor domain.Actor, trialID int64
 			return apperr.Errorf(apperr.Conflict, "Trial %d is deleted and cannot be upgraded; restore its organization first", trialID)
 		}
 		return c.applyUpgrade(ctx, &t)
-	})
+	}, opts...)
 }
 
 // applyUpgrade upgrades a locked, not deleted, not upgraded trial.

@@ -111,3 +111,11 @@ func (q *Queries) ClearOutboxFailure(ctx context.Context, id int64) (bool, error
 	}
 	return tag.RowsAffected() == 1, nil
 }
+
+// OutboxOfEvents returns the webhook messages of the events (their outbox
+// event ids), oldest first, through the event id indexes.
+func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]OutboxMessage, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+outboxColumns+` FROM outbox
+		WHERE event_id = ANY($1) AND channel = 'webhook' ORDER BY id`, eventIDs)
+	return collect(rows, err, "listing deliveries of events", func(row pgx.CollectableRow) (OutboxMessage, error) { return scanOutbox(row) })
+}

@@ -1,0 +1,150 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/clock"
+)
+
+// browser is a client with cookies that does not follow redirects, so a
+// test sees each answer of the console.
+type browser struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (b *browser) send(req *http.Request) (*http.Response, string) {
+	b.t.Helper()
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	return b.send(req)
+}
+
+// post sends a form as a same-origin browser page would.
+func (b *browser) post(path string, form url.Values, header ...string) (*http.Response, string) {
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.base)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return b.send(req)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) csrf(body string) string {
+	b.t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		b.t.Fatalf("no csrf field in %.300s", body)
+	}
+	return m[1]
+}
+
+// The console's doors: a browser not logged in is sent to the login page
+// (an API client keeps its JSON 401), the login takes an admin's password
+// and its CSRF token and sets the jwt cookie as it should be, every POST
+// without its token or from another origin is refused, a note is shown as
+// text, and logging out clears the cookie.
+func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, _, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAdmin(ctx, "operator", "ops@acme.example", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	r := b.post(t, "/v1/api/admin/trials", `{"userId":1}`)
+	id := fmt.Sprint(r.body["id"])
+	br := newBrowser(t, b.server.URL)
+
+	resp, _ := br.get("/console/trials?q=x")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login?next=%2Fconsole%2Ftrials%3Fq%3Dx" {
+		t.Fatalf("not logged in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if api := b.call(t, "GET", "/v1/api/admin/trials/"+id, "", ""); api.status != http.StatusUnauthorized {
+		t.Errorf("API without credentials: %d, want its 401", api.status)
+	}
+	resp, body := br.get("/console/login?next=%2Fconsole%2Ftrials")
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'none'"} {
+		if !strings.Contains(resp.Header.Get(h), want) {
+			t.Errorf("%s = %q", h, resp.Header.Get(h))
+		}
+	}
+	token := br.csrf(body)
+	login := url.Values{"username": {"operator"}, "password": {"correct horse battery"}, "next": {"/console/trials"}}
+	if resp, _ := br.post("/console/login", login); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login without its token: %d", resp.StatusCode)
+	}
+	login.Set("csrf", token)
+	resp, _ = br.post("/console/login", login)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/trials" {
+		t.Fatalf("login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if c := resp.Header.Get("Set-Cookie"); !strings.Contains(c, "jwt=") || !strings.Contains(c, "HttpOnly") || !strings.Contains(c, "SameSite=Lax") {
+		t.Errorf("jwt cookie: %q", c)
+	}
+
+	act := url.Values{"confirm": {"yes"}, "note": {"<script>alert(1)</script>"}, "days": {"7"}}
+	if resp, _ := br.post("/console/trials/"+id+"/expiration", act); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("action without its token: %d", resp.StatusCode)
+	}
+	act.Set("csrf", token)
+	if resp, _ := br.post("/console/trials/"+id+"/expiration", act, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("action from another site: %d", resp.StatusCode)
+	}
+	if n := b.scalar(t, `SELECT count(*) FROM trial_events WHERE kind = 'trial.extended'`); n != "0" {
+		t.Fatalf("a refused action recorded %s events", n)
+	}
+	if resp, body := br.post("/console/trials/"+id+"/expiration", act); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("extend: %d %.500s", resp.StatusCode, body)
+	}
+	_, body = br.get("/console/trials/" + id)
+	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(body, "<script>alert") {
+		t.Errorf("the note is not shown as text")
+	}
+
+	resp, body = br.get("/console/trials")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("trials: %d", resp.StatusCode)
+	}
+	resp, _ = br.post("/console/logout", url.Values{"csrf": {br.csrf(body)}})
+	if c := resp.Header.Get("Set-Cookie"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(c, "jwt=;") || !strings.Contains(c, "Max-Age=0") {
+		t.Errorf("logout: %d %q", resp.StatusCode, c)
+	}
+	if resp, _ := br.get("/console/trials"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after logout: %d", resp.StatusCode)
+	}
+	// A form posted once logged out leads to the login, then to the list.
+	if resp, _ := br.post("/console/trials/"+id+"/upgrade", act); resp.StatusCode != http.StatusSeeOther ||
+		resp.Header.Get("Location") != "/console/login?next=%2Fconsole%2Ftrials" {
+		t.Errorf("a form posted logged out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

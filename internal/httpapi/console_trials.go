@@ -1,0 +1,282 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/outbox"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// consolePageSize is how many trials a page of the list shows.
+const consolePageSize = 50
+
+// trialList is the trials page: the filter, the page and the next one's key.
+type trialList struct {
+	Query  string
+	State  string
+	States []domain.State
+	Trials []lifecycle.TrialListing
+	// Next is the after= of the next page; "" on the last.
+	Next string
+}
+
+// trials lists trials by expiration date, filtered by state and by the
+// search box, a page at a time by key.
+func (c *console) trials(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	l := trialList{Query: strings.TrimSpace(v.Get("q")), State: v.Get("state"), States: domain.States}
+	f := lifecycle.SearchFilter{Query: l.Query, State: domain.State(l.State), Limit: consolePageSize + 1}
+	if a := v.Get("after"); a != "" {
+		k, err := parseTrialKey(a)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		f.After = &k
+	}
+	found, err := c.lifecycle.Search(r.Context(), f)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	if len(found) > consolePageSize {
+		found = found[:consolePageSize]
+		l.Next = formatTrialKey(found[len(found)-1].Key())
+	}
+	l.Trials = found
+	c.render(w, r, http.StatusOK, "trials", page{Title: "Trials", Data: l})
+}
+
+// formatTrialKey writes a list key as after= carries it: the expiration
+// date in Unix microseconds (the database's precision), a dot, the id.
+func formatTrialKey(k store.TrialKey) string {
+	return fmt.Sprintf("%d.%d", k.ExpirationDate.UnixMicro(), k.ID)
+}
+
+func parseTrialKey(s string) (store.TrialKey, error) {
+	at, id, ok := strings.Cut(s, ".")
+	us, err1 := strconv.ParseInt(at, 10, 64)
+	n, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return store.TrialKey{}, apperr.InvalidField("after", "after is not a page of this list")
+	}
+	return store.TrialKey{ExpirationDate: time.UnixMicro(us).UTC(), ID: n}, nil
+}
+
+// trialView is a trial's page: the trial, its parties, what is scheduled,
+// its history with each event's deliveries.
+type trialView struct {
+	Trial   domain.Trial
+	Parties lifecycle.Parties
+	Pending []lifecycle.PendingJob
+	Events  []timelineEntry
+	// Simulated is set when the trial lives on a test clock: its times are
+	// the clock's.
+	Simulated bool
+}
+
+// timelineEntry is one event with what the timeline shows of it.
+type timelineEntry struct {
+	domain.Event
+	Note string
+	// JobID is the River job that caused it, when one did; RequestID the
+	// API or console request.
+	JobID      int64
+	RequestID  string
+	Deliveries []store.OutboxMessage
+}
+
+// trial shows one trial's whole life.
+func (c *console) trial(w http.ResponseWriter, r *http.Request) {
+	v, err := c.trialView(r)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	p := page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Flash: doneMessages[r.URL.Query().Get("done")]}
+	c.render(w, r, http.StatusOK, "trial", p)
+}
+
+func (c *console) trialView(r *http.Request) (trialView, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return trialView{}, err
+	}
+	ctx := r.Context()
+	t, err := c.lifecycle.Trial(ctx, id)
+	if err != nil {
+		return trialView{}, err
+	}
+	v := trialView{Trial: t, Simulated: t.TestClockID != nil}
+	if v.Parties, err = c.lifecycle.PartiesOf(ctx, t); err != nil {
+		return trialView{}, err
+	}
+	if v.Pending, err = c.lifecycle.PendingJobs(ctx, t); err != nil {
+		return trialView{}, err
+	}
+	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
+	events, err := c.lifecycle.Events(ctx, id)
+	if err != nil {
+		return trialView{}, err
+	}
+	v.Events, err = c.timeline(r, events)
+	return v, err
+}
+
+// timeline pairs each event with its note, its cause and its deliveries,
+// newest first.
+func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEntry, error) {
+	deliveries, err := c.endpoints.DeliveriesOf(r.Context(), events)
+	if err != nil {
+		return nil, err
+	}
+	byEvent := map[string][]store.OutboxMessage{}
+	for _, m := range deliveries {
+		byEvent[m.EventID] = append(byEvent[m.EventID], m)
+	}
+	out := make([]timelineEntry, 0, len(events))
+	for i := len(events) - 1; i >= 0; i-- {
+		e := timelineEntry{Event: events[i], Deliveries: byEvent[outbox.EventID(events[i].ID)]}
+		var data struct {
+			Note string `json:"note"`
+		}
+		_ = json.Unmarshal(e.Data, &data) // data the lifecycle wrote; a note or none
+		e.Note = data.Note
+		if job, ok := strings.CutPrefix(e.Cause, "job:"); ok {
+			e.JobID, _ = strconv.ParseInt(job, 10, 64)
+		}
+		e.RequestID, _ = strings.CutPrefix(e.Cause, "request:")
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// doneMessages are what the trial page says after each action.
+var doneMessages = map[string]string{
+	"expiration": "The expiration date was changed.",
+	"upgrade":    "The trial was upgraded.",
+	"delete":     "The trial was deleted.",
+	"restore":    "The trial's organization was restored.",
+}
+
+// act applies one of a trial's actions, confirmed, with the operator's
+// note, through the lifecycle as the admin API does, and shows the trial
+// again.
+func (c *console) act(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	action := r.PathValue("action")
+	if _, ok := doneMessages[action]; !ok {
+		c.fail(w, r, apperr.Errorf(apperr.NotFound, "No such action"))
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		c.failOnTrial(w, r, apperr.InvalidField("confirm", "Tick the confirmation box to %s the trial", action))
+		return
+	}
+	if err := c.apply(r, id, action); err != nil {
+		c.failOnTrial(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/console/trials/%d?done=%s", id, action), http.StatusSeeOther)
+}
+
+// apply runs the lifecycle operation an action names.
+func (c *console) apply(r *http.Request, id int64, action string) error {
+	ctx, actor, cause := r.Context(), actorOf(r), causeOf(r)
+	note := lifecycle.WithNote(strings.TrimSpace(r.PostFormValue("note")))
+	switch action {
+	case "expiration":
+		t, err := c.lifecycle.Trial(ctx, id)
+		if err != nil {
+			return err
+		}
+		to, err := newExpiration(t.ExpirationDate, r.PostFormValue("days"), r.PostFormValue("date"))
+		if err != nil {
+			return err
+		}
+		return c.lifecycle.UpdateTrial(ctx, actor, id, lifecycle.UpdateTrialRequest{ExpirationDate: &to}, cause, note)
+	case "upgrade":
+		return c.lifecycle.Upgrade(ctx, actor, id, cause, note)
+	case "delete":
+		return c.lifecycle.DeleteTrialNow(ctx, actor, id, cause, note)
+	default: // restore
+		t, err := c.lifecycle.Trial(ctx, id)
+		if err != nil {
+			return err
+		}
+		return c.lifecycle.RestoreOrganization(ctx, actor, t.OrganizationID, cause, note)
+	}
+}
+
+// newExpiration reads the expiration form: +N (or -N) days from the
+// current date, or a date (YYYY-MM-DD) at the current time of day, UTC.
+func newExpiration(current time.Time, days, date string) (time.Time, error) {
+	days, date = strings.TrimSpace(days), strings.TrimSpace(date)
+	switch {
+	case days != "":
+		n, err := strconv.Atoi(strings.TrimPrefix(days, "+"))
+		if err != nil || n == 0 {
+			return time.Time{}, apperr.InvalidField("days", "days must be a whole number of days other than 0, such as 7 or -3")
+		}
+		return current.AddDate(0, 0, n), nil
+	case date != "":
+		d, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			return time.Time{}, apperr.InvalidField("date", "date must be a date such as 2026-07-01")
+		}
+		c := current.UTC()
+		return time.Date(d.Year(), d.Month(), d.Day(), c.Hour(), c.Minute(), c.Second(), c.Nanosecond(), time.UTC), nil
+	}
+	return time.Time{}, apperr.InvalidField("days", "Give a number of days or a date")
+}
+
+// failOnTrial shows the trial again with the action's error above it.
+func (c *console) failOnTrial(w http.ResponseWriter, r *http.Request, err error) {
+	v, verr := c.trialView(r)
+	if verr != nil {
+		c.fail(w, r, err)
+		return
+	}
+	status, msg := describeError(w, r, c.logger, err)
+	c.render(w, r, status, "trial", page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Error: msg})
+}
+
+// upcomingView is the upcoming page: the window and what falls due in it.
+type upcomingView struct {
+	Within string
+	Counts []lifecycle.Upcoming
+	Totals map[string]int64
+}
+
+// upcoming shows the transitions due within 24 hours or 7 days.
+func (c *console) upcoming(w http.ResponseWriter, r *http.Request) {
+	within := r.URL.Query().Get("within")
+	windows := map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
+	d, ok := windows[within]
+	if !ok {
+		within, d = "24h", windows["24h"]
+	}
+	counts, err := c.lifecycle.UpcomingTransitions(r.Context(), d)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	v := upcomingView{Within: within, Counts: counts, Totals: map[string]int64{}}
+	for _, n := range counts {
+		v.Totals[n.Kind] += n.N
+	}
+	c.render(w, r, http.StatusOK, "upcoming", page{Title: "Upcoming transitions", Data: v})
+}

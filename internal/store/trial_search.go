@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/domain"
+)
+
+// TrialKey is a trial's place in the console's list, which is sorted by
+// expiration date and then id: a page starts after the key of the last
+// row of the one before (keyset pagination), so page 1000 costs what page
+// 1 does.
+type TrialKey struct {
+	ExpirationDate time.Time
+	ID             int64
+}
+
+// TrialSearch narrows and pages the console's trial list.
+type TrialSearch struct {
+	// State is "" for any.
+	State domain.State
+	// Query matches a trial id, or a user's e-mail address or username,
+	// or an organization's name, whole and in any case; "" for any. Whole
+	// matches are what the indexes answer in one probe at any size.
+	Query string
+	// After is the key the page starts after; nil for the first page.
+	After *TrialKey
+	Limit int
+}
+
+// TrialListing is a trial with the names the console shows beside it.
+type TrialListing struct {
+	domain.Trial
+	Username, UserEmail, OrganizationName string
+}
+
+// Key is the listing's place in the list.
+func (l TrialListing) Key() TrialKey { return TrialKey{ExpirationDate: l.ExpirationDate, ID: l.ID} }
+
+// SearchTrials returns a page of trials matching s, by expiration date and
+// id. The matching trials are found first, through the unique indexes of
+// users (lower(email), lower(username)), organizations_name_lower_idx and
+// the trial's primary key, so a search reads the few trials it finds; an
+// unsearched page walks trials_expiration_id_idx (or, for a state,
+// trials_state_expiration_idx) from the key on. The SQL is built with only
+// the conditions asked for, so each shape gets its own plan.
+func (q *Queries) SearchTrials(ctx context.Context, s TrialSearch) ([]TrialListing, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if s.State != "" {
+		where = append(where, "state = "+arg(string(s.State)))
+	}
+	if s.After != nil {
+		where = append(where, fmt.Sprintf("(expiration_date, id) > (%s, %s)", arg(s.After.ExpirationDate), arg(s.After.ID)))
+	}
+	if s.Query != "" {
+		where = append(where, matching(s.Query, arg))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = "WHERE " + strings.Join(where, " AND ")
+	}
+	sql := `WITH page AS (
+			SELECT ` + trialColumns + ` FROM trials ` + cond + `
+			ORDER BY expiration_date, id LIMIT ` + arg(s.Limit) + `)
+		SELECT page.*, u.username, u.email, o.name
+		FROM page JOIN users u ON u.id = page.user_id JOIN organizations o ON o.id = page.organization_id
+		ORDER BY page.expiration_date, page.id`
+	rows, err := q.db.Query(ctx, sql, args...)
+	return collect(rows, err, "searching trials", func(row pgx.CollectableRow) (TrialListing, error) {
+		var l TrialListing
+		t := &l.Trial
+		err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
+			&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
+			&t.TransitionJobID, &t.ReminderJobIDs, &t.TestClockID, &l.Username, &l.UserEmail, &l.OrganizationName)
+		return l, err
+	})
+}
+
+// matching is the condition of the trials a search query names: one
+// IN over a union of index probes, which the planner runs as a semi-join
+// from the few ids found (an OR of subqueries would filter every row).
+func matching(query string, arg func(any) string) string {
+	p := arg(query)
+	probes := []string{
+		`SELECT t.id FROM trials t JOIN users u ON u.id = t.user_id WHERE lower(u.email) = lower(` + p + `) OR lower(u.username) = lower(` + p + `)`,
+		`SELECT t.id FROM trials t JOIN organizations o ON o.id = t.organization_id WHERE lower(o.name) = lower(` + p + `)`,
+	}
+	if id, err := strconv.ParseInt(strings.TrimSpace(query), 10, 64); err == nil {
+		probes = append(probes, `SELECT `+arg(id)+`::bigint`)
+	}
+	return "id IN (" + strings.Join(probes, " UNION ALL ") + ")"
+}
