@@ -30,7 +30,7 @@ import (
 var consoleFiles embed.FS
 
 // consolePages are the console's pages, each parsed with the layout.
-var consolePages = parsePages("login", "trials", "trial", "upcoming", "error")
+var consolePages = parsePages("login", "trials", "trial", "upcoming", "testclocks", "error")
 
 func parsePages(names ...string) map[string]*template.Template {
 	pages := make(map[string]*template.Template, len(names))
@@ -97,6 +97,9 @@ func addConsoleRoutes(mux *http.ServeMux, c *console) {
 	handle("GET /console/trials/{id}", c.admin(http.HandlerFunc(c.trial)))
 	handle("POST /console/trials/{id}/{action}", c.admin(c.checkCSRF(http.HandlerFunc(c.act))))
 	handle("GET /console/upcoming", c.admin(http.HandlerFunc(c.upcoming)))
+	if c.testClocks {
+		addConsoleClockRoutes(handle, c)
+	}
 }
 
 // consoleHeaders sets the console's security headers on every response.

@@ -148,3 +148,67 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 		t.Errorf("a form posted logged out: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// consoleLogin logs an admin in to the console and returns its browser and
+// CSRF token.
+func consoleLogin(t *testing.T, b *testBundle) (*browser, string) {
+	t.Helper()
+	if _, _, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAdmin(context.Background(), "operator", "ops@acme.example", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	br := newBrowser(t, b.server.URL)
+	_, body := br.get("/console/login")
+	token := br.csrf(body)
+	login := url.Values{"username": {"operator"}, "password": {"correct horse battery"}, "csrf": {token}}
+	if resp, _ := br.post("/console/login", login); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	return br, token
+}
+
+// The test clocks' page creates a clock, advances it (the page follows the
+// clock while it advances), refuses a second advance, and deletes it only
+// when confirmed; its forms need their token like every other.
+func TestConsoleTestClocks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br, token := consoleLogin(t, b)
+	if resp, body := br.get("/console/test-clocks"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "No test clock yet") {
+		t.Fatalf("empty page: %d %.300s", resp.StatusCode, body)
+	}
+	create := url.Values{"name": {"rehearsal"}, "frozenTime": {"2031-01-01T00:00"}}
+	if resp, _ := br.post("/console/test-clocks", create); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("create without its token: %d", resp.StatusCode)
+	}
+	create.Set("csrf", token)
+	if resp, body := br.post("/console/test-clocks", create); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d %.500s", resp.StatusCode, body)
+	}
+	_, body := br.get("/console/test-clocks")
+	if !strings.Contains(body, "rehearsal") || !strings.Contains(body, "2031-01-01 00:00 UTC") || strings.Contains(body, `http-equiv="refresh"`) {
+		t.Fatalf("after create: %.2000s", body)
+	}
+	id := b.scalar(t, `SELECT max(id) FROM test_clocks`)
+	advance := url.Values{"days": {"15"}, "csrf": {token}}
+	if resp, body := br.post("/console/test-clocks/"+id+"/advance", advance); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("advance: %d %.500s", resp.StatusCode, body)
+	}
+	_, body = br.get("/console/test-clocks")
+	if !strings.Contains(body, "advancing") || !strings.Contains(body, "to 2031-01-16 00:00 UTC") || !strings.Contains(body, `http-equiv="refresh"`) {
+		t.Errorf("while advancing: %.2000s", body)
+	}
+	if resp, body := br.post("/console/test-clocks/"+id+"/advance", advance); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "already advancing") {
+		t.Errorf("a second advance: %d %.300s", resp.StatusCode, body)
+	}
+	del := url.Values{"csrf": {token}}
+	if resp, _ := br.post("/console/test-clocks/"+id+"/delete", del); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("delete unconfirmed: %d", resp.StatusCode)
+	}
+	del.Set("confirm", "yes")
+	if resp, _ := br.post("/console/test-clocks/"+id+"/delete", del); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("delete: %d", resp.StatusCode)
+	}
+	if n := b.scalar(t, `SELECT count(*) FROM test_clocks`); n != "0" {
+		t.Errorf("%s clocks left after the delete", n)
+	}
+}
