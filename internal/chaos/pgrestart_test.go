@@ -67,7 +67,7 @@ func pgBinDir(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("pg_config", "--bindir").Output()
 	if err != nil {
-		t.Fatalf("pg_config --bindir: %v", err)
+		t.Skipf("no PostgreSQL server binaries to run a cluster of the test's own (pg_config --bindir: %v)", err)
 	}
 	return strings.TrimSpace(string(out))
 }
