@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/trialsd/trialsd/internal/database"
 )
 
@@ -24,42 +26,87 @@ type cluster struct {
 	bin  string // the server's bin directory
 	dir  string
 	port int
-	// asPostgres runs the server's programs as the postgres user, which
-	// initdb requires when the tests run as root (as in CI).
-	asPostgres bool
 }
 
 // newCluster initialises and starts a throw-away cluster with trust auth.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
+	c := &cluster{t: t, bin: pgBinDir(t), dir: serverDir(t), port: freePort(t)}
+	c.run("initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	c.start()
+	t.Cleanup(c.stopIfRunning)
+	return c
+}
+
+// stopIfRunning stops the server unless a fault already did.
+func (c *cluster) stopIfRunning() {
+	// pg_ctl status exits 3 when no server runs on the directory.
+	if serverCommand(filepath.Join(c.bin, "pg_ctl"), "status", "-D", c.data()).Run() == nil {
+		c.pgctl("stop", "-m", "immediate")
+	}
+}
+
+// migrated creates database name on the cluster and migrates it, and
+// returns a pool on it for the test's own reads and writes.
+func (c *cluster) migrated(name string) *pgxpool.Pool {
+	c.t.Helper()
+	ctx := context.Background()
+	pool, err := database.Open(ctx, database.PoolConfig{URL: c.url(name), MaxConns: 8, CreateIfMissing: true})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(pool.Close)
+	if err := database.MigrateUp(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
+		c.t.Fatal(err)
+	}
+	return pool
+}
+
+// pgBinDir is the bin directory of the PostgreSQL server installed here.
+func pgBinDir(t *testing.T) string {
+	t.Helper()
 	out, err := exec.Command("pg_config", "--bindir").Output()
 	if err != nil {
-		t.Fatalf("pg_config --bindir: %v", err)
+		t.Skipf("no PostgreSQL server binaries to run a cluster of the test's own (pg_config --bindir: %v)", err)
 	}
-	c := &cluster{t: t, bin: strings.TrimSpace(string(out)), asPostgres: os.Geteuid() == 0}
-	// Not t.TempDir: its parents are private to this user, and the server may
-	// run as another.
-	c.dir, err = os.MkdirTemp("", "trialsd-pg-")
+	return strings.TrimSpace(string(out))
+}
+
+// asPostgres says whether servers run as the postgres user: initdb and
+// pgbouncer refuse to run as root, as the tests do in CI.
+func asPostgres() bool { return os.Geteuid() == 0 }
+
+// serverDir is a directory for a server's files, removed after the test.
+// Not t.TempDir: its parents are private to this user, and the server may
+// run as another.
+func serverDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "trialsd-server-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(c.dir) })
-	if c.asPostgres {
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if asPostgres() {
 		u, err := user.Lookup("postgres")
 		if err != nil {
 			t.Fatalf("the tests run as root and there is no postgres user to run a server as: %v", err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(c.dir, uid, gid); err != nil {
+		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.port = freePort(t)
-	c.run("initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-	c.start()
-	t.Cleanup(func() { c.pgctl("stop", "-m", "immediate") })
-	return c
+	return dir
+}
+
+// serverCommand runs a server program, as the postgres user when the
+// tests run as root.
+func serverCommand(path string, args ...string) *exec.Cmd {
+	if asPostgres() {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
 }
 
 func (c *cluster) data() string { return filepath.Join(c.dir, "data") }
@@ -84,11 +131,7 @@ func (c *cluster) pgctl(args ...string) {
 
 func (c *cluster) run(prog string, args ...string) {
 	c.t.Helper()
-	path := filepath.Join(c.bin, prog)
-	cmd := exec.Command(path, args...)
-	if c.asPostgres {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
-	}
+	cmd := serverCommand(filepath.Join(c.bin, prog), args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
 		c.t.Fatalf("%s %v: %v\n%s\nserver log:\n%s", prog, args, err, out, tail(string(log), 2000))
@@ -133,16 +176,8 @@ func TestPostgresCrashMidStorm(t *testing.T) {
 	faultTest(t)
 	const trials = 3000
 	c := newCluster(t)
-	ctx := context.Background()
 	dbURL := c.url("trialsd")
-	pool, err := database.Open(ctx, database.PoolConfig{URL: dbURL, MaxConns: 8, CreateIfMissing: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := database.MigrateUp(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	pool := c.migrated("trialsd")
 	bin := trialsdBinary(t)
 	createDueTrials(t, pool, trials, 3*time.Second)
 	// The crash releases the gate; until then the storm cannot end.

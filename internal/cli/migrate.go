@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,7 +33,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pool, err := database.Open(cmd.Context(), database.PoolConfig{URL: cfg.Database.URL, MaxConns: 4, CreateIfMissing: missing == createMissing})
+			pool, err := database.Open(cmd.Context(), migrationPool(cfg.Database, missing))
 			if err != nil {
 				return err
 			}
@@ -76,4 +77,23 @@ func (a *app) migrateCommand() *cobra.Command {
 		}),
 	})
 	return cmd
+}
+
+// migrationPool is the pool every migration runs on: database.migrate_url
+// (a direct connection when database.url is a pooler in transaction mode),
+// small, as migrations run one at a time.
+func migrationPool(db config.Database, missing dbMissing) database.PoolConfig {
+	return database.PoolConfig{URL: db.MigrationURL(), MaxConns: 4, CreateIfMissing: missing == createMissing}
+}
+
+// migrateUp creates the database if missing and applies pending migrations
+// on a pool of its own, closed before the daemon opens its own on
+// database.url.
+func migrateUp(ctx context.Context, db config.Database, logger *slog.Logger) error {
+	pool, err := database.Open(ctx, migrationPool(db, createMissing))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return database.MigrateUp(ctx, pool, logger)
 }

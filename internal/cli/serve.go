@@ -39,16 +39,16 @@ With --migrate, the database is created if missing and migrated first.`,
 				logger.Warn("TURNSTILE VERIFICATION IS DISABLED: public sign-ups are open to bots; never run like this in production")
 			}
 			ctx := cmd.Context()
-			pool, err := database.Open(ctx, database.PoolConfig{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, CreateIfMissing: migrate})
+			if migrate {
+				if err := migrateUp(ctx, cfg.Database, logger); err != nil {
+					return err
+				}
+			}
+			pool, err := database.Open(ctx, database.PoolConfig{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns})
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
-			if migrate {
-				if err := database.MigrateUp(ctx, pool, logger); err != nil {
-					return err
-				}
-			}
 			d, err := daemon.New(cfg, logger, pool, clock.Real{}, daemon.Options{API: !workersOnly, Workers: !apiOnly})
 			if err != nil {
 				return err

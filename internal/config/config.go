@@ -52,6 +52,20 @@ type Email struct {
 type Database struct {
 	URL      string
 	MaxConns int32
+	// MigrateURL, when set, is where migrations run instead of URL: a
+	// direct connection to Postgres when URL goes through a pooler in
+	// transaction mode, which cannot carry the session-level advisory lock
+	// that keeps replicas from migrating at once.
+	MigrateURL string
+}
+
+// MigrationURL is the URL migrations (and the creation of a missing
+// database) connect to: MigrateURL, or URL when none is set.
+func (d Database) MigrationURL() string {
+	if d.MigrateURL != "" {
+		return d.MigrateURL
+	}
+	return d.URL
 }
 
 // HTTP configures the API listener and its timeouts.
@@ -109,6 +123,11 @@ type River struct {
 	CompletedRetention   time.Duration
 	MaxAttempts          int
 	ShutdownTimeout      time.Duration
+	// PollOnly keeps River from LISTENing for new jobs and leader changes
+	// and has it poll instead (every FetchPollInterval; a new leader within
+	// seconds): LISTEN is session state, which a pooler in transaction mode
+	// does not keep.
+	PollOnly bool
 }
 
 // Signup configures the public sign-up endpoints.

@@ -42,6 +42,7 @@ var keys = []key{
 		c.Database.MaxConns = int32(n)
 		return err
 	}},
+	{"database.migrate_url", "", str(func(c *Config) *string { return &c.Database.MigrateURL })},
 
 	{"http.addr", "127.0.0.1:4800", str(func(c *Config) *string { return &c.HTTP.Addr })},
 	{"http.metrics_addr", "", str(func(c *Config) *string { return &c.HTTP.MetricsAddr })},
@@ -125,6 +126,10 @@ var keys = []key{
 		return err
 	}},
 	{"river.shutdown_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.ShutdownTimeout })},
+	{"river.poll_only", false, func(c *Config, raw any) (err error) {
+		c.River.PollOnly, err = cast.ToBoolE(raw)
+		return err
+	}},
 
 	{"signup.free_email_domains", defaultFreeEmailDomains, func(c *Config, raw any) error {
 		c.Signup.FreeEmailDomains = nil

@@ -136,8 +136,17 @@ func withMigrationLock(ctx context.Context, pool *pgxpool.Pool, fn func() error)
 	}
 	defer func() {
 		// A fresh context: the lock must be released even if ctx was cancelled.
-		if _, unlockErr := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID); unlockErr != nil {
+		var held bool
+		unlockErr := conn.QueryRow(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID).Scan(&held)
+		switch {
+		case unlockErr != nil:
 			err = errors.Join(err, fmt.Errorf("releasing migration lock: %w", unlockErr))
+		case !held:
+			// The lock was taken on another server session: a pooler in
+			// transaction mode sits in between, and the lock is now stuck
+			// on a session it keeps open.
+			err = errors.Join(err, errors.New("the migration lock was not held by this session at the end: "+
+				"migrations went through a pooler in transaction mode; point database.migrate_url at Postgres directly"))
 		}
 	}()
 	return fn()

@@ -108,6 +108,7 @@ func RiverConfig(cfg config.River, clk clock.Clock, logger *slog.Logger) *river.
 		RescueStuckJobsAfter:        cfg.RescueStuckJobsAfter,
 		CompletedJobRetentionPeriod: cfg.CompletedRetention,
 		MaxAttempts:                 cfg.MaxAttempts,
+		PollOnly:                    cfg.PollOnly,
 	}
 	// A stubbed clock drives River's notion of "due" too, so tests can move
 	// time; the real clock leaves River on the database's now().
