@@ -95,16 +95,17 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the delete trigger no
-	// longer counts purged trials; a user's trials still do not cascade
-	// (the migration before).
-	var onDelete, trigger string
+	// Down rolls back the newest migration only: the console's search
+	// indexes go; the delete trigger still counts purged trials (the
+	// migration before).
+	var indexes int
+	var trigger string
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT confdeltype::text FROM pg_constraint WHERE conname = 'trials_user_id_fkey'),
-			(SELECT prosrc FROM pg_proc WHERE proname = 'trial_state_counts_apply')`).Scan(&onDelete, &trigger); err != nil ||
-		onDelete == "c" || strings.Contains(trigger, "purged") {
-		t.Fatalf("after down: trials' user key deletes %q (want no cascade), the trigger counts purged trials=%v (%v)",
-			onDelete, strings.Contains(trigger, "purged"), err)
+			(SELECT count(*) FROM pg_indexes WHERE indexname IN ('trials_expiration_id_idx', 'organizations_name_lower_idx')),
+			(SELECT prosrc FROM pg_proc WHERE proname = 'trial_state_counts_apply')`).Scan(&indexes, &trigger); err != nil ||
+		indexes != 0 || !strings.Contains(trigger, "purged") {
+		t.Fatalf("after down: %d of the search indexes left (want 0), the trigger counts purged trials=%v (want true) (%v)",
+			indexes, strings.Contains(trigger, "purged"), err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)
