@@ -61,6 +61,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func withTestClocks(c *config.Config) { c.TestClocks.Enabled = true }
 
+// setupClocks is setup with test clocks on, its stub moved to the real
+// time: River's rescuer measures a running job's age against the wall
+// clock while the stub stamps it, and these tests run jobs however late in
+// the package's run they start.
+func setupClocks(t *testing.T, configure ...func(*config.Config)) *testBundle {
+	t.Helper()
+	b := setup(t, append([]func(*config.Config){withTestClocks}, configure...)...)
+	if now := time.Now().UTC().Truncate(time.Second); now.After(b.clock.Now()) {
+		b.clock.Set(now)
+	}
+	return b
+}
+
 // advance moves a clock and waits until it is ready at to.
 func (b *testBundle) advance(t *testing.T, clock int64, to string) {
 	t.Helper()
@@ -113,7 +126,7 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, withTestClocks, func(c *config.Config) {
+	b := setupClocks(t, func(c *config.Config) {
 		c.Webhooks.Endpoints = []string{receiver.URL}
 		c.Webhooks.Secret = secret
 		c.Webhooks.AllowPrivateNetworks = true
@@ -211,7 +224,7 @@ func TestTestClockRehearsesATrialsLife(t *testing.T) {
 // not know them.
 func TestTestClockRefusals(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withTestClocks)
+	b := setupClocks(t)
 	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"c","frozenTime":"2031-01-01T00:00:00Z"}`)
 	if status != http.StatusOK {
 		t.Fatalf("create clock: %d %v", status, body)
@@ -254,7 +267,7 @@ func TestTestClockRefusals(t *testing.T) {
 // happened.
 func TestTestClockAdvancesAFullClock(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withTestClocks)
+	b := setupClocks(t)
 	b.start(t)
 	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"full","frozenTime":"2031-01-01T00:00:00Z"}`)
 	if status != http.StatusOK {
@@ -306,7 +319,7 @@ func TestTestClockAdvancesAFullClock(t *testing.T) {
 // clock is advanced.
 func TestRealTimeExpiryLeavesClockTrials(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withTestClocks)
+	b := setupClocks(t)
 	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"past","frozenTime":"2020-01-01T00:00:00Z"}`)
 	if status != http.StatusOK {
 		t.Fatalf("create clock: %d %v", status, body)
@@ -318,7 +331,7 @@ func TestRealTimeExpiryLeavesClockTrials(t *testing.T) {
 		t.Fatalf("create trial on the clock: %d %v", status, body)
 	}
 	onClock := "/v1/api/admin/trials/" + jsonInt(int64(body["id"].(float64)))
-	expires := t0.Add(time.Second)
+	expires := b.clock.Now().Add(time.Second)
 	status, body = b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+fred+`,"expirationDate":"`+wire.Format(expires)+`"}`)
 	if status != http.StatusOK {
 		t.Fatalf("create a real-time trial: %d %v", status, body)
@@ -338,7 +351,7 @@ func TestRealTimeExpiryLeavesClockTrials(t *testing.T) {
 // clock past its retention. A real-time trial stays.
 func TestTestClockDeletion(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withTestClocks)
+	b := setupClocks(t)
 	ctx := context.Background()
 	fred := jsonInt(b.fredID(t))
 	newClock := func() string {
@@ -378,7 +391,7 @@ func TestTestClockDeletion(t *testing.T) {
 	}
 
 	expired := newClock()
-	if _, err := b.pool.Exec(ctx, `UPDATE test_clocks SET deletes_after = $1 WHERE id = `+expired, t0.Add(-time.Second)); err != nil {
+	if _, err := b.pool.Exec(ctx, `UPDATE test_clocks SET deletes_after = $1 WHERE id = `+expired, b.clock.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	report, err := b.daemon.Services().Lifecycle.Reconcile(ctx)
@@ -399,7 +412,7 @@ func TestTestClockDeletion(t *testing.T) {
 // dated by the clock.
 func TestAdminChangesOnAClockUseItsTime(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withTestClocks)
+	b := setupClocks(t)
 	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"c","frozenTime":"2031-01-01T00:00:00Z"}`)
 	if status != http.StatusOK {
 		t.Fatalf("create clock: %d %v", status, body)
