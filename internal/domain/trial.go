@@ -81,3 +81,8 @@ type TrialDetails struct {
 	JobTitle                    *string
 	UTMParams                   []json.RawMessage
 }
+
+// Instant is t as trialsd stores and shows every date: UTC, to the
+// millisecond (the contract's dates carry three fractional digits, so a
+// date read back equals the one written).
+func Instant(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

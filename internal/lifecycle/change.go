@@ -127,7 +127,7 @@ func (c *change) enterClock(ctx context.Context, t domain.Trial) error {
 // useClock makes clk the change's time.
 func (c *change) useClock(clk domain.TestClock) {
 	c.clock = &clk
-	c.now = clk.FrozenTime.UTC().Truncate(time.Millisecond)
+	c.now = domain.Instant(clk.FrozenTime)
 }
 
 // jobOpts are the options of a job the change schedules at at: due then

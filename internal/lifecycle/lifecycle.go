@@ -114,7 +114,7 @@ func (e *NotDueError) Error() string {
 
 // now is the clock's time as stored and shown: UTC, whole milliseconds.
 func (s *Service) now() time.Time {
-	return s.clock.Now().UTC().Truncate(time.Millisecond)
+	return domain.Instant(s.clock.Now())
 }
 
 // Trial returns the trial with id.

@@ -130,7 +130,7 @@ func (c *change) terms(req StartTrialRequest) (trialTerms, error) {
 		return t, nil
 	}
 	if req.ExpirationDate != nil {
-		t.expiration = req.ExpirationDate.UTC().Truncate(time.Millisecond)
+		t.expiration = domain.Instant(*req.ExpirationDate)
 		if t.expiration.After(c.now.Add(MaxTrialLength)) {
 			return trialTerms{}, apperr.InvalidField("expirationDate", "expirationDate may be at most 10 years ahead")
 		}

@@ -89,7 +89,7 @@ func (s *Service) CreateTestClock(ctx context.Context, req NewTestClock) (domain
 	}
 	now := s.now()
 	return store.New(s.pool).InsertTestClock(ctx, store.NewTestClock{
-		Name: name, FrozenTime: req.FrozenTime.UTC().Truncate(time.Millisecond),
+		Name: name, FrozenTime: domain.Instant(req.FrozenTime),
 		CreatedAt: now, DeletesAfter: now.Add(s.clocks.Retention),
 	})
 }
@@ -121,7 +121,7 @@ func (s *Service) AdvanceTestClock(ctx context.Context, id int64, target time.Ti
 	if !s.clocks.Enabled {
 		return domain.TestClock{}, errTestClocksOff
 	}
-	target = target.UTC().Truncate(time.Millisecond)
+	target = domain.Instant(target)
 	var clk domain.TestClock
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)

@@ -23,7 +23,7 @@ type UpdateTrialRequest struct {
 func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID int64, req UpdateTrialRequest, cause string, opts ...Option) error {
 	var newDate time.Time
 	if req.ExpirationDate != nil {
-		newDate = req.ExpirationDate.UTC().Truncate(time.Millisecond)
+		newDate = domain.Instant(*req.ExpirationDate)
 	}
 	if err := domain.CheckLength("notes", req.Notes, domain.MaxNotesLength); err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/clock"
@@ -52,4 +54,4 @@ func New(d Deps) *Service {
 
 // now is the clock's time as stored: UTC, whole milliseconds, as the
 // lifecycle stores its own.
-func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Millisecond) }
+func (s *Service) now() time.Time { return domain.Instant(s.clock.Now()) }

@@ -9,6 +9,8 @@ package wire
 import (
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/trialsd/trialsd/internal/apperr"
 )
 
@@ -44,6 +46,6 @@ func ParseDate(field string, s *string) (*time.Time, error) {
 	if _, offset := t.Zone(); offset <= -24*3600 || offset >= 24*3600 {
 		return nil, apperr.InvalidField(field, "%s has a UTC offset beyond ±23:59", field)
 	}
-	t = t.UTC().Truncate(time.Millisecond)
+	t = domain.Instant(t)
 	return &t, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -71,7 +73,7 @@ func (h *harness) runCron(ctx context.Context) (_ report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	from := time.Now().Add(loadLead(h.opts.StormTrials)).UTC().Truncate(time.Millisecond)
+	from := domain.Instant(time.Now().Add(loadLead(h.opts.StormTrials)))
 	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
 	if err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func (l trialLoad) expiration(i int) time.Time {
 		// In float: Window·i overflows int64 for days × millions of trials.
 		at = at.Add(time.Duration(float64(l.Window) * float64(i) / float64(l.N)))
 	}
-	return at.UTC().Truncate(time.Millisecond)
+	return domain.Instant(at)
 }
 
 // idBase is where the ids of a load's rows start: row i of a table gets
@@ -157,7 +157,7 @@ type loadTable struct {
 // tables are the COPYs of l's rows of trialsd's own tables, the trials
 // pointing at the jobs River gave jobIDs.
 func (l trialLoad) tables(b idBase, jobIDs []int64) []loadTable {
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := domain.Instant(time.Now())
 	name := func(i int) string { return fmt.Sprintf("Bench User %d", b.userID(i)) }
 	actor := fmt.Sprintf("admin:%d", l.AdminID)
 	return []loadTable{
@@ -261,7 +261,7 @@ func loadAPIUsers(ctx context.Context, pool *pgxpool.Pool, n int, prefix string)
 	if err := pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM users`).Scan(&base); err != nil {
 		return nil, fmt.Errorf("reading user id base: %w", err)
 	}
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := domain.Instant(time.Now())
 	users := make([]apiUser, n)
 	for i := range users {
 		b := make([]byte, 32)

@@ -164,7 +164,7 @@ func remindersOf(cfg *config.Config) []time.Duration {
 // intakeJobs are the jobs StartTrial enqueues for a self-service trial
 // started at now, in the script's slots: its reminders, then its expiry.
 func intakeJobs(cfg *config.Config, trialID int64, now time.Time) []river.InsertManyParams {
-	expires := now.Add(cfg.Lifecycle.TrialLength).UTC().Truncate(time.Millisecond)
+	expires := domain.Instant(now.Add(cfg.Lifecycle.TrialLength))
 	var out []river.InsertManyParams
 	for _, before := range remindersOf(cfg) {
 		out = append(out, river.InsertManyParams{

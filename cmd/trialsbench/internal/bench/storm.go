@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
@@ -161,7 +163,7 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	if lead == 0 {
 		lead = autoLead(h.opts.StormTrials)
 	}
-	from := time.Now().Add(lead).UTC().Truncate(time.Millisecond)
+	from := domain.Instant(time.Now().Add(lead))
 	loadBegan := time.Now()
 	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
 	if err != nil {
