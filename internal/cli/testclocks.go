@@ -62,8 +62,9 @@ func (a *app) withClock(cmd *cobra.Command, arg string, fn func(ctx context.Cont
 	return a.withServices(cmd, func(ctx context.Context, s *services.Services) error { return fn(ctx, s, id) })
 }
 
-// parseFrozenTime reads a --frozen-time or --to flag.
-func parseFrozenTime(flag, value string) (time.Time, error) {
+// parseDateFlag reads a date flag (--until, --frozen-time, --to): RFC 3339,
+// refused as invalid before the database is opened.
+func parseDateFlag(flag, value string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, value)
 	if err != nil {
 		return time.Time{}, apperr.Errorf(apperr.Invalid, "--%s %q is not an RFC 3339 date such as 2031-01-01T00:00:00Z", flag, value)
@@ -78,7 +79,7 @@ func (a *app) testclocksCreateCommand(out *printer) *cobra.Command {
 		Short: "Create a test clock standing at --frozen-time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := parseFrozenTime("frozen-time", at)
+			t, err := parseDateFlag("frozen-time", at)
 			if err != nil {
 				return err
 			}
@@ -142,7 +143,7 @@ func (a *app) testclocksAdvanceCommand(out *printer) *cobra.Command {
 		Short: "Advance a test clock --to a time; a running daemon applies what falls due on the way",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := parseFrozenTime("to", to)
+			target, err := parseDateFlag("to", to)
 			if err != nil {
 				return err
 			}

@@ -175,9 +175,9 @@ func (a *app) trialsExtendCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			date, err := time.Parse(time.RFC3339Nano, until)
+			date, err := parseDateFlag("until", until)
 			if err != nil {
-				return apperr.Errorf(apperr.Invalid, "--until %q is not an RFC 3339 date such as 2026-12-31T00:00:00Z", until)
+				return err
 			}
 			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {

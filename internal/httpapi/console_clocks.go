@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,8 +111,8 @@ func (c *console) advanceTestClock(r *http.Request, id int64) error {
 
 // advanceTarget is where an advance goes: days after from, or the time.
 func advanceTarget(from time.Time, days, at string) (time.Time, error) {
-	if days = strings.TrimSpace(days); days != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(days, "+"))
+	if strings.TrimSpace(days) != "" {
+		n, err := formDays(days)
 		if err != nil || n <= 0 {
 			return time.Time{}, apperr.InvalidField("days", "days must be a whole number of days, such as 15")
 		}

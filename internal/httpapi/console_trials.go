@@ -227,7 +227,7 @@ func newExpiration(current time.Time, days, date string) (time.Time, error) {
 	days, date = strings.TrimSpace(days), strings.TrimSpace(date)
 	switch {
 	case days != "":
-		n, err := strconv.Atoi(strings.TrimPrefix(days, "+"))
+		n, err := formDays(days)
 		if err != nil || n == 0 {
 			return time.Time{}, apperr.InvalidField("days", "days must be a whole number of days other than 0, such as 7 or -3")
 		}
@@ -241,6 +241,11 @@ func newExpiration(current time.Time, days, date string) (time.Time, error) {
 		return time.Date(d.Year(), d.Month(), d.Day(), c.Hour(), c.Minute(), c.Second(), c.Nanosecond(), time.UTC), nil
 	}
 	return time.Time{}, apperr.InvalidField("days", "Give a number of days or a date")
+}
+
+// formDays reads a form's number of days, with or without its sign.
+func formDays(s string) (int, error) {
+	return strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(s), "+"))
 }
 
 // failOnTrial shows the trial again with the action's error above it.

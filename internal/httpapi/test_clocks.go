@@ -31,29 +31,29 @@ type frozenTimeBody struct {
 }
 
 // decodeFrozenTime decodes a body naming a frozenTime, which it requires.
-func decodeFrozenTime(r *http.Request) (frozenTimeBody, lifecycle.NewTestClock, error) {
+func decodeFrozenTime(r *http.Request) (lifecycle.NewTestClock, error) {
 	var body frozenTimeBody
 	if err := decode(r, &body); err != nil {
-		return body, lifecycle.NewTestClock{}, err
+		return lifecycle.NewTestClock{}, err
 	}
 	at, err := wire.ParseDate("frozenTime", body.FrozenTime)
 	if err != nil {
-		return body, lifecycle.NewTestClock{}, err
+		return lifecycle.NewTestClock{}, err
 	}
 	if at == nil {
-		return body, lifecycle.NewTestClock{}, apperr.InvalidField("frozenTime", "frozenTime is required")
+		return lifecycle.NewTestClock{}, apperr.InvalidField("frozenTime", "frozenTime is required")
 	}
 	req := lifecycle.NewTestClock{FrozenTime: *at}
 	if body.Name != nil {
 		req.Name = *body.Name
 	}
-	return body, req, nil
+	return req, nil
 }
 
 // handleCreateTestClock is POST /v1/api/admin/test-clocks {name, frozenTime}.
 func handleCreateTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, req, err := decodeFrozenTime(r)
+		req, err := decodeFrozenTime(r)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
@@ -104,7 +104,7 @@ func handleAdvanceTestClock(logger *slog.Logger, lc *lifecycle.Service) http.Han
 			respondError(w, r, logger, err)
 			return
 		}
-		_, req, err := decodeFrozenTime(r)
+		req, err := decodeFrozenTime(r)
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
