@@ -202,10 +202,11 @@ func (s *Service) transition(ctx context.Context, st step) (Result, error) {
 		if err := c.enterClock(ctx, t); err != nil {
 			return err
 		}
-		if dueAt := st.due(t); dueAt.After(c.now) {
+		dueAt := st.due(t)
+		if dueAt.After(c.now) {
 			return &NotDueError{Due: dueAt}
 		}
-		res = Result{Outcome: Applied, Due: st.due(t), At: c.now}
+		res = Result{Outcome: Applied, Due: dueAt, At: c.now}
 		c.due = res.Due
 		return st.apply(ctx, c, &t)
 	})
