@@ -13,15 +13,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -71,25 +70,59 @@ func NewWithURL(t testing.TB) (*pgxpool.Pool, string) {
 	return pool, url
 }
 
-// clone creates database name from the current schema's template. Another
-// checkout with another schema, testing on the same Postgres, drops the
-// templates that are not its own when it builds one; a clone that finds
-// its template gone builds it again and tries once more, a few times.
+// clone creates database name from the current schema's template, and
+// marks the template used now.
 func clone(ctx context.Context, admin *pgx.Conn, name string) error {
-	var err error
-	for range 5 {
-		var tmpl string
-		if tmpl, err = ensureTemplate(ctx, admin); err != nil {
-			return fmt.Errorf("preparing template database: %w", err)
-		}
-		_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-			pgx.Identifier{name}.Sanitize(), pgx.Identifier{tmpl}.Sanitize()))
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
-			return err
-		}
+	tmpl, err := ensureTemplate(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("preparing template database: %w", err)
 	}
+	if err := markUsed(ctx, admin, tmpl); err != nil {
+		return err
+	}
+	_, err = admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{tmpl}.Sanitize()))
 	return err
+}
+
+// templateIdle is how long a template of another schema must have gone
+// unused before a build drops it: checkouts with other migrations (a
+// branch, a worktree) test on the same Postgres, each with its template.
+const templateIdle = time.Hour
+
+// usedPrefix begins a template's comment, which records its last use.
+const usedPrefix = "trialsd test template, last used "
+
+// markUsed records on the template when it was last cloned.
+func markUsed(ctx context.Context, admin *pgx.Conn, tmpl string) error {
+	_, err := admin.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS '%s%d'",
+		pgx.Identifier{tmpl}.Sanitize(), usedPrefix, time.Now().Unix()))
+	if err != nil {
+		return fmt.Errorf("marking template %s used: %w", tmpl, err)
+	}
+	return nil
+}
+
+// dropIdleTemplates drops the templates other than keep that have not
+// been used for templateIdle (or never said when they were); one still
+// being cloned from refuses to drop, and is left for a later build.
+func dropIdleTemplates(ctx context.Context, admin *pgx.Conn, keep string) error {
+	rows, err := admin.Query(ctx, `
+		SELECT datname FROM pg_database d
+		WHERE datname LIKE 'trialsd_tmpl_%' AND datname <> $1
+		  AND coalesce(substring(shobj_description(d.oid, 'pg_database') FROM '^'||$2||'([0-9]+)$')::bigint, 0) < $3`,
+		keep, usedPrefix, time.Now().Add(-templateIdle).Unix())
+	if err != nil {
+		return fmt.Errorf("listing idle templates: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listing idle templates: %w", err)
+	}
+	for _, n := range names {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+	}
+	return nil
 }
 
 // NewEmpty returns the URL of a database name that does not exist yet (and is
@@ -145,18 +178,8 @@ func ensureTemplate(ctx context.Context, admin *pgx.Conn) (string, error) {
 		return name, err
 	}
 
-	// Templates of earlier schemas are garbage now; one still being cloned
-	// from refuses to drop, and is left for the next build.
-	stale, err := admin.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'trialsd_tmpl_%' AND datname <> $1", name)
-	if err != nil {
-		return "", fmt.Errorf("listing stale templates: %w", err)
-	}
-	names, err := pgx.CollectRows(stale, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("listing stale templates: %w", err)
-	}
-	for _, n := range names {
-		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+	if err := dropIdleTemplates(ctx, admin, name); err != nil {
+		return "", err
 	}
 
 	// Build under a scratch name and rename when complete, so a build that
