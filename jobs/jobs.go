@@ -189,8 +189,8 @@ func (r reporter) report(kind string, res lifecycle.Result, err error) error {
 		return err
 	}
 	r.obs.Transition(kind, string(res.Outcome), res.At.Sub(res.Due))
-	for _, due := range res.Claimed {
-		r.obs.Transition(kind, string(lifecycle.Applied), res.At.Sub(due))
+	for _, c := range res.Claimed {
+		r.obs.Transition(kind, string(lifecycle.Applied), c.At.Sub(c.Due))
 	}
 	return nil
 }

@@ -111,11 +111,22 @@ type Lifecycle struct {
 	// transaction: its own and others due by then that no one holds. One
 	// commit per expiry caps a storm at the commit rate; 1 turns it off.
 	ExpireBatch int
+	// ExpireFollow is how long an expiry job may go on expiring trials as
+	// they fall due after its own, batch after batch: in a storm one job
+	// then does the work within moments of each date, where otherwise each
+	// due trial waits for a job River makes available in its scheduler's
+	// passes. Shorter than river.job_timeout.
+	ExpireFollow time.Duration
 }
 
 // River tunes the job queue that runs every transition.
 type River struct {
-	MaxWorkers           int
+	MaxWorkers int
+	// ExpiryWorkers is how many expiry jobs run at once. Each expires up
+	// to lifecycle.expire_batch trials and deletes the claimed ones' jobs,
+	// so a few keep up with a storm; more would fetch those jobs first,
+	// only for them to find their trial expired.
+	ExpiryWorkers        int
 	FetchPollInterval    time.Duration
 	FetchCooldown        time.Duration
 	JobTimeout           time.Duration
@@ -332,6 +343,7 @@ func (c *Config) validate() error {
 		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
 		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
+		{"lifecycle.expire_follow", c.Lifecycle.ExpireFollow >= c.River.JobTimeout, "must be shorter than river.job_timeout, or a following expiry job is cancelled mid-batch"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
 	}
 	return firstFailure(checks)

@@ -111,9 +111,14 @@ var keys = []key{
 		c.Lifecycle.ExpireBatch, err = positiveInt(raw)
 		return err
 	}},
+	{"lifecycle.expire_follow", "15s", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)
+		return err
+	}},
+	{"river.expiry_workers", 4, func(c *Config, raw any) (err error) {
+		c.River.ExpiryWorkers, err = positiveInt(raw)
 		return err
 	}},
 	{"river.fetch_poll_interval", "250ms", dur(func(c *Config) *time.Duration { return &c.River.FetchPollInterval })},

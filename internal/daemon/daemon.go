@@ -189,6 +189,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
 	if d.opts.Workers {
+		d.services.Lifecycle.StopFollowing()
 		stopCtx, cancel := context.WithTimeout(ctx, d.cfg.River.ShutdownTimeout)
 		err = d.river.Stop(stopCtx)
 		cancel()

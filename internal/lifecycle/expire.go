@@ -46,32 +46,73 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 			return err
 		},
 	})
-	if err == nil && res.Outcome == Applied && len(claimed) > 0 {
-		keys := make([]trialGen, len(claimed))
-		res.Claimed = make([]time.Time, len(claimed))
-		for i, t := range claimed {
-			keys[i], res.Claimed[i] = trialGen{t.ID, t.ScheduleGen}, t.ExpirationDate
-		}
-		s.applied.add(keys)
+	if err != nil || res.Outcome != Applied {
+		return res, err
 	}
-	return res, err
+	res.Claimed = s.claimed(claimed, res.At)
+	res.Claimed = append(res.Claimed, s.followExpiries(ctx, cause, res.At)...)
+	return res, nil
+}
+
+// claimed remembers the trials a committed batch expired at `at`, for
+// their own jobs (appliedExpiries), and returns them as claims.
+func (s *Service) claimed(trials []domain.Trial, at time.Time) []Claim {
+	if len(trials) == 0 {
+		return nil
+	}
+	keys := make([]trialGen, len(trials))
+	out := make([]Claim, len(trials))
+	for i, t := range trials {
+		keys[i], out[i] = trialGen{t.ID, t.ScheduleGen}, Claim{Due: t.ExpirationDate, At: at}
+	}
+	s.applied.add(keys)
+	return out
 }
 
 // expireBatch expires own and the other active trials due by now that it
-// can claim without waiting, set-based, and returns the others.
-// The others' jobs are left in place (cancelling them would cost a
-// statement per trial): each expiry job finds its transition applied and
-// completes as AlreadyApplied, and a reminder still pending finds its trial
-// no longer active.
+// can claim without waiting, set-based, and returns the others. The
+// others' pending jobs are deleted in one statement (deleteDoneJobs); one
+// River had already started finds its transition applied and completes as
+// AlreadyApplied.
 func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.Trial, error) {
 	var others []domain.Trial
 	if batch := c.s.cfg.ExpireBatch; batch > 1 && c.clock == nil {
 		var err error
-		if others, err = c.q.ClaimDueActiveTrials(ctx, c.now, own.ID, batch-1); err != nil {
+		// Trials due before the job's own are left to their own jobs, which
+		// River fetches first: the claim scans only [own due, now], not the
+		// index entries of every trial a storm has already expired.
+		due := store.DueWindow{From: own.ExpirationDate, By: c.now}
+		if others, err = c.claimDue(ctx, due, own.ID, batch-1); err != nil {
 			return nil, err
 		}
 	}
 	trials := append([]domain.Trial{*own}, others...)
+	jobIDs, err := c.expireTrials(ctx, trials)
+	if err != nil {
+		return nil, err
+	}
+	*own = trials[0]
+	own.TransitionJobID = &jobIDs[0]
+	return trials[1:], nil
+}
+
+// claimDue locks up to limit active trials due within the window that no
+// one holds, except one, and deletes their pending jobs: the batch does
+// their work.
+func (c *change) claimDue(ctx context.Context, due store.DueWindow, except int64, limit int) ([]domain.Trial, error) {
+	claimed, err := c.q.ClaimDueActiveTrials(ctx, due, except, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.deleteDoneJobs(ctx, recordedJobs(claimed)); err != nil {
+		return nil, err
+	}
+	return claimed, nil
+}
+
+// expireTrials expires the trials now, set-based, and returns the ids of
+// their Delete jobs, in order.
+func (c *change) expireTrials(ctx context.Context, trials []domain.Trial) ([]int64, error) {
 	graceEndsAt := c.now.Add(c.s.cfg.GracePeriod)
 	events, err := c.expiredEvents(trials, graceEndsAt)
 	if err != nil {
@@ -105,9 +146,20 @@ func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.T
 	if err := c.q.ExpireTrials(ctx, ids, jobIDs, c.now, graceEndsAt); err != nil {
 		return nil, err
 	}
-	*own = trials[0]
-	own.TransitionJobID = &jobIDs[0]
-	return trials[1:], nil
+	return jobIDs, nil
+}
+
+// recordedJobs are the ids of the jobs the trials record: their reminders
+// and their next transition.
+func recordedJobs(trials []domain.Trial) []int64 {
+	var ids []int64
+	for _, t := range trials {
+		ids = append(ids, t.ReminderJobIDs...)
+		if t.TransitionJobID != nil {
+			ids = append(ids, *t.TransitionJobID)
+		}
+	}
+	return ids
 }
 
 // expiredEvents marks each trial expired now, in memory, and returns the

@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -49,11 +50,24 @@ func (b *testBundle) holdTrial(t *testing.T, id int64) pgx.Tx {
 	return tx
 }
 
-// An expiry job claims the other trials already due, up to the batch size,
-// passing over any another transaction holds and any not yet due; each
+// jobState is the state of River's job id, "" when there is no such job.
+func (b *testBundle) jobState(t *testing.T, id int64) string {
+	t.Helper()
+	var state string
+	err := b.pool.QueryRow(context.Background(), `SELECT state::text FROM river_job WHERE id = $1`, id).Scan(&state)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// An expiry job claims the other trials already due since its own, up to
+// the batch size, passing over any another transaction holds and any not
+// yet due; each
 // claimed trial gets its own event caused by the job, its enterprise
-// features removed and its own Delete job, and its own expiry job then finds
-// the transition applied.
+// features removed and its own Delete job; its own expiry job is deleted
+// from the queue, and, had River started it, would find the transition
+// applied.
 func TestExpireClaimsDueTrials(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -61,14 +75,16 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 	b.cfg.ExpireBatch = 4
 	b.svc = b.newService(t)
 	// Due, in expiration order: own (the job's), d1..d4; then one held by
-	// another transaction, and one due in the future.
+	// another transaction, one due in the future, and one due before the
+	// job's own, which River fetches first.
 	trials := startTrials(t, b,
-		t0.Add(5*time.Minute),                                                                      // own
-		t0.Add(1*time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute), t0.Add(4*time.Minute), // d1..d4
-		t0.Add(30*time.Second), // held
-		t0.Add(2*time.Hour),    // not due
+		t0.Add(1*time.Minute),                                                                      // own
+		t0.Add(2*time.Minute), t0.Add(3*time.Minute), t0.Add(4*time.Minute), t0.Add(5*time.Minute), // d1..d4
+		t0.Add(4*time.Minute+30*time.Second), // held
+		t0.Add(2*time.Hour),                  // not due
+		t0.Add(30*time.Second),               // due before own
 	)
-	own, held, notDue := trials[0], trials[5], trials[6]
+	own, held, notDue, earlier := trials[0], trials[5], trials[6], trials[7]
 	now := b.clock.Advance(time.Hour)
 
 	lock := b.holdTrial(t, held.ID)
@@ -84,7 +100,7 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 		t.Fatalf("claimed %d trials (%v), want %d", len(res.Claimed), res.Claimed, len(wantClaimed))
 	}
 	for i, tr := range wantClaimed {
-		if !res.Claimed[i].Equal(tr.ExpirationDate) {
+		if !res.Claimed[i].Due.Equal(tr.ExpirationDate) {
 			t.Errorf("claimed due %d = %v, want %v", i, res.Claimed[i], tr.ExpirationDate)
 		}
 	}
@@ -115,9 +131,21 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
 		}
 	}
-	for _, tr := range []domain.Trial{trials[1], held, notDue} {
+	for _, tr := range []domain.Trial{trials[1], held, notDue, earlier} {
 		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != domain.StateActive {
-			t.Errorf("trial %d is %s, want still active (beyond the batch, held, or not due)", tr.ID, got.State)
+			t.Errorf("trial %d is %s, want still active (beyond the batch, held, not due, or due before the job's own)", tr.ID, got.State)
+		}
+	}
+	// The claimed trials' own jobs are gone from the queue, since the batch
+	// did their work; the others' stay scheduled.
+	for _, tr := range wantClaimed {
+		if state := b.jobState(t, *tr.TransitionJobID); state != "" {
+			t.Errorf("claimed trial %d's expiry job is %s, want deleted", tr.ID, state)
+		}
+	}
+	for _, tr := range []domain.Trial{trials[1], held, notDue, earlier} {
+		if state := b.jobState(t, *tr.TransitionJobID); state != "scheduled" {
+			t.Errorf("trial %d's expiry job is %q, want scheduled", tr.ID, state)
 		}
 	}
 
@@ -205,5 +233,57 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 		if err != nil || res.Outcome != tt.want {
 			t.Errorf("%s: Expire = %+v, %v; want %s without waiting for the lock", tt.name, res, err, tt.want)
 		}
+	}
+}
+
+// After its own batch an expiry job follows: it waits for the next trial to
+// fall due, expires it in a batch of its own, caused by the job, and
+// deletes that trial's job. A trial due beyond the follower's horizon is
+// left to its own job.
+func TestExpireFollowsTrialsFallingDue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
+	own, next, later := trials[0], trials[1], trials[2]
+	b.clock.Set(own.ExpirationDate)
+	// The follower waits for next in real time; the test's clock gets there
+	// at once.
+	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due.Add(100 * time.Millisecond)) })
+
+	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:7")
+	if err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("Expire = %+v, %v; want applied", res, err)
+	}
+	want := lifecycle.Claim{Due: next.ExpirationDate, At: next.ExpirationDate.Add(100 * time.Millisecond)}
+	if len(res.Claimed) != 1 || !res.Claimed[0].Due.Equal(want.Due) || !res.Claimed[0].At.Equal(want.At) {
+		t.Fatalf("claimed %+v, want only %+v: the next trial, in a batch after the job's own", res.Claimed, want)
+	}
+	if ev := b.events(t, next.ID, domain.EventExpired); len(ev) != 1 || ev[0].Cause != "job:7" || !ev[0].At.Equal(want.At) {
+		t.Errorf("next trial's expired events = %+v, want one caused by job:7 at %v", ev, want.At)
+	}
+	if state := b.jobState(t, *next.TransitionJobID); state != "" {
+		t.Errorf("next trial's expiry job is %s, want deleted", state)
+	}
+	if got, _ := b.svc.Trial(ctx, later.ID); got.State != domain.StateActive {
+		t.Errorf("trial due in an hour is %s, want active", got.State)
+	}
+}
+
+// A process that is stopping keeps its expiry jobs from following.
+func TestStopFollowing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond))
+	b.clock.Set(trials[0].ExpirationDate)
+	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due) })
+	b.svc.StopFollowing()
+	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:8")
+	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 0 {
+		t.Fatalf("Expire = %+v, %v; want applied, following nothing", res, err)
+	}
+	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != domain.StateActive {
+		t.Errorf("next trial is %s, want active", got.State)
 	}
 }

@@ -35,6 +35,7 @@ type Service struct {
 	observer   Observer
 	applied    *appliedExpiries
 	clocks     config.TestClocks
+	follow     follower
 }
 
 // Deps are what the lifecycle service works with.
@@ -68,7 +69,7 @@ func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
 		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer, applied: newAppliedExpiries(appliedCap),
-		clocks: d.TestClocks,
+		clocks: d.TestClocks, follow: newFollower(),
 	}
 }
 
@@ -96,9 +97,15 @@ type Result struct {
 	// Due is when the transition was scheduled for, and At when it was
 	// applied; set when Applied, for lag metrics.
 	Due, At time.Time
-	// Claimed are the due dates of the other trials the job applied the
-	// same transition to, in its transaction, at At.
-	Claimed []time.Time
+	// Claimed are the other trials the job applied the same transition to:
+	// in its transaction, at At, and in the batches it followed with.
+	Claimed []Claim
+}
+
+// Claim is a trial a job's batch applied a transition to: when it was due
+// and when the batch applied it.
+type Claim struct {
+	Due, At time.Time
 }
 
 // NotDueError is returned when a job runs before its transition is due (a

@@ -24,6 +24,7 @@ type JobQueue interface {
 	JobListTx(ctx context.Context, tx pgx.Tx, params *river.JobListParams) (*river.JobListResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancelTx(ctx context.Context, tx pgx.Tx, jobID int64) (*rivertype.JobRow, error)
+	JobDeleteManyTx(ctx context.Context, tx pgx.Tx, params *river.JobDeleteManyParams) (*river.JobDeleteManyResult, error)
 	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	JobRetryTx(ctx context.Context, tx pgx.Tx, id int64) (*rivertype.JobRow, error)
 }
@@ -117,11 +118,7 @@ func (c *change) cancelSchedule(ctx context.Context, t *domain.Trial) error {
 // retireJobs cancels what is still pending of t's recorded jobs and forgets
 // them, before a transition records the jobs of the next state.
 func (c *change) retireJobs(ctx context.Context, t *domain.Trial) error {
-	ids := t.ReminderJobIDs
-	if t.TransitionJobID != nil {
-		ids = append(ids, *t.TransitionJobID)
-	}
-	if err := c.cancelJobs(ctx, ids); err != nil {
+	if err := c.cancelJobs(ctx, recordedJobs([]domain.Trial{*t})); err != nil {
 		return err
 	}
 	t.TransitionJobID, t.ReminderJobIDs = nil, nil
@@ -143,6 +140,30 @@ func (c *change) cancelJobs(ctx context.Context, ids []int64) error {
 		if _, err := c.s.jobs.JobCancelTx(ctx, c.tx, j.ID); err != nil {
 			return fmt.Errorf("cancelling job %d (%s): %w", j.ID, j.Kind, err)
 		}
+	}
+	return nil
+}
+
+// maxDeleteMany is the most jobs River deletes in one JobDeleteMany.
+const maxDeleteMany = 10_000
+
+// deleteDoneJobs deletes those of the jobs that have not started, in one
+// statement through River, for jobs whose work another job did: a batch
+// expiry's claimed trials. Running them would only find their transition
+// applied, at the cost of River's fetch and completion updates each, and
+// would keep the queue full after the transitions were done. They are
+// deleted rather than cancelled because cancelled says the work will not
+// happen, and here it has (the trial's event names the job that did it).
+// A job River has already started is left to run: it finds its transition
+// applied.
+func (c *change) deleteDoneJobs(ctx context.Context, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxDeleteMany)
+		params := river.NewJobDeleteManyParams().IDs(ids[:n]...).States(store.PendingJobStates...).First(n)
+		if _, err := c.s.jobs.JobDeleteManyTx(ctx, c.tx, params); err != nil {
+			return fmt.Errorf("deleting %d jobs done by a batch: %w", n, err)
+		}
+		ids = ids[n:]
 	}
 	return nil
 }

@@ -21,8 +21,15 @@ import (
 	"github.com/riverqueue/river"
 )
 
-// QueueLifecycle is the queue every trial transition runs on.
+// QueueLifecycle is the queue every trial transition but expiry runs on.
 const QueueLifecycle = "lifecycle"
+
+// QueueExpiry runs the trials' expiries apart from the other transitions,
+// with few workers (river.expiry_workers): each expiry job also expires the
+// other due trials it can claim and deletes their jobs, so a few jobs at a
+// time do a storm's work, where as many workers as the lifecycle queue has
+// would fetch the claimed trials' jobs only to find them done.
+const QueueExpiry = "expiry"
 
 // QueueMaintenance runs the reconciler, apart from the transitions it repairs.
 const QueueMaintenance = "maintenance"
@@ -60,8 +67,12 @@ type ExpireTrial struct {
 // Kind names the job in river_job.
 func (ExpireTrial) Kind() string { return KindExpireTrial }
 
-// InsertOpts puts the job on the lifecycle queue, once per trial and generation.
-func (ExpireTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+// InsertOpts puts the job on the expiry queue, once per trial and generation.
+func (ExpireTrial) InsertOpts() river.InsertOpts {
+	opts := lifecycleOpts()
+	opts.Queue = QueueExpiry
+	return opts
+}
 
 // RemindTrial records a trial.will_end reminder Before its expiration.
 type RemindTrial struct {

@@ -67,12 +67,16 @@ type StormReport struct {
 	LagOverTime  []lagPoint `json:"lagOverTime"`
 	BurstTrials  int        `json:"burstTrials"`
 	Burst        drain      `json:"burst"`
-	// BurstJobs is the backlog's own expiry jobs, by River's finalized_at:
-	// a batch expires many trials at once and their jobs complete after,
-	// answering already_applied, so the transitions are done before the
-	// jobs are. The ratio takes transitions, as the target defines it; this
-	// says when the queue was empty too.
-	BurstJobs drain `json:"burstJobs"`
+	// BurstJobs is the backlog's expiry jobs that ran, by River's
+	// finalized_at. A batch expires many trials at once and deletes their
+	// jobs that have not started; those River had started run after it,
+	// answering already_applied. The ratio takes transitions, as the target
+	// defines it; BurstJobsDeleted and QueueEmptyAfterS say when the queue
+	// was empty too: the last job's end after the last transition's (0 when
+	// none ran later).
+	BurstJobs        drain   `json:"burstJobs"`
+	BurstJobsDeleted int     `json:"burstJobsDeleted"`
+	QueueEmptyAfterS float64 `json:"queueEmptyAfterS"`
 	// BurstDaemon is from the daemon's exec (River works before the API
 	// listens) to the backlog's end.
 	BurstDaemon          usage   `json:"burstDaemon"`
@@ -94,7 +98,8 @@ func (r *StormReport) table() [][2]string {
 		{"daemon CPU / peak RSS", fmt.Sprintf("%.1f s CPU, %.1f MB peak (idle before: %.1f MB)", r.Daemon.CPUSeconds, mb(r.Daemon.PeakRSSBytes), mb(r.RSSIdleBytes))},
 		{"postgres CPU meanwhile", fmt.Sprintf("%.1f s", r.Daemon.PostgresCPUSeconds)},
 		{"backlog drain", fmt.Sprintf("%d trials already due: %s over %.2fs", r.BurstTrials, fmtRate(r.Burst.PerSecond, "transitions/s"), r.Burst.SpanS)},
-		{"backlog's expiry jobs completed", fmt.Sprintf("%d: %s over %.2fs", r.BurstJobs.Done, fmtRate(r.BurstJobs.PerSecond, "jobs/s"), r.BurstJobs.SpanS)},
+		{"backlog's expiry jobs", fmt.Sprintf("%d ran (%s over %.2fs), %d deleted by batches; queue empty %.2fs after the last transition",
+			r.BurstJobs.Done, fmtRate(r.BurstJobs.PerSecond, "jobs/s"), r.BurstJobs.SpanS, r.BurstJobsDeleted, r.QueueEmptyAfterS)},
 		{"backlog daemon CPU / postgres CPU", fmt.Sprintf("%.1f s / %.1f s, peak RSS %.1f MB", r.BurstDaemon.CPUSeconds, r.BurstDaemon.PostgresCPUSeconds, mb(r.BurstDaemon.PeakRSSBytes))},
 		{"CPU profile", r.Profile},
 	}
@@ -242,5 +247,12 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 		WHERE kind = $1 AND finalized_at IS NOT NULL`, jobargs.KindExpireTrial); err != nil {
 		return err
 	}
-	return waitErr
+	if waitErr == nil {
+		rep.BurstJobsDeleted = h.opts.BurstTrials - rep.BurstJobs.Done
+		err = db.Pool.QueryRow(ctx, `SELECT coalesce(greatest(0, extract(epoch FROM
+			(SELECT max(finalized_at) FROM river_job WHERE kind = $1) - (SELECT max(expired_date) FROM trials))), 0)::float8`,
+			jobargs.KindExpireTrial).Scan(&rep.QueueEmptyAfterS)
+		rep.QueueEmptyAfterS = round3(rep.QueueEmptyAfterS)
+	}
+	return errors.Join(waitErr, err)
 }
