@@ -115,7 +115,7 @@ type Lifecycle struct {
 	// they fall due after its own, batch after batch: in a storm one job
 	// then does the work within moments of each date, where otherwise each
 	// due trial waits for a job River makes available in its scheduler's
-	// passes. Shorter than river.job_timeout.
+	// passes. Shorter than river.job_timeout; 0 turns following off.
 	ExpireFollow time.Duration
 }
 
@@ -343,7 +343,7 @@ func (c *Config) validate() error {
 		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
 		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
-		{"lifecycle.expire_follow", c.Lifecycle.ExpireFollow >= c.River.JobTimeout, "must be shorter than river.job_timeout, or a following expiry job is cancelled mid-batch"},
+		{"lifecycle.expire_follow", c.Lifecycle.ExpireFollow > 0 && c.Lifecycle.ExpireFollow >= c.River.JobTimeout, "must be shorter than river.job_timeout, or a following expiry job is cancelled mid-batch"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
 	}
 	return firstFailure(checks)

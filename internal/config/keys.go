@@ -111,7 +111,13 @@ var keys = []key{
 		c.Lifecycle.ExpireBatch, err = positiveInt(raw)
 		return err
 	}},
-	{"lifecycle.expire_follow", "15s", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })},
+	{"lifecycle.expire_follow", "0s", func(c *Config, raw any) error {
+		if d, err := time.ParseDuration(strings.TrimSpace(cast.ToString(raw))); err == nil && d == 0 {
+			c.Lifecycle.ExpireFollow = 0 // no following
+			return nil
+		}
+		return dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })(c, raw)
+	}},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)

@@ -409,7 +409,8 @@ func TestMetricsAfterTransitions(t *testing.T) {
 		`trialsd_transition_lag_seconds_count{kind="expire"} 1`,
 		`trialsd_jobs_worked_total{kind="trial.expire",outcome="completed"} 1`,
 		`trialsd_http_requests_total{method="POST",route="POST /v1/api/user/trial",status="200"} 2`,
-		`trialsd_jobs{queue="lifecycle",state="scheduled"} 2`, // the expired trial's Delete, the other's expiry (48h: no 72h reminder)
+		`trialsd_jobs{queue="lifecycle",state="scheduled"} 1`, // the expired trial's Delete
+		`trialsd_jobs{queue="expiry",state="scheduled"} 1`,    // the other's expiry (48h: no 72h reminder)
 		`trialsd_river_leader_elected 1`,
 		`trialsd_ready 1`,
 	} {

@@ -95,17 +95,18 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the console's search
-	// indexes go; the delete trigger still counts purged trials (the
-	// migration before).
-	var indexes int
-	var trigger string
+	// Down rolls back the newest migration only: organizations' public
+	// ids are random again, and the public_id_v7 function is gone; the
+	// console's search indexes stay (the migration before).
+	var indexes, v7 int
+	var idDefault string
 	if err := pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM pg_indexes WHERE indexname IN ('trials_expiration_id_idx', 'organizations_name_lower_idx')),
-			(SELECT prosrc FROM pg_proc WHERE proname = 'trial_state_counts_apply')`).Scan(&indexes, &trigger); err != nil ||
-		indexes != 0 || !strings.Contains(trigger, "purged") {
-		t.Fatalf("after down: %d of the search indexes left (want 0), the trigger counts purged trials=%v (want true) (%v)",
-			indexes, strings.Contains(trigger, "purged"), err)
+			(SELECT count(*) FROM pg_proc WHERE proname = 'public_id_v7'),
+			(SELECT column_default FROM information_schema.columns WHERE table_name = 'organizations' AND column_name = 'public_id')`).
+		Scan(&indexes, &v7, &idDefault); err != nil || indexes != 2 || v7 != 0 || !strings.Contains(idDefault, "gen_random_uuid") {
+		t.Fatalf("after down: %d of the search indexes left (want 2), public_id_v7 %d (want 0), organizations.public_id default %q (want random) (%v)",
+			indexes, v7, idDefault, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

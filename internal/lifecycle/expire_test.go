@@ -244,6 +244,8 @@ func TestExpireFollowsTrialsFallingDue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
+	b.cfg.ExpireFollow = 15 * time.Second
+	b.svc = b.newService(t)
 	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
 	own, next, later := trials[0], trials[1], trials[2]
 	b.clock.Set(own.ExpirationDate)
@@ -275,6 +277,8 @@ func TestStopFollowing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
+	b.cfg.ExpireFollow = 15 * time.Second
+	b.svc = b.newService(t)
 	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond))
 	b.clock.Set(trials[0].ExpirationDate)
 	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due) })

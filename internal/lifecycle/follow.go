@@ -56,7 +56,7 @@ func (s *Service) followExpiries(ctx context.Context, cause string, at time.Time
 		return nil
 	default:
 	}
-	if s.cfg.ExpireBatch <= 1 || !s.follow.busy.CompareAndSwap(false, true) {
+	if s.cfg.ExpireFollow <= 0 || s.cfg.ExpireBatch <= 1 || !s.follow.busy.CompareAndSwap(false, true) {
 		return nil
 	}
 	defer s.follow.busy.Store(false)
