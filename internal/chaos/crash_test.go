@@ -68,6 +68,9 @@ func startDaemon(t *testing.T, bin, dbURL, name string, extra ...string) *exec.C
 		"TRIALSD_RIVER_JOB_TIMEOUT=2s",
 		"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER=3s",
 		"TRIALSD_RIVER_FETCH_POLL_INTERVAL=100ms",
+		// Many expiry jobs running at once, as the kill points need: with
+		// the default 4, a kill may find none of them mid-flight.
+		"TRIALSD_RIVER_EXPIRY_WORKERS=200",
 		"TRIALSD_LOG_LEVEL=warn",
 	)
 	cmd.Env = append(cmd.Env, extra...)
