@@ -111,13 +111,7 @@ var keys = []key{
 		c.Lifecycle.ExpireBatch, err = positiveInt(raw)
 		return err
 	}},
-	{"lifecycle.expire_follow", "0s", func(c *Config, raw any) error {
-		if d, err := time.ParseDuration(strings.TrimSpace(cast.ToString(raw))); err == nil && d == 0 {
-			c.Lifecycle.ExpireFollow = 0 // no following
-			return nil
-		}
-		return dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })(c, raw)
-	}},
+	{"lifecycle.expire_follow", "0s", durOrOff(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)
@@ -283,6 +277,18 @@ func dur(field func(*Config) *time.Duration) func(*Config, any) error {
 	return func(c *Config, raw any) (err error) {
 		*field(c), err = parsePositiveDuration(cast.ToString(raw))
 		return err
+	}
+}
+
+// durOrOff is dur for a key whose 0 turns its feature off.
+func durOrOff(field func(*Config) *time.Duration) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		d, err := time.ParseDuration(strings.TrimSpace(cast.ToString(raw)))
+		if err == nil && d == 0 {
+			*field(c) = 0
+			return nil
+		}
+		return dur(field)(c, raw)
 	}
 }
 
