@@ -104,7 +104,7 @@ func (c *change) claimDue(ctx context.Context, due store.DueWindow, except int64
 	if err != nil {
 		return nil, err
 	}
-	if err := c.deleteDoneJobs(ctx, recordedJobs(claimed)); err != nil {
+	if err := c.deleteDoneJobs(ctx, claimed); err != nil {
 		return nil, err
 	}
 	return claimed, nil

@@ -291,3 +291,51 @@ func TestStopFollowing(t *testing.T) {
 		t.Errorf("next trial is %s, want active", got.State)
 	}
 }
+
+// holdJob locks River's job row in a transaction of its own, as River's
+// scheduler does with every job it promotes until its pass commits.
+func (b *testBundle) holdJob(t *testing.T, id int64) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(ctx)) })
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM river_job WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// A batch expires a claimed trial whose job someone holds, without waiting
+// for it, and leaves the job; the next batch, once the job is let go,
+// deletes it, so it never runs at the head of the queue for nothing.
+func TestExpireDeletesHeldJobsLater(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(160*time.Second))
+	first, claimed, second := trials[0], trials[1], trials[2]
+	b.clock.Advance(150 * time.Second) // first and claimed due, second not yet
+
+	lock := b.holdJob(t, *claimed.TransitionJobID)
+	res, err := b.svc.Expire(ctx, first.ID, first.ScheduleGen, "job:1")
+	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
+		t.Fatalf("Expire = %+v, %v; want applied with the held job's trial claimed", res, err)
+	}
+	if state := b.jobState(t, *claimed.TransitionJobID); state != "scheduled" {
+		t.Fatalf("held job is %q, want left scheduled while held", state)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b.clock.Advance(10 * time.Second)
+	if res, err := b.svc.Expire(ctx, second.ID, second.ScheduleGen, "job:2"); err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("second Expire = %+v, %v; want applied", res, err)
+	}
+	if state := b.jobState(t, *claimed.TransitionJobID); state != "" {
+		t.Errorf("the claimed trial's job is %q after the next batch, want deleted", state)
+	}
+}

@@ -36,6 +36,7 @@ type Service struct {
 	applied    *appliedExpiries
 	clocks     config.TestClocks
 	follow     follower
+	held       *heldJobs
 }
 
 // Deps are what the lifecycle service works with.
@@ -68,7 +69,7 @@ type Activation interface {
 func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
-		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer, applied: newAppliedExpiries(appliedCap),
+		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer, applied: newAppliedExpiries(appliedCap), held: newHeldJobs(),
 		clocks: d.TestClocks, follow: newFollower(),
 	}
 }

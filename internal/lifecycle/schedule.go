@@ -147,23 +147,41 @@ func (c *change) cancelJobs(ctx context.Context, ids []int64) error {
 // maxDeleteMany is the most jobs River deletes in one JobDeleteMany.
 const maxDeleteMany = 10_000
 
-// deleteDoneJobs deletes those of the jobs that have not started, in one
-// statement through River, for jobs whose work another job did: a batch
-// expiry's claimed trials. Running them would only find their transition
-// applied, at the cost of River's fetch and completion updates each, and
-// would keep the queue full after the transitions were done. They are
-// deleted rather than cancelled because cancelled says the work will not
-// happen, and here it has (the trial's event names the job that did it).
-// A job River has already started is left to run: it finds its transition
-// applied.
-func (c *change) deleteDoneJobs(ctx context.Context, ids []int64) error {
+// deleteDoneJobs deletes the pending jobs of trials whose work another job
+// did (a batch expiry's claimed trials), with the held jobs earlier
+// batches left (heldJobs), in one statement through River. Running them
+// would only find their transition applied, at the cost of River's fetch
+// and completion updates each, and would keep the queue full after the
+// transitions were done. They are deleted rather than cancelled because
+// cancelled says the work will not happen, and here it has (the trial's
+// event names the job that did it). A job River has already started is
+// left to run: it finds its transition applied. A transition job someone
+// holds is noted, for heldJobs once the change commits.
+func (c *change) deleteDoneJobs(ctx context.Context, trials []domain.Trial) error {
+	retry := c.s.held.ids(c.now)
+	ids := append(recordedJobs(trials), retry...)
+	deleted := make(map[int64]bool, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), maxDeleteMany)
 		params := river.NewJobDeleteManyParams().IDs(ids[:n]...).States(store.PendingJobStates...).First(n)
-		if _, err := c.s.jobs.JobDeleteManyTx(ctx, c.tx, params); err != nil {
+		res, err := c.s.jobs.JobDeleteManyTx(ctx, c.tx, params)
+		if err != nil {
 			return fmt.Errorf("deleting %d jobs done by a batch: %w", n, err)
 		}
+		for _, j := range res.Jobs {
+			deleted[j.ID] = true
+		}
 		ids = ids[n:]
+	}
+	for _, id := range retry {
+		if deleted[id] {
+			c.retired.retried = append(c.retired.retried, id)
+		}
+	}
+	for _, t := range trials {
+		if t.TransitionJobID != nil && !deleted[*t.TransitionJobID] {
+			c.retired.held = append(c.retired.held, *t.TransitionJobID)
+		}
 	}
 	return nil
 }
