@@ -28,7 +28,7 @@ import (
 // commit rate. Their own jobs then find them expired (AlreadyApplied); on
 // the daemon that committed the batch, without reading them (appliedExpiries).
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
-	if s.applied.take(trialID, generation) {
+	if s.applied.take(trialID, generation) || s.takenByFollower(ctx, trialID, generation) {
 		return Result{Outcome: AlreadyApplied}, nil
 	}
 	var claimed []domain.Trial

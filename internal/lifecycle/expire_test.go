@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -337,5 +338,48 @@ func TestExpireDeletesHeldJobsLater(t *testing.T) {
 	}
 	if state := b.jobState(t, *claimed.TransitionJobID); state != "" {
 		t.Errorf("the claimed trial's job is %q after the next batch, want deleted", state)
+	}
+}
+
+// While a job follows, the job River fetches for a trial falling due
+// leaves it to the follower's next batch: the trial is expired once, by
+// the following job, and its own job finds the work done.
+func TestExpiryJobsLeaveTheirTrialsToTheFollower(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.cfg.ExpireFollow = 15 * time.Second
+	b.svc = b.newService(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
+	own, next := trials[0], trials[1]
+	b.clock.Set(own.ExpirationDate)
+	type result struct {
+		res lifecycle.Result
+		err error
+	}
+	fetched := make(chan result, 1)
+	var once sync.Once
+	// At the follower's first wait the next trial falls due, and River
+	// fetches its job.
+	lifecycle.OnFollowWait(b.svc, func(due time.Time) {
+		once.Do(func() {
+			b.clock.Set(due.Add(100 * time.Millisecond))
+			go func() {
+				res, err := b.svc.Expire(ctx, next.ID, next.ScheduleGen, "job:8")
+				fetched <- result{res, err}
+			}()
+		})
+	})
+
+	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:7")
+	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
+		t.Fatalf("following Expire = %+v, %v; want applied, following the next trial", res, err)
+	}
+	got := <-fetched
+	if got.err != nil || got.res.Outcome != lifecycle.AlreadyApplied {
+		t.Fatalf("the next trial's own Expire = %+v, %v; want already applied by the follower", got.res, got.err)
+	}
+	if ev := b.events(t, next.ID, domain.EventExpired); len(ev) != 1 || ev[0].Cause != "job:7" {
+		t.Errorf("next trial's expired events = %+v, want one, caused by the following job:7", ev)
 	}
 }
