@@ -29,6 +29,9 @@ import (
 // the daemon that committed the batch, without reading them (appliedExpiries).
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
 	if s.applied.take(trialID, generation) || s.takenByFollower(ctx, trialID, generation) {
+		// This job runs: if the batch found it held, no batch need
+		// retry deleting it.
+		s.held.done(trialGen{trialID, generation})
 		return Result{Outcome: AlreadyApplied}, nil
 	}
 	var claimed []domain.Trial

@@ -10,31 +10,43 @@ import (
 // can never be deleted and runs; it is dropped here after this.
 const heldJobsTTL = 15 * time.Second
 
-// heldJobs are the pending jobs of trials that committed batches expired
-// but could not delete: River deletes only the rows no one has locked, and
-// its scheduler holds every job it promotes until its pass commits (every
-// 5 s, a few hundred milliseconds in a storm). Left, each would run only to
-// find its work done, at the head of the expiry queue, while trials falling
-// due wait behind it: with a few expiry workers, seconds of lag after a
-// pass. The next batches delete them with their own claimed trials' jobs.
-// Only committed batches' jobs are kept: a rolled-back batch's trials are
-// still active, and their jobs are theirs to run.
+// heldJobs are the pending expiry jobs of trials that committed batches
+// expired but could not delete: River deletes only the rows no one has
+// locked, and its scheduler holds every job it promotes until its pass
+// commits (every 5 s, a few hundred milliseconds in a storm). Left, each
+// would run only to find its work done, at the head of the expiry queue,
+// while trials falling due wait behind it: with a few expiry workers,
+// seconds of lag after a pass. The next batches delete them with their own
+// claimed trials' jobs. Only committed batches' jobs are kept: a
+// rolled-back batch's trials are still active, and their jobs are theirs
+// to run. A job that runs meanwhile drops its entry (done).
 type heldJobs struct {
 	mu    sync.Mutex
-	since map[int64]time.Time // job id → when a batch first found it held
+	jobs  map[int64]heldJob  // by job id
+	trial map[trialGen]int64 // job id by its trial's schedule
 }
 
-func newHeldJobs() *heldJobs { return &heldJobs{since: make(map[int64]time.Time)} }
+// heldJob is one held expiry job: its trial's schedule, and when a batch
+// first found it held.
+type heldJob struct {
+	id    int64
+	trial trialGen
+	since time.Time
+}
+
+func newHeldJobs() *heldJobs {
+	return &heldJobs{jobs: make(map[int64]heldJob), trial: make(map[trialGen]int64)}
+}
 
 // ids are the held jobs still worth retrying at now; older ones are
 // dropped.
 func (h *heldJobs) ids(now time.Time) []int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]int64, 0, len(h.since))
-	for id, since := range h.since {
-		if now.Sub(since) > heldJobsTTL {
-			delete(h.since, id)
+	out := make([]int64, 0, len(h.jobs))
+	for id, j := range h.jobs {
+		if now.Sub(j.since) > heldJobsTTL {
+			h.forget(j)
 			continue
 		}
 		out = append(out, id)
@@ -52,16 +64,35 @@ func (h *heldJobs) settle(now time.Time, r jobsRetired) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range r.retried {
-		delete(h.since, id)
+		if j, ok := h.jobs[id]; ok {
+			h.forget(j)
+		}
 	}
-	for _, id := range r.held {
-		h.since[id] = now
+	for _, j := range r.held {
+		j.since = now
+		h.jobs[j.id], h.trial[j.trial] = j, j.id
 	}
 }
 
+// done forgets the held job of a trial's schedule, if any: it is running.
+func (h *heldJobs) done(trial trialGen) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if id, ok := h.trial[trial]; ok {
+		h.forget(h.jobs[id])
+	}
+}
+
+func (h *heldJobs) forget(j heldJob) {
+	delete(h.jobs, j.id)
+	delete(h.trial, j.trial)
+}
+
 // jobsRetired is what one change's deletions of done jobs came to, for
-// heldJobs once it commits: held jobs it retried and deleted, and the jobs
-// it was asked to delete that someone held.
+// heldJobs once it commits: the ids of held jobs it retried and deleted,
+// and the claimed trials' expiry jobs it was asked to delete that someone
+// held.
 type jobsRetired struct {
-	retried, held []int64
+	retried []int64
+	held    []heldJob
 }

@@ -180,7 +180,7 @@ func (c *change) deleteDoneJobs(ctx context.Context, trials []domain.Trial) erro
 	}
 	for _, t := range trials {
 		if t.TransitionJobID != nil && !deleted[*t.TransitionJobID] {
-			c.retired.held = append(c.retired.held, *t.TransitionJobID)
+			c.retired.held = append(c.retired.held, heldJob{id: *t.TransitionJobID, trial: trialGen{t.ID, t.ScheduleGen}})
 		}
 	}
 	return nil
