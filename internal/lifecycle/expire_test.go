@@ -39,13 +39,33 @@ func startTrials(t *testing.T, b *testBundle, expires ...time.Time) []domain.Tri
 // worker or request would, until the test rolls it back or ends.
 func (b *testBundle) holdTrial(t *testing.T, id int64) pgx.Tx {
 	t.Helper()
+	return b.hold(t, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := store.New(tx).TrialByIDForUpdate(ctx, id)
+		return err
+	})
+}
+
+// holdJob locks River's job row in a transaction of its own, as River's
+// scheduler does with every job it promotes until its pass commits.
+func (b *testBundle) holdJob(t *testing.T, id int64) pgx.Tx {
+	t.Helper()
+	return b.hold(t, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM river_job WHERE id = $1 FOR UPDATE`, id)
+		return err
+	})
+}
+
+// hold begins a transaction that lock runs in, rolled back when the test
+// ends unless the test does it first.
+func (b *testBundle) hold(t *testing.T, lock func(context.Context, pgx.Tx) error) pgx.Tx {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(ctx)) })
-	if _, err := store.New(tx).TrialByIDForUpdate(ctx, id); err != nil {
+	if err := lock(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	return tx
@@ -237,6 +257,19 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 	}
 }
 
+// followSetup is a service that follows for 15 s, with three trials: own,
+// whose job runs now, next, due half a second after it, and later, due in
+// an hour.
+func followSetup(t *testing.T) (b *testBundle, own, next, later domain.Trial) {
+	t.Helper()
+	b = setup(t)
+	b.cfg.ExpireFollow = 15 * time.Second
+	b.svc = b.newService(t)
+	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
+	b.clock.Set(trials[0].ExpirationDate)
+	return b, trials[0], trials[1], trials[2]
+}
+
 // After its own batch an expiry job follows: it waits for the next trial to
 // fall due, expires it in a batch of its own, caused by the job, and
 // deletes that trial's job. A trial due beyond the follower's horizon is
@@ -244,12 +277,7 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 func TestExpireFollowsTrialsFallingDue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t)
-	b.cfg.ExpireFollow = 15 * time.Second
-	b.svc = b.newService(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
-	own, next, later := trials[0], trials[1], trials[2]
-	b.clock.Set(own.ExpirationDate)
+	b, own, next, later := followSetup(t)
 	// The follower waits for next in real time; the test's clock gets there
 	// at once.
 	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due.Add(100 * time.Millisecond)) })
@@ -293,22 +321,6 @@ func TestStopFollowing(t *testing.T) {
 	}
 }
 
-// holdJob locks River's job row in a transaction of its own, as River's
-// scheduler does with every job it promotes until its pass commits.
-func (b *testBundle) holdJob(t *testing.T, id int64) pgx.Tx {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := b.pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tx.Rollback(context.WithoutCancel(ctx)) })
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM river_job WHERE id = $1 FOR UPDATE`, id); err != nil {
-		t.Fatal(err)
-	}
-	return tx
-}
-
 // A batch expires a claimed trial whose job someone holds, without waiting
 // for it, and leaves the job; the next batch, once the job is let go,
 // deletes it, so it never runs at the head of the queue for nothing.
@@ -347,12 +359,7 @@ func TestExpireDeletesHeldJobsLater(t *testing.T) {
 func TestExpiryJobsLeaveTheirTrialsToTheFollower(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t)
-	b.cfg.ExpireFollow = 15 * time.Second
-	b.svc = b.newService(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
-	own, next := trials[0], trials[1]
-	b.clock.Set(own.ExpirationDate)
+	b, own, next, _ := followSetup(t)
 	type result struct {
 		res lifecycle.Result
 		err error
