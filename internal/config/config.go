@@ -228,8 +228,11 @@ type Log struct {
 	Level  string
 }
 
-// Metrics configures how trial state gauges are refreshed.
+// Metrics configures how the database-backed gauges are refreshed.
 type Metrics struct {
+	// RefreshInterval is how often the job gauges, the trials' look-ahead
+	// gauges and readiness are read; the look-ahead counts cost Postgres
+	// time in proportion to the active trials.
 	RefreshInterval time.Duration
 }
 

@@ -302,15 +302,17 @@ func (d *Daemon) QueueStats(ctx context.Context) (metrics.QueueStats, error) {
 	return stats, err
 }
 
-// TrialFigures reads the trial gauges' figures: the counters by state, and
-// what falls due within the gauges' windows from the clock's now.
+// TrialFigures reads trialsd_trials' figures: the counters by state.
 func (d *Daemon) TrialFigures(ctx context.Context) (metrics.TrialFigures, error) {
+	byState, err := store.New(d.pool).CountTrialsByState(ctx)
+	return metrics.TrialFigures{ByState: byState}, err
+}
+
+// Upcoming reads the look-ahead gauges' figures: what falls due within
+// their windows from the clock's now.
+func (d *Daemon) Upcoming(ctx context.Context) (metrics.Upcoming, error) {
 	q := store.New(d.pool)
-	f := metrics.TrialFigures{EndingWithin: map[string]int64{}}
-	var err error
-	if f.ByState, err = q.CountTrialsByState(ctx); err != nil {
-		return f, err
-	}
+	u := metrics.Upcoming{EndingWithin: map[string]int64{}}
 	now := d.clock.Now()
 	by := make([]time.Time, len(metrics.EndingWindows))
 	for i, w := range metrics.EndingWindows {
@@ -318,18 +320,18 @@ func (d *Daemon) TrialFigures(ctx context.Context) (metrics.TrialFigures, error)
 	}
 	ending, err := q.CountTrialsEndingBy(ctx, by)
 	if err != nil {
-		return f, err
+		return u, err
 	}
 	for i, w := range metrics.EndingWindows {
-		f.EndingWithin[w.Label] = ending[i]
+		u.EndingWithin[w.Label] = ending[i]
 	}
-	f.DeletionsDue, err = q.CountDeletionsDueBy(ctx, now.Add(metrics.DeletionWindow.Length))
-	return f, err
+	u.DeletionsDue, err = q.CountDeletionsDueBy(ctx, now.Add(metrics.DeletionWindow.Length))
+	return u, err
 }
 
 // MetricSources are the database reads behind the daemon's refreshed gauges.
 func (d *Daemon) MetricSources() metrics.Sources {
-	return metrics.Sources{Queues: d.QueueStats, Ready: d.Ready}
+	return metrics.Sources{Queues: d.QueueStats, Upcoming: d.Upcoming, Ready: d.Ready}
 }
 
 // riverUIHandler is nil when the UI is off, so no route is registered.

@@ -21,6 +21,8 @@ import (
 type Metrics struct {
 	registry      *prometheus.Registry
 	trialGauges   *trialGauges
+	ending        *prometheus.GaugeVec
+	deletions     *prometheus.GaugeVec
 	refreshErrors prometheus.Counter
 	transitions   *prometheus.CounterVec
 	lag           *prometheus.HistogramVec
@@ -64,7 +66,7 @@ func New() *Metrics {
 	m.collectors = []prometheus.Collector{
 		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.workers, m.queueErrors,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
-		m.trialGauges, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
+		m.trialGauges, m.ending, m.deletions, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
 		m.started, m.converted, m.changes, m.timeToConvert,
 	}
 	m.registry.MustRegister(m.collectors...)
@@ -80,9 +82,17 @@ func New() *Metrics {
 func (m *Metrics) defineTrialMetrics() {
 	m.refreshErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_trial_state_refresh_errors_total",
-		Help: "Failed reads of the trial gauges (trialsd_trials, trialsd_trials_ending, trialsd_trial_deletions_due); they serve their last values meanwhile.",
+		Help: "Failed reads of the trial gauges (trialsd_trials when scraped, trialsd_trials_ending and trialsd_trial_deletions_due when refreshed); they serve their last values meanwhile.",
 	})
 	m.trialGauges = newTrialGauges(m.refreshErrors)
+	m.ending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "trialsd_trials_ending",
+		Help: "Active trials whose expiration date falls within the window (24h, 7d, 30d), overdue ones included; refreshed from the database every metrics.refresh_interval; per database: take max across replicas.",
+	}, []string{"within"})
+	m.deletions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "trialsd_trial_deletions_due",
+		Help: "Expired trials whose grace period ends within the window (7d), when their organization is deleted; refreshed from the database every metrics.refresh_interval; per database: take max across replicas.",
+	}, []string{"within"})
 	m.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "trialsd_transitions_total",
 		Help: "Lifecycle transitions by kind and outcome (applied; already_applied: the job found its transition done by another job's batch or its own earlier attempt; skipped: no longer due; failed).",
@@ -202,10 +212,12 @@ func (m *Metrics) OutboxDelivery(channel, outcome string) {
 // UnpaidSignupsRemoved counts removed unpaid sign-ups.
 func (m *Metrics) UnpaidSignupsRemoved(n int) { m.unpaid.Add(float64(n)) }
 
-// Sources are where the refreshed database-backed gauges come from (the
-// trial gauges are read when scraped: ReadTrialsFrom).
+// Sources are where the refreshed database-backed gauges come from
+// (trialsd_trials is read when scraped: ReadTrialsFrom).
 type Sources struct {
 	Queues QueueReader
+	// Upcoming, when set, reads the look-ahead trial gauges.
+	Upcoming UpcomingReader
 	// Ready reports why the daemon cannot serve, or nil.
 	Ready func(ctx context.Context) error
 }
@@ -232,6 +244,16 @@ func (m *Metrics) Refresh(ctx context.Context, src Sources, logger *slog.Logger)
 		ready = 0
 	}
 	m.ready.Set(ready)
+	if src.Upcoming != nil {
+		if u, err := src.Upcoming(ctx); err != nil {
+			m.refreshErrors.Inc()
+			if ctx.Err() == nil {
+				logger.WarnContext(ctx, "refreshing the trial look-ahead gauges failed; they keep their last values", "error", err)
+			}
+		} else {
+			m.RefreshUpcoming(u)
+		}
+	}
 	stats, err := src.Queues(ctx)
 	if err != nil {
 		m.queueErrors.Inc()

@@ -89,18 +89,10 @@ func TestTrialGaugesReadWhenScraped(t *testing.T) {
 		if fail.Load() {
 			return metrics.TrialFigures{}, errors.New("database away")
 		}
-		return metrics.TrialFigures{
-			ByState:      map[domain.State]int64{domain.StateActive: 3, "purged": 2},
-			EndingWithin: map[string]int64{"24h": 1, "7d": 2},
-			DeletionsDue: 4,
-		}, nil
+		return metrics.TrialFigures{ByState: map[domain.State]int64{domain.StateActive: 3, "purged": 2}}, nil
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	out := scrape(t, m)
-	wantLines(t, out,
-		`trialsd_trials{state="active"} 3`, `trialsd_trials{state="purged"} 2`,
-		`trialsd_trials_ending{within="24h"} 1`, `trialsd_trials_ending{within="7d"} 2`, `trialsd_trials_ending{within="30d"} 0`,
-		`trialsd_trial_deletions_due{within="7d"} 4`,
-	)
+	wantLines(t, out, `trialsd_trials{state="active"} 3`, `trialsd_trials{state="purged"} 2`)
 	scrape(t, m)
 	if n := reads.Load(); n != 1 {
 		t.Errorf("two scrapes within a second read the database %d times, want 1", n)
@@ -113,4 +105,40 @@ func TestTrialGaugesReadWhenScraped(t *testing.T) {
 	if n := reads.Load(); n != 2 {
 		t.Errorf("a failed read was tried again %d times within a second", n-2)
 	}
+}
+
+// The look-ahead gauges, counts that grow with the trials, are read by the
+// refresher, never by a scrape; a failed refresh keeps the last values and
+// counts.
+func TestUpcomingGaugesRefreshed(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var reads atomic.Int64
+	var fail atomic.Bool
+	src := metrics.Sources{
+		Queues: func(context.Context) (metrics.QueueStats, error) { return metrics.QueueStats{}, nil },
+		Ready:  func(context.Context) error { return nil },
+		Upcoming: func(context.Context) (metrics.Upcoming, error) {
+			reads.Add(1)
+			if fail.Load() {
+				return metrics.Upcoming{}, errors.New("database away")
+			}
+			return metrics.Upcoming{EndingWithin: map[string]int64{"24h": 1, "7d": 2}, DeletionsDue: 4}, nil
+		},
+	}
+	wantLines(t, scrape(t, m), `trialsd_trials_ending{within="24h"} 0`, `trialsd_trial_deletions_due{within="7d"} 0`)
+	m.Refresh(context.Background(), src, logger)
+	want := []string{
+		`trialsd_trials_ending{within="24h"} 1`, `trialsd_trials_ending{within="7d"} 2`, `trialsd_trials_ending{within="30d"} 0`,
+		`trialsd_trial_deletions_due{within="7d"} 4`,
+	}
+	wantLines(t, scrape(t, m), want...)
+	scrape(t, m)
+	if n := reads.Load(); n != 1 {
+		t.Errorf("one refresh and three scrapes read the look-ahead counts %d times, want 1", n)
+	}
+	fail.Store(true)
+	m.Refresh(context.Background(), src, logger)
+	wantLines(t, scrape(t, m), append(want, `trialsd_trial_state_refresh_errors_total 1`)...)
 }

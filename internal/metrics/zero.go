@@ -71,4 +71,5 @@ func (m *Metrics) startAtZero() {
 		}
 	}
 	m.RefreshQueues(QueueStats{})
+	m.RefreshUpcoming(Upcoming{})
 }
