@@ -146,8 +146,8 @@ func TestExpireClaimsDueTrials(t *testing.T) {
 		if err := b.pool.QueryRow(ctx, `SELECT o.enterprise_features, j.args FROM trials t
 			JOIN organizations o ON o.id = t.organization_id
 			JOIN river_job j ON j.id = t.transition_job_id AND j.kind = 'trial.delete' AND j.state = 'scheduled'
-			WHERE t.id = $1 AND j.scheduled_at = t.grace_ends_at`, tr.ID).Scan(&enterprise, &deleteArgs); err != nil {
-			t.Errorf("trial %d: no scheduled Delete job recorded at its grace end: %v", tr.ID, err)
+			WHERE t.id = $1 AND j.scheduled_at = t.grace_ends_at AND j.unique_key IS NULL`, tr.ID).Scan(&enterprise, &deleteArgs); err != nil {
+			t.Errorf("trial %d: no scheduled Delete job without a unique key recorded at its grace end: %v", tr.ID, err)
 		} else if enterprise {
 			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
 		}

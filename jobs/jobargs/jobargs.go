@@ -92,15 +92,25 @@ func (RemindTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
 // period ends.
 type DeleteTrial struct {
 	V          int   `json:"v"`
-	TrialID    int64 `json:"trial_id" river:"unique"`
-	Generation int64 `json:"generation" river:"unique"`
+	TrialID    int64 `json:"trial_id"`
+	Generation int64 `json:"generation"`
 }
 
 // Kind names the job in river_job.
 func (DeleteTrial) Kind() string { return KindDeleteTrial }
 
-// InsertOpts puts the job on the lifecycle queue, once per trial and generation.
-func (DeleteTrial) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+// InsertOpts puts the job on the lifecycle queue, without River's unique
+// key. Every Delete job is inserted by the transition that expires its
+// trial, under the trial's row lock, for the generation it leaves (a
+// reschedule, repairs included, starts a new one), so a second job for the
+// same trial and generation cannot be inserted to begin with, and one
+// would find its work done. The key cost more than it guards: River's
+// unique index is keyed by a SHA-256, so on a big table each expiry's
+// Delete job wrote a full-page image to the WAL (at 10M trials, 75 of
+// every 100 rows; the batch's insert took 40 ms against 6 ms).
+func (DeleteTrial) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueLifecycle}
+}
 
 // PurgeOrganization erases a soft-deleted organization for good at PurgeAt.
 // It is keyed by organization, not trial, because organizations without a
