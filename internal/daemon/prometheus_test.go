@@ -66,6 +66,11 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 	driveLifecycle(t, b, events)
 
 	want := expectations(t, b)
+	// The look-ahead gauges are counted by each replica's refresher (every
+	// metrics.refresh_interval), not when scraped: refresh them now.
+	for _, d := range []*daemon.Daemon{b.daemon, api} {
+		d.Metrics().Refresh(context.Background(), d.MetricSources(), slog.New(slog.DiscardHandler))
+	}
 	byState := panelQuery(t, "Trials by state")
 	var at float64
 	prom.eventually(t, "the trials-by-state panel equals the database", func() error {
@@ -87,6 +92,9 @@ func TestDashboardAgainstPrometheus(t *testing.T) {
 		}
 		if got := prom.scalar(t, `sum(trialsd_trials_started_total)`, at); got != want.started {
 			return fmt.Errorf("%v starts scraped, %v committed", got, want.started)
+		}
+		if got := prom.scalar(t, `max(trialsd_trials_ending{within="7d"})`, at); got != want.ending7d {
+			return fmt.Errorf("%v trials ending within 7 days scraped, the database has %v", got, want.ending7d)
 		}
 		return nil
 	})
