@@ -153,12 +153,13 @@ func (s *Service) followExpiries(ctx context.Context, cause string, at time.Time
 			break
 		}
 		claims, now, err := s.expireDue(ctx, cause, due)
-		s.follow.committed(len(claims) == s.cfg.ExpireBatch)
+		full = len(claims) == s.cfg.ExpireBatch
+		s.follow.committed(full)
 		if err != nil {
 			s.logger.WarnContext(ctx, "expiry job stops following", "cause", cause, "err", err)
 			break
 		}
-		out, last, full = append(out, claims...), now, len(claims) == s.cfg.ExpireBatch
+		out, last = append(out, claims...), now
 		// Behind, the next batch goes on from the last trial claimed;
 		// caught up, from a little before now (trials due meanwhile that
 		// someone held are left to their own jobs).

@@ -21,35 +21,32 @@ const heldJobsTTL = 15 * time.Second
 // rolled-back batch's trials are still active, and their jobs are theirs
 // to run. A job that runs meanwhile drops its entry (done).
 type heldJobs struct {
-	mu    sync.Mutex
-	jobs  map[int64]heldJob  // by job id
-	trial map[trialGen]int64 // job id by its trial's schedule
+	mu   sync.Mutex
+	jobs map[trialGen]heldJob // by the schedule of the job's trial
 }
 
-// heldJob is one held expiry job: its trial's schedule, and when a batch
-// first found it held.
+// heldJob is one held expiry job: its id, its trial's schedule, and when a
+// batch first found it held.
 type heldJob struct {
 	id    int64
 	trial trialGen
 	since time.Time
 }
 
-func newHeldJobs() *heldJobs {
-	return &heldJobs{jobs: make(map[int64]heldJob), trial: make(map[trialGen]int64)}
-}
+func newHeldJobs() *heldJobs { return &heldJobs{jobs: make(map[trialGen]heldJob)} }
 
-// ids are the held jobs still worth retrying at now; older ones are
+// live are the held jobs still worth retrying at now; older ones are
 // dropped.
-func (h *heldJobs) ids(now time.Time) []int64 {
+func (h *heldJobs) live(now time.Time) []heldJob {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]int64, 0, len(h.jobs))
-	for id, j := range h.jobs {
+	out := make([]heldJob, 0, len(h.jobs))
+	for k, j := range h.jobs {
 		if now.Sub(j.since) > heldJobsTTL {
-			h.forget(j)
+			delete(h.jobs, k)
 			continue
 		}
-		out = append(out, id)
+		out = append(out, j)
 	}
 	return out
 }
@@ -63,14 +60,12 @@ func (h *heldJobs) settle(now time.Time, r jobsRetired) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, id := range r.retried {
-		if j, ok := h.jobs[id]; ok {
-			h.forget(j)
-		}
+	for _, j := range r.retried {
+		delete(h.jobs, j.trial)
 	}
 	for _, j := range r.held {
 		j.since = now
-		h.jobs[j.id], h.trial[j.trial] = j, j.id
+		h.jobs[j.trial] = j
 	}
 }
 
@@ -78,21 +73,12 @@ func (h *heldJobs) settle(now time.Time, r jobsRetired) {
 func (h *heldJobs) done(trial trialGen) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if id, ok := h.trial[trial]; ok {
-		h.forget(h.jobs[id])
-	}
-}
-
-func (h *heldJobs) forget(j heldJob) {
-	delete(h.jobs, j.id)
-	delete(h.trial, j.trial)
+	delete(h.jobs, trial)
 }
 
 // jobsRetired is what one change's deletions of done jobs came to, for
-// heldJobs once it commits: the ids of held jobs it retried and deleted,
-// and the claimed trials' expiry jobs it was asked to delete that someone
-// held.
+// heldJobs once it commits: the held jobs it retried and deleted, and the
+// claimed trials' expiry jobs it was asked to delete that someone held.
 type jobsRetired struct {
-	retried []int64
-	held    []heldJob
+	retried, held []heldJob
 }

@@ -158,8 +158,11 @@ const maxDeleteMany = 10_000
 // left to run: it finds its transition applied. A transition job someone
 // holds is noted, for heldJobs once the change commits.
 func (c *change) deleteDoneJobs(ctx context.Context, trials []domain.Trial) error {
-	retry := c.s.held.ids(c.now)
-	ids := append(recordedJobs(trials), retry...)
+	retry := c.s.held.live(c.now)
+	ids := recordedJobs(trials)
+	for _, j := range retry {
+		ids = append(ids, j.id)
+	}
 	deleted := make(map[int64]bool, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), maxDeleteMany)
@@ -173,9 +176,9 @@ func (c *change) deleteDoneJobs(ctx context.Context, trials []domain.Trial) erro
 		}
 		ids = ids[n:]
 	}
-	for _, id := range retry {
-		if deleted[id] {
-			c.retired.retried = append(c.retired.retried, id)
+	for _, j := range retry {
+		if deleted[j.id] {
+			c.retired.retried = append(c.retired.retried, j)
 		}
 	}
 	for _, t := range trials {
