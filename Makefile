@@ -1,8 +1,11 @@
 # trialsd: `make run` starts a development daemon, `make test` runs every test.
 GO        ?= go
 BIN       ?= bin/trialsd
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# The release is the VERSION file, embedded in the binary; the build adds
+# the commit (short hash, -dirty with uncommitted changes; tags ignored), so
+# `trialsd version` says e.g. "trialsd 0.9.0 (commit abc1234)".
+COMMIT    ?= $(shell git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null)
+LDFLAGS   := -s -w -X main.commit=$(COMMIT)
 # Throw-away secrets for development only; production supplies its own.
 DEV_SECRET := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
