@@ -9,7 +9,7 @@ LDFLAGS   := -s -w -X main.commit=$(COMMIT)
 # Throw-away secrets for development only; production supplies its own.
 DEV_SECRET := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: build run test test-compat chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
+.PHONY: build run test test-compat test-docs chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trialsd
@@ -31,6 +31,12 @@ test:
 ## test-compat: drive a live trialsd with the published Edge Impulse npm client.
 test-compat:
 	bash compat/run.sh
+
+## test-docs: every sh block of the README, docs/test-clocks.md, docs/webhooks.md
+## and docs/operations.md, run as written against a fresh make run (needs curl,
+## jq, Node.js and npm); tools/docwalk/run.sh says which blocks run.
+test-docs:
+	bash tools/docwalk/run.sh
 
 ## chaos: the fault tests with larger numbers (20k trials through a SIGKILL).
 chaos:
