@@ -40,6 +40,8 @@ var layers = map[string]int{
 	"cmd/trialsd":     10,
 	// The benchmark harness is a tool beside the daemon, not a part of it.
 	"cmd/trialsbench": 10, "cmd/trialsbench/internal/bench": 9,
+	// make test's runner.
+	"tools/testrun": 10,
 	// Tests only.
 	"internal/chaos": 10,
 }

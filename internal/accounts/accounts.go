@@ -36,13 +36,14 @@ const MinPasswordLength = 8
 
 // Service manages accounts.
 type Service struct {
-	pool  *pgxpool.Pool
-	clock clock.Clock
+	pool      *pgxpool.Pool
+	clock     clock.Clock
+	passwords *Passwords
 }
 
-// New returns the accounts service.
-func New(pool *pgxpool.Pool, clk clock.Clock) *Service {
-	return &Service{pool: pool, clock: clk}
+// New returns the accounts service, hashing new passwords with pw.
+func New(pool *pgxpool.Pool, clk clock.Clock, pw *Passwords) *Service {
+	return &Service{pool: pool, clock: clk, passwords: pw}
 }
 
 // User is an authenticated account as the rest of the service sees it.
@@ -74,7 +75,7 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 	}
 	var hash *string
 	if password != "" {
-		h, err := HashPassword(ctx, password)
+		h, err := s.passwords.Hash(ctx, password)
 		if err != nil {
 			return User{}, "", err
 		}

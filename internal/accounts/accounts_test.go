@@ -49,7 +49,7 @@ func setup(t *testing.T) *testBundle {
 		ctx:  context.Background(),
 		pool: pool,
 		clk:  clk,
-		svc:  accounts.New(pool, clk),
+		svc:  accounts.New(pool, clk, accounts.NewTestPasswords()),
 		q:    store.New(pool),
 	}
 }
@@ -592,7 +592,7 @@ func TestAuthenticateAPIKeyMalformedNeedsNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Close()
-	svc := accounts.New(pool, clock.NewStub(t0))
+	svc := accounts.New(pool, clock.NewStub(t0), accounts.NewTestPasswords())
 
 	for _, key := range []string{"", "abc", "ei_", "ei_short", strings.Repeat("a", 64), "ei_" + strings.Repeat("é", 32), "ei_" + strings.Repeat("a", 200)} {
 		_, err := svc.AuthenticateAPIKey(ctx, key)

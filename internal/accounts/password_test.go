@@ -8,71 +8,94 @@ import (
 	"github.com/alexedwards/argon2id"
 )
 
-// The constant dummy hash must cost what a real user's hash costs, or a
-// login's time tells whether the name exists.
-func TestDummyHashUsesPasswordParams(t *testing.T) {
+// The daemon's parameters are OWASP's first argon2id recommendation,
+// written out here rather than read from owaspParams, so that a change to
+// them fails this test; and its constant dummy hash costs what a real
+// user's hash costs, or a login's time tells whether the name exists.
+func TestDaemonPasswordsUseOWASPParams(t *testing.T) {
 	t.Parallel()
-	h, err := HashPassword(context.Background(), "a-long-enough-password")
+	owasp := argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	p := NewPasswords()
+	h, err := p.Hash(context.Background(), "a-long-enough-password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, hash := range map[string]string{"dummy": dummyHash, "new": h} {
-		p, _, _, err := argon2id.DecodeHash(hash)
+	for name, hash := range map[string]string{"dummy": p.dummy, "new": h} {
+		got, _, _, err := argon2id.DecodeHash(hash)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if *p != *passwordParams {
-			t.Errorf("%s hash has %+v, want %+v", name, *p, *passwordParams)
+		if *got != owasp {
+			t.Errorf("%s hash has %+v, want OWASP's %+v", name, *got, owasp)
 		}
 	}
-	if ok, err := argon2id.ComparePasswordAndHash("no user has this password", dummyHash); err != nil || !ok {
+	if ok, err := argon2id.ComparePasswordAndHash(dummyPassword, p.dummy); err != nil || !ok {
 		t.Errorf("dummy hash does not verify its own password: %v %v", ok, err)
 	}
 }
 
-// Hashes made before passwordParams changed record the old parameters and
-// must still let their users in.
+// The tests' Passwords make real argon2id hashes, cheaply, that the
+// daemon's Passwords verify, and a dummy hash of their own parameters.
+func TestTestPasswordsAreCheapAndReal(t *testing.T) {
+	t.Parallel()
+	p := NewTestPasswords()
+	h, err := p.Hash(context.Background(), "a-long-enough-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, hash := range map[string]string{"dummy": p.dummy, "new": h} {
+		got, _, _, err := argon2id.DecodeHash(hash)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Memory != 64 || got.Iterations != 1 {
+			t.Errorf("%s hash has %+v, want 64 KiB and one pass", name, *got)
+		}
+	}
+	if ok, err := NewPasswords().compare(context.Background(), "a-long-enough-password", &h); err != nil || !ok {
+		t.Errorf("the daemon's Passwords do not verify a test hash: %v %v", ok, err)
+	}
+	if ok, err := p.compare(context.Background(), dummyPassword, nil); err != nil || !ok {
+		t.Errorf("dummy hash does not verify its own password: %v %v", ok, err)
+	}
+}
+
+// Hashes made before the parameters changed record the old ones and must
+// still let their users in.
 func TestOldParamsStillVerify(t *testing.T) {
 	t.Parallel()
 	old, err := argon2id.CreateHash("pa55word!", argon2id.DefaultParams)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := comparePassword(context.Background(), "pa55word!", old); err != nil || !ok {
+	if ok, err := NewPasswords().compare(context.Background(), "pa55word!", &old); err != nil || !ok {
 		t.Errorf("old hash: %v %v", ok, err)
 	}
 }
 
 // Every password hash and check, whatever asks for it, waits for one of the
-// process's password slots: with all of them taken, a caller that gives up
-// gets its context's cause and costs nothing; once one frees, it runs, and
-// gives the slot back.
+// Passwords' slots: with all of them taken, a caller that gives up gets its
+// context's cause and costs nothing; once one frees, it runs, and gives the
+// slot back.
 func TestPasswordWorkWaitsForASlot(t *testing.T) {
-	// Not parallel: it takes the process's slots, which the other tests
-	// of the package need.
+	t.Parallel()
+	p := NewTestPasswords()
 	work := map[string]func(context.Context) error{
 		"check": func(ctx context.Context) error {
-			ok, err := comparePassword(ctx, "no user has this password", dummyHash)
+			ok, err := p.compare(ctx, dummyPassword, nil)
 			if err == nil && !ok {
 				return errors.New("the dummy hash did not verify its password")
 			}
 			return err
 		},
 		"hash": func(ctx context.Context) error {
-			_, err := HashPassword(ctx, "a-long-enough-password")
+			_, err := p.Hash(ctx, "a-long-enough-password")
 			return err
 		},
 	}
-	// Should the test fail with the slots taken, give them back, or every
-	// other test of the package would wait for them until the timeout.
-	t.Cleanup(func() {
-		for len(passwordSlots) > 0 {
-			<-passwordSlots
-		}
-	})
 	for name, do := range work {
-		for range cap(passwordSlots) {
-			passwordSlots <- struct{}{}
+		for range cap(p.slots) {
+			p.slots <- struct{}{}
 		}
 		ctx, cancel := context.WithCancelCause(context.Background())
 		gone := errors.New("client went away")
@@ -80,15 +103,15 @@ func TestPasswordWorkWaitsForASlot(t *testing.T) {
 		if err := do(ctx); !errors.Is(err, gone) {
 			t.Fatalf("%s with every slot taken: %v, want the context's cause", name, err)
 		}
-		<-passwordSlots
+		<-p.slots
 		if err := do(context.Background()); err != nil {
 			t.Fatalf("%s with a slot free: %v", name, err)
 		}
-		if len(passwordSlots) != cap(passwordSlots)-1 {
-			t.Errorf("%s kept its slot: %d of %d taken", name, len(passwordSlots), cap(passwordSlots))
+		if len(p.slots) != cap(p.slots)-1 {
+			t.Errorf("%s kept its slot: %d of %d taken", name, len(p.slots), cap(p.slots))
 		}
-		for len(passwordSlots) > 0 {
-			<-passwordSlots
+		for len(p.slots) > 0 {
+			<-p.slots
 		}
 	}
 }

@@ -20,14 +20,15 @@ import (
 // Tokens logs users in and issues and checks their JWTs: HS256 only, with a
 // fixed issuer and an expiry, and a per-user version that revokes them all.
 type Tokens struct {
-	pool  *pgxpool.Pool
-	clock clock.Clock
-	cfg   config.Auth
+	pool      *pgxpool.Pool
+	clock     clock.Clock
+	cfg       config.Auth
+	passwords *Passwords
 }
 
-// NewTokens returns the token service.
-func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth) *Tokens {
-	return &Tokens{pool: pool, clock: clk, cfg: cfg}
+// NewTokens returns the token service, checking passwords with pw.
+func NewTokens(pool *pgxpool.Pool, clk clock.Clock, cfg config.Auth, pw *Passwords) *Tokens {
+	return &Tokens{pool: pool, clock: clk, cfg: cfg, passwords: pw}
 }
 
 // claims are a trialsd JWT's claims: the registered ones with the user's
@@ -81,11 +82,11 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 // A user without a password cannot log in, not even with an empty one; an
 // unknown login costs what a wrong password does.
 func (t *Tokens) Check(ctx context.Context, a LoginAttempt, password string) (User, string, error) {
-	hash := dummyHash
-	if a.found && a.user.PasswordHash != nil {
-		hash = *a.user.PasswordHash
+	var hash *string
+	if a.found {
+		hash = a.user.PasswordHash
 	}
-	ok, err := comparePassword(ctx, password, hash)
+	ok, err := t.passwords.compare(ctx, password, hash)
 	if err != nil {
 		return User{}, "", fmt.Errorf("checking password: %w", err)
 	}

@@ -176,7 +176,7 @@ func TestCrashMidStorm(t *testing.T) {
 func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}

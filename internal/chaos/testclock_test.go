@@ -29,7 +29,7 @@ func TestKillMidTestClockAdvance(t *testing.T) {
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.TestClocks.Enabled = true
-	svc, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	svc, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}

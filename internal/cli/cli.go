@@ -207,7 +207,7 @@ func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *s
 		return err
 	}
 	defer pool.Close()
-	s, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	s, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		return err
 	}

@@ -243,7 +243,7 @@ func TestUsersCreateAdmin(t *testing.T) {
 		t.Error("stored hash verifies the password with its newline: stdin was not trimmed")
 	}
 
-	u, err := accounts.New(pool, clock.Real{}).AuthenticateAPIKey(ctx, key)
+	u, err := accounts.New(pool, clock.Real{}, accounts.NewTestPasswords()).AuthenticateAPIKey(ctx, key)
 	if err != nil || u.Username != "root" || !u.IsAdmin {
 		t.Fatalf("AuthenticateAPIKey(printed key) = %+v, %v; want admin root", u, err)
 	}
@@ -268,7 +268,7 @@ func TestUsersCreateAdmin(t *testing.T) {
 		t.Error("create-admin without --password-stdin replaced the existing password")
 	}
 	for _, k := range []string{key, second} {
-		if _, err := accounts.New(pool, clock.Real{}).AuthenticateAPIKey(ctx, k); err != nil {
+		if _, err := accounts.New(pool, clock.Real{}, accounts.NewTestPasswords()).AuthenticateAPIKey(ctx, k); err != nil {
 			t.Errorf("AuthenticateAPIKey(%s…): %v", k[:11], err)
 		}
 	}
@@ -318,7 +318,7 @@ func TestAPIKeysCommands(t *testing.T) {
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
 	ctx := t.Context()
-	acc := accounts.New(pool, clock.Real{})
+	acc := accounts.New(pool, clock.Real{}, accounts.NewTestPasswords())
 
 	adminKey := lastLine(mustRun(t, env, "", "users", "create-admin", "--username", "root", "--email", "root@example.com").stdout)
 
@@ -554,7 +554,7 @@ func TestTrialsCommands(t *testing.T) {
 	env := dbEnv(url)
 	ctx := t.Context()
 	cfg := config.Default()
-	d, err := services.NewInsertOnly(cfg, slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,7 +640,7 @@ func TestRevokeTokens(t *testing.T) {
 	key := lastLine(mustRun(t, env, "first-password\n", "users", "create-admin", "--username", "root", "--email", "root@example.com", "--password-stdin").stdout)
 	cfg := config.Default()
 	cfg.Auth.JWTSecret = strings.Repeat("j", 32)
-	tokens := accounts.NewTokens(pool, clock.Real{}, cfg.Auth)
+	tokens := accounts.NewTokens(pool, clock.Real{}, cfg.Auth, accounts.NewTestPasswords())
 	login := func(password string) string {
 		t.Helper()
 		_, token, err := tokens.Login(ctx, "root", password)
@@ -674,7 +674,7 @@ func TestRevokeTokens(t *testing.T) {
 		t.Error("a token issued after the password changed does not work")
 	}
 	mustRun(t, env, "", "users", "create-admin", "--username", "root")
-	if _, err := accounts.New(pool, clock.Real{}).AuthenticateAPIKey(ctx, key); err != nil {
+	if _, err := accounts.New(pool, clock.Real{}, accounts.NewTestPasswords()).AuthenticateAPIKey(ctx, key); err != nil {
 		t.Errorf("the API key stopped working: %v", err)
 	}
 	if r := mustFail(t, env, "", "users", "revoke-tokens", "--username", "nobody"); !strings.Contains(r.stderr, "no user named nobody") {
@@ -689,7 +689,7 @@ func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
-	d, err := services.NewInsertOnly(config.Default(), slog.New(slog.DiscardHandler), pool, clock.Real{})
+	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}

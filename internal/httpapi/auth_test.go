@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/argon2id"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/trialsd/trialsd/internal/accounts"
@@ -27,7 +26,7 @@ type person struct {
 func (b *testBundle) addUser(t *testing.T, username string) person {
 	t.Helper()
 	ctx := context.Background()
-	hash, err := argon2id.CreateHash("pa55word!", argon2id.DefaultParams)
+	hash, err := b.passwords.Hash(ctx, "pa55word!")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +36,7 @@ func (b *testBundle) addUser(t *testing.T, username string) person {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAPIKey(ctx, username, "")
+	key, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAPIKey(ctx, username, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +170,7 @@ func TestCredentialRules(t *testing.T) {
 		t.Errorf("expired token: %d", r.status)
 	}
 	b.clock.Set(t0)
-	if _, err := accounts.New(b.pool, b.clock).RevokeTokens(context.Background(), "fred"); err != nil {
+	if _, err := accounts.New(b.pool, b.clock, b.passwords).RevokeTokens(context.Background(), "fred"); err != nil {
 		t.Fatal(err)
 	}
 	if r := b.as(t, "GET", fredTrials, creds{header: fred.jwt}, ""); r.status != http.StatusUnauthorized {

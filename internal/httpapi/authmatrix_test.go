@@ -27,7 +27,7 @@ func TestAuthMatrix(t *testing.T) {
 	fred := b.addUser(t, "fred")
 	revoked := b.addUser(t, "revoked")
 	ctx := context.Background()
-	acc := accounts.New(b.pool, clock.NewStub(t0))
+	acc := accounts.New(b.pool, clock.NewStub(t0), b.passwords)
 	keys, err := acc.ListAPIKeys(ctx, "revoked")
 	if err != nil || len(keys) != 1 {
 		t.Fatal(err)

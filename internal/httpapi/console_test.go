@@ -78,7 +78,7 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	if _, _, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAdmin(ctx, "operator", "ops@acme.example", "correct horse battery"); err != nil {
+	if _, _, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAdmin(ctx, "operator", "ops@acme.example", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	r := b.post(t, "/v1/api/admin/trials", `{"userId":1}`)
@@ -153,7 +153,7 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 // CSRF token.
 func consoleLogin(t *testing.T, b *testBundle) (*browser, string) {
 	t.Helper()
-	if _, _, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAdmin(context.Background(), "operator", "ops@acme.example", "correct horse battery"); err != nil {
+	if _, _, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAdmin(context.Background(), "operator", "ops@acme.example", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	br := newBrowser(t, b.server.URL)

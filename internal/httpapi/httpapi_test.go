@@ -40,6 +40,9 @@ type testBundle struct {
 	metrics *metrics.Metrics
 	admin   string
 	ready   error
+	// passwords are argon2id's cheapest: these tests are about the API,
+	// not about hashing (internal/accounts holds the daemon's parameters).
+	passwords *accounts.Passwords
 	// services are the ones behind the handler, for a test to run what the
 	// daemon's workers would (a webhook delivery).
 	services *services.Services
@@ -54,6 +57,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	t.Helper()
 	b.clock = clock.NewStub(t0)
 	b.metrics = metrics.New()
+	b.passwords = accounts.NewTestPasswords()
 	cfg := config.Default()
 	cfg.HTTP.RedirectOrigins = []string{"https://studio.edgeimpulse.com", "http://localhost:4800"}
 	cfg.HTTP.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -65,7 +69,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.Webhooks.RetrySchedule = []time.Duration{time.Second}
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := services.NewInsertOnly(cfg, logger, pool, b.clock)
+	s, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: b.clock, Passwords: b.passwords})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +117,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := &testBundle{pool: testdb.New(t)}
 	b.server = newServer(t, b.pool, b)
-	_, key, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAdmin(context.Background(), "admin", "admin@acme.example", "")
+	_, key, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAdmin(context.Background(), "admin", "admin@acme.example", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +368,7 @@ func TestAdminRoutesRefuseNonAdmins(t *testing.T) {
 	if _, err := b.pool.Exec(context.Background(), `INSERT INTO users (username, email, created_at, updated_at) VALUES ('fred', 'fred@acme.example', $1, $1)`, t0); err != nil {
 		t.Fatal(err)
 	}
-	key, err := accounts.New(b.pool, clock.NewStub(t0)).CreateAPIKey(context.Background(), "fred", "")
+	key, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAPIKey(context.Background(), "fred", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -55,8 +55,10 @@ type signupFields struct {
 	JobTitle          *string `json:"jobTitle"`
 }
 
-// hashPassword is accounts.HashPassword; a test counts its calls.
-var hashPassword = accounts.HashPassword
+// passwordHasher hashes a sign-up's password: *signup.Service.
+type passwordHasher interface {
+	HashPassword(ctx context.Context, password string) (string, error)
+}
 
 // signupChecks are what a sign-up's checks need besides signupFields.
 type signupChecks struct {
@@ -64,6 +66,7 @@ type signupChecks struct {
 	policy        signup.Policy
 	utm           int
 	origin, query *string
+	hasher        passwordHasher
 }
 
 // checkSignup makes the checks every public sign-up makes before writing,
@@ -89,7 +92,7 @@ func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.V
 	if !form.HasPassword() {
 		return nil, nil
 	}
-	h, err := hashPassword(r.Context(), *f.Password)
+	h, err := c.hasher.HashPassword(r.Context(), *f.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, svc *sig
 			hash, err := checkSignup(r, body.signupFields, signupChecks{
 				name: body.Name, email: body.Email, utm: len(body.UTMParams),
 				policy: signup.Policy{BusinessOnly: true, FreeEmailDomains: cfg.Signup.FreeEmailDomains},
-				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,
+				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams, hasher: svc,
 			}, v, cfg)
 			if err != nil {
 				return err
@@ -201,7 +204,7 @@ func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service,
 			}
 			hash, err := checkSignup(r, body.signupFields, signupChecks{
 				name: body.Name, email: body.Email, utm: len(body.UTMParams),
-				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams,
+				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams, hasher: svc,
 			}, v, cfg)
 			if err != nil {
 				return err

@@ -37,6 +37,10 @@ type Deps struct {
 	// Observer hears of every committed lifecycle change (the daemon's
 	// metrics); nil for a process that exports none.
 	Observer lifecycle.Observer
+	// Passwords hashes and checks passwords; nil: the daemon's,
+	// accounts.NewPasswords. Tests of what is not about hashing pass
+	// accounts.NewTestPasswords.
+	Passwords *accounts.Passwords
 }
 
 // Services are the domain services of one process, sharing one pool, one
@@ -59,17 +63,21 @@ type Services struct {
 // New wires the services on d. It starts nothing and touches no database.
 func New(d Deps) *Services {
 	cfg := d.Config
+	pw := d.Passwords
+	if pw == nil {
+		pw = accounts.NewPasswords()
+	}
 	writer := outbox.NewWriter(d.Jobs, cfg.Email.MaxAttempts)
 	codes := signup.NewCodes(d.Clock, writer)
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
 		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks,
 	})
-	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Logger: d.Logger})
+	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Passwords: pw, Logger: d.Logger})
 	return &Services{
 		Lifecycle: lc,
-		Accounts:  accounts.New(d.Pool, d.Clock),
-		Tokens:    accounts.NewTokens(d.Pool, d.Clock, cfg.Auth),
+		Accounts:  accounts.New(d.Pool, d.Clock, pw),
+		Tokens:    accounts.NewTokens(d.Pool, d.Clock, cfg.Auth, pw),
 		Signup:    signups,
 		Billing: billing.New(billing.Deps{
 			Pool: d.Pool, Lifecycle: lc, Signup: signups, Clock: d.Clock, Logger: d.Logger,
@@ -85,15 +93,17 @@ func New(d Deps) *Services {
 	}
 }
 
-// NewInsertOnly wires the services on pool with a River client that only
-// inserts: for a process that acts on trials (an operator command, a test of
-// the handlers) while the daemon's workers run the jobs it causes.
-func NewInsertOnly(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.Clock) (*Services, error) {
-	jobs, err := newRiverClient(pool, RiverConfig(cfg.River, clk, logger))
+// NewInsertOnly wires the services on d with a River client of its own that
+// only inserts (d.Jobs is ignored): for a process that acts on trials (an
+// operator command, a test of the handlers) while the daemon's workers run
+// the jobs it causes.
+func NewInsertOnly(d Deps) (*Services, error) {
+	jobs, err := newRiverClient(d.Pool, RiverConfig(d.Config.River, d.Clock, d.Logger))
 	if err != nil {
 		return nil, err
 	}
-	return New(Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: jobs}), nil
+	d.Jobs = jobs
+	return New(d), nil
 }
 
 // RiverConfig is River's config from the river.* settings, with no workers,

@@ -11,14 +11,15 @@
 package signup
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/domain"
-
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 )
 
@@ -28,6 +29,7 @@ type Service struct {
 	clock     clock.Clock
 	codes     *Codes
 	lifecycle *lifecycle.Service
+	passwords *accounts.Passwords
 	logger    *slog.Logger
 }
 
@@ -40,6 +42,8 @@ type Deps struct {
 	Codes *Codes
 	// Lifecycle starts the enterprise sign-up's trial.
 	Lifecycle *lifecycle.Service
+	// Passwords hashes the new users' passwords.
+	Passwords *accounts.Passwords
 	Logger    *slog.Logger
 }
 
@@ -49,7 +53,14 @@ func New(d Deps) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{pool: d.Pool, clock: d.Clock, codes: d.Codes, lifecycle: d.Lifecycle, logger: logger}
+	return &Service{pool: d.Pool, clock: d.Clock, codes: d.Codes, lifecycle: d.Lifecycle, passwords: d.Passwords, logger: logger}
+}
+
+// HashPassword checks a new user's password against the contract's rule and
+// hashes it, in one of the process's password slots. A sign-up hashes last,
+// once every cheaper check has passed.
+func (s *Service) HashPassword(ctx context.Context, password string) (string, error) {
+	return s.passwords.Hash(ctx, password)
 }
 
 // now is the clock's time as stored: UTC, whole milliseconds, as the

@@ -19,7 +19,7 @@ const (
 
 // createAdmin creates the admin whose name the loaded trials carry.
 func createAdmin(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	u, _, err := accounts.New(pool, clock.Real{}).CreateAdmin(ctx, adminUsername, "benchadmin@example.com", adminPassword)
+	u, _, err := accounts.New(pool, clock.Real{}, accounts.NewPasswords()).CreateAdmin(ctx, adminUsername, "benchadmin@example.com", adminPassword)
 	if err != nil {
 		return 0, fmt.Errorf("creating the bench admin: %w", err)
 	}
