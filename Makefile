@@ -70,6 +70,7 @@ vulncheck:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd examples/go && $(GO) vet ./...
 
 ## lint-openapi: Redocly's recommended ruleset over internal/httpapi/openapi.yaml,
 ## with the CLI version pinned in tools/redocly (needs Node.js and npm; CI runs it).
