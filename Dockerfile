@@ -5,8 +5,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/trialsd ./cmd/trialsd
+# The release comes from the VERSION file; the commit from the .git copied
+# in, or, when the context has none, --build-arg COMMIT=$(git rev-parse --short HEAD).
+ARG COMMIT=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.commit=${COMMIT}" -o /out/trialsd ./cmd/trialsd
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/trialsd /usr/local/bin/trialsd

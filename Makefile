@@ -1,12 +1,15 @@
 # trialsd: `make run` starts a development daemon, `make test` runs every test.
 GO        ?= go
 BIN       ?= bin/trialsd
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# The release is the VERSION file, embedded in the binary; the build adds
+# the commit (short hash, -dirty with uncommitted changes; tags ignored), so
+# `trialsd version` says e.g. "trialsd 0.9.0 (commit abc1234)".
+COMMIT    ?= $(shell git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null)
+LDFLAGS   := -s -w -X main.commit=$(COMMIT)
 # Throw-away secrets for development only; production supplies its own.
 DEV_SECRET := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: build run test test-compat chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
+.PHONY: build run test test-compat test-docs chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trialsd
@@ -29,6 +32,12 @@ test:
 ## test-compat: drive a live trialsd with the published Edge Impulse npm client.
 test-compat:
 	bash compat/run.sh
+
+## test-docs: every sh block of the README, docs/test-clocks.md, docs/webhooks.md
+## and docs/operations.md, run as written against a fresh make run (needs curl,
+## jq, Node.js and npm); tools/docwalk/run.sh says which blocks run.
+test-docs:
+	bash tools/docwalk/run.sh
 
 ## chaos: the fault tests with larger numbers (20k trials through a SIGKILL).
 chaos:
@@ -61,6 +70,7 @@ vulncheck:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd examples/go && $(GO) vet ./...
 
 ## lint-openapi: Redocly's recommended ruleset over internal/httpapi/openapi.yaml,
 ## with the CLI version pinned in tools/redocly (needs Node.js and npm; CI runs it).

@@ -25,12 +25,15 @@ import (
 
 // Env is what a command sees of the outside world.
 type Env struct {
-	Args    []string
-	Getenv  func(string) string
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	Args   []string
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Version is the release (the VERSION file) and Commit the commit the
+	// binary was built from, "" when unknown.
 	Version string
+	Commit  string
 }
 
 // app carries what every command shares.
@@ -214,10 +217,14 @@ func (a *app) withServices(cmd *cobra.Command, fn func(ctx context.Context, s *s
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the release and the commit it was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(a.env.Stdout, "trialsd", a.env.Version)
+			if a.env.Commit == "" {
+				fmt.Fprintln(a.env.Stdout, "trialsd", a.env.Version)
+				return nil
+			}
+			fmt.Fprintf(a.env.Stdout, "trialsd %s (commit %s)\n", a.env.Version, a.env.Commit)
 			return nil
 		},
 	}

@@ -116,9 +116,16 @@ func lastLine(s string) string {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	r := mustRun(t, nil, "", "version")
-	if r.stdout != "trialsd 1.2.3\n" || r.stderr != "" {
-		t.Fatalf("version: stdout %q, stderr %q; want %q and nothing", r.stdout, r.stderr, "trialsd 1.2.3\n")
+	for _, c := range []struct{ commit, want string }{
+		{"abc1234", "trialsd 1.2.3 (commit abc1234)\n"},
+		{"", "trialsd 1.2.3\n"}, // a build that knows no commit says nothing of one
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Run(t.Context(), Env{Args: []string{"version"}, Getenv: func(string) string { return "" },
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Version: "1.2.3", Commit: c.commit})
+		if code != exitOK || stdout.String() != c.want || stderr.Len() != 0 {
+			t.Errorf("version with commit %q: exit %d, stdout %q, stderr %q; want 0, %q and nothing", c.commit, code, stdout.String(), stderr.String(), c.want)
+		}
 	}
 }
 

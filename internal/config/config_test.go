@@ -191,3 +191,28 @@ func TestRiverUIFollowsTheConsole(t *testing.T) {
 		t.Errorf("riverui=sometimes: %v", err)
 	}
 }
+
+// Every key is named, as `section.key`, on a page of the documentation
+// (README.md or docs/), where what it changes is explained; config.yaml
+// alone lists it with its default. A new key without a word in the docs
+// fails here.
+func TestDocsNameEveryKey(t *testing.T) {
+	t.Parallel()
+	pages, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs strings.Builder
+	for _, p := range append(pages, "../../README.md") {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs.Write(raw)
+	}
+	for name := range Keys() {
+		if !strings.Contains(docs.String(), "`"+name+"`") && !strings.Contains(docs.String(), "`"+name+":") {
+			t.Errorf("no page of README.md or docs/ names `%s`: say there what it changes", name)
+		}
+	}
+}

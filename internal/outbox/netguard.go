@@ -40,7 +40,7 @@ func checkURL(raw string, allowPrivate bool) (*url.URL, error) {
 		return nil, errors.New("must be an absolute URL")
 	}
 	if u.Scheme != "https" && !(allowPrivate && u.Scheme == "http") {
-		return nil, errors.New("must use https")
+		return nil, errors.New("must use https (http is allowed only with webhooks.allow_private_networks: true, for local receivers in development)")
 	}
 	if a, err := netip.ParseAddr(u.Hostname()); err == nil && !allowPrivate && !publicAddr(a) {
 		return nil, fmt.Errorf("host %s %w", a, errPrivateAddress)

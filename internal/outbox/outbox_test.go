@@ -514,6 +514,11 @@ func TestPrivateAddressesAreRefused(t *testing.T) {
 		if apperr.CodeOf(err) != apperr.Invalid {
 			t.Errorf("Create %s: %v, want invalid", url, err)
 		}
+		// The message names the setting that allows a local receiver, so
+		// an operator trying one in development knows where to look.
+		if strings.HasPrefix(url, "http") && (err == nil || !strings.Contains(err.Error(), "webhooks.allow_private_networks")) {
+			t.Errorf("Create %s: %v, want the message to name webhooks.allow_private_networks", url, err)
+		}
 	}
 	// A name that resolved to a public address when stored and to a private
 	// one when delivered to (rebinding) is refused at the connection.
