@@ -155,7 +155,7 @@ func (o *Writer) enqueueEndpointDisabled(ctx context.Context, tx pgx.Tx, ep stor
 }
 
 // Failed lists webhook deliveries whose every attempt failed.
-func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxMessage, error) {
+func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxStatus, error) {
 	return store.New(d.pool).FailedOutbox(ctx, store.ChannelWebhook, limit)
 }
 
