@@ -164,7 +164,7 @@ func (d *Deliverer) post(ctx context.Context, ep store.WebhookEndpoint, m store.
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(m.Payload))
 	if err != nil {
-		return answer{err: fmt.Errorf("building request to %s: %w", ep.URL, err)}
+		return answer{err: fmt.Errorf("building request to %s: %w", RedactURL(ep.URL), withoutURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "trialsd-webhooks")
@@ -176,13 +176,13 @@ func (d *Deliverer) post(ctx context.Context, ep store.WebhookEndpoint, m store.
 	started := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return answer{took: time.Since(started), err: fmt.Errorf("posting to %s: %w", ep.URL, err)}
+		return answer{took: time.Since(started), err: fmt.Errorf("posting to %s: %w", RedactURL(ep.URL), withoutURL(err))}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	ans := answer{status: resp.StatusCode, took: time.Since(started)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ans.err = fmt.Errorf("%s answered %s", ep.URL, resp.Status)
+		ans.err = fmt.Errorf("%s answered %s", RedactURL(ep.URL), resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		ans.retryAfter = retryAfter(resp.Header.Get("Retry-After"), now)

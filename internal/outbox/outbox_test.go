@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -604,5 +605,74 @@ func TestDeletedEndpointTakesItsDeliveries(t *testing.T) {
 	}
 	if _, err := b.endpoints.Get(context.Background(), ep.ID); apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+// A webhook URL's credentials, path and query are its receiver's secrets:
+// when the endpoint fails or is disabled they reach neither the log, nor
+// the other endpoints (webhook.endpoint_disabled), nor the attempt log, nor
+// the lists of deliveries; only the admin asking for the endpoint sees
+// them.
+func TestWebhookURLSecretsAreRedacted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.RetrySchedule = nil }) // one attempt, then failed
+	var logs strings.Builder                                          // Deliver runs on this goroutine only
+	deliverer := outbox.NewDeliverer(outbox.DelivererDeps{
+		Pool: b.pool, Clock: b.clock, Writer: b.outbox, Config: b.cfg,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	const secrets = "user:S3CRET@"
+	withSecrets := func(base string) string {
+		return strings.Replace(base, "http://", "http://"+secrets, 1) + "/path/PTOKEN?token=QTOKEN"
+	}
+	gone := newReceiver(t, http.StatusGone)
+	watcher := newReceiver(t)
+	goneEP, _ := b.addEndpoint(t, withSecrets(gone.URL), domain.EventCreated)
+	deadEP, _ := b.addEndpoint(t, withSecrets("http://127.0.0.1:1"), domain.EventCreated) // refused: net/http's error names the URL
+	b.addEndpoint(t, watcher.URL, outbox.EventEndpointDisabled)
+	ev := b.record(t, domain.EventCreated)
+	ctx := context.Background()
+	for range 2 { // the deliveries, then the notice
+		for _, j := range b.jobs(t) {
+			if _, _, err := deliverer.Deliver(ctx, outbox.Delivery{OutboxID: j.args.OutboxID, Attempt: j.args.Attempt}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(gone.deliveries()) != 1 || len(watcher.deliveries()) != 1 {
+		t.Fatalf("gone got %d, watcher %d deliveries; want one each", len(gone.deliveries()), len(watcher.deliveries()))
+	}
+
+	shown := map[string]string{"log": logs.String(), "webhook.endpoint_disabled": string(watcher.deliveries()[0].body)}
+	for _, ep := range []store.WebhookEndpoint{goneEP, deadEP} {
+		attempts, err := b.endpoints.Attempts(ctx, ep.ID, 10)
+		if err != nil || len(attempts) != 1 || attempts[0].Error == nil {
+			t.Fatalf("attempts of %d: %+v, %v", ep.ID, attempts, err)
+		}
+		shown[fmt.Sprintf("attempt log of %d", ep.ID)] = *attempts[0].Error
+	}
+	deliveries, err := b.endpoints.DeliveriesOf(ctx, []domain.Event{ev})
+	if err != nil || len(deliveries) != 2 {
+		t.Fatalf("DeliveriesOf = %+v, %v", deliveries, err)
+	}
+	failed, err := b.deliverer.Failed(ctx, 10)
+	if err != nil || len(failed) != 2 {
+		t.Fatalf("Failed = %+v, %v", failed, err)
+	}
+	for i, m := range append(deliveries, failed...) {
+		shown[fmt.Sprintf("list entry %d", i)] = m.Destination + " " + *m.LastError
+	}
+	for where, text := range shown {
+		for _, secret := range []string{"S3CRET", "PTOKEN", "QTOKEN"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %s: %s", where, secret, text)
+			}
+		}
+	}
+	if want := "http://…@127.0.0.1:1/…?…"; !strings.Contains(shown[fmt.Sprintf("attempt log of %d", deadEP.ID)], want) {
+		t.Errorf("attempt log %q, want the URL shown as %s", shown[fmt.Sprintf("attempt log of %d", deadEP.ID)], want)
+	}
+	if got, err := b.endpoints.Get(ctx, goneEP.ID); err != nil || got.URL != withSecrets(gone.URL) {
+		t.Errorf("the admin's endpoint %q, %v; want its whole URL", got.URL, err)
 	}
 }
