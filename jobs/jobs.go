@@ -162,11 +162,16 @@ type DeliverOutboxWorker struct {
 
 // Work makes one delivery attempt. A webhook's next attempt is scheduled
 // by the outbox; an e-mail's error makes River retry with backoff, and the
-// last attempt's failure marks the message failed for replay.
+// last attempt's failure marks the message failed for replay. A webhook
+// whose endpoint has every slot in flight snoozes, so it holds no worker
+// while it waits and no attempt is counted.
 func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.DeliverOutbox]) error {
 	channel, outcome, err := w.deliverer.Deliver(ctx, outbox.Delivery{
 		OutboxID: job.Args.OutboxID, Attempt: job.Args.Attempt, LastTry: job.Attempt >= job.MaxAttempts,
 	})
+	if busy := (*outbox.EndpointBusyError)(nil); errors.As(err, &busy) {
+		return river.JobSnooze(busy.Wait)
+	}
 	if outcome != "" {
 		w.obs.OutboxDelivery(channel, outcome)
 	}

@@ -126,7 +126,13 @@ type River struct {
 	// to lifecycle.expire_batch trials and deletes the claimed ones' jobs,
 	// so a few keep up with a storm; more would fetch those jobs first,
 	// only for them to find their trial expired.
-	ExpiryWorkers        int
+	ExpiryWorkers int
+	// OutboxWorkers is how many webhook deliveries run at once; each
+	// endpoint takes at most webhooks.endpoint_concurrency of them.
+	OutboxWorkers int
+	// EmailWorkers is how many e-mails are sent at once, on their own
+	// queue, which no webhook receiver can hold up.
+	EmailWorkers         int
 	FetchPollInterval    time.Duration
 	FetchCooldown        time.Duration
 	JobTimeout           time.Duration
@@ -220,6 +226,10 @@ type Webhooks struct {
 	// private, link-local and metadata addresses: tests and development.
 	AllowPrivateNetworks bool
 	Timeout              time.Duration
+	// EndpointConcurrency is how many attempts to one endpoint may be in
+	// flight from one process (one while the endpoint fails): a slow
+	// endpoint then holds at most that many of the outbox queue's workers.
+	EndpointConcurrency int
 }
 
 // Log configures log/slog output.

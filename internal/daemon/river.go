@@ -52,7 +52,8 @@ func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], er
 			jobargs.QueueLifecycle:   {MaxWorkers: s.cfg.River.MaxWorkers},
 			jobargs.QueueExpiry:      {MaxWorkers: s.cfg.River.ExpiryWorkers},
 			jobargs.QueueMaintenance: {MaxWorkers: 1},
-			jobargs.QueueOutbox:      {MaxWorkers: 20},
+			jobargs.QueueOutbox:      {MaxWorkers: s.cfg.River.OutboxWorkers},
+			jobargs.QueueEmail:       {MaxWorkers: s.cfg.River.EmailWorkers},
 		}
 		rc.PeriodicJobs = periodic
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,6 +102,7 @@ func testConfig() config.Webhooks {
 	return config.Webhooks{
 		RetrySchedule: []time.Duration{time.Second, time.Minute}, RetryAfterMax: time.Hour,
 		DisableAfter: 24 * time.Hour, RotationOverlap: time.Hour, AllowPrivateNetworks: true, Timeout: 2 * time.Second,
+		EndpointConcurrency: 4,
 	}
 }
 
@@ -675,4 +677,81 @@ func TestWebhookURLSecretsAreRedacted(t *testing.T) {
 	if got, err := b.endpoints.Get(ctx, goneEP.ID); err != nil || got.URL != withSecrets(gone.URL) {
 		t.Errorf("the admin's endpoint %q, %v; want its whole URL", got.URL, err)
 	}
+}
+
+// An endpoint has at most webhooks.endpoint_concurrency attempts in flight
+// (one while it fails): the next delivery makes no attempt and is told how
+// long to wait, so its worker can snooze; once a slot frees it is made.
+func TestEndpointAtItsCapIsBusyWithoutAnAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.EndpointConcurrency = 2 })
+	// Each request waits for a token; stop lets every one go at the end.
+	tokens, stop, in := make(chan struct{}, 10), make(chan struct{}), make(chan struct{}, 10)
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		in <- struct{}{}
+		select {
+		case <-tokens:
+		case <-stop:
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(rcv.Close)
+	t.Cleanup(func() { close(stop) }) // first: the receiver's handlers return
+	b.addEndpoint(t, rcv.URL)
+	ctx := context.Background()
+	deliver := func(j job) (string, error) {
+		_, outcome, err := b.deliverer.Deliver(ctx, outbox.Delivery{OutboxID: j.args.OutboxID, Attempt: j.args.Attempt})
+		return outcome, err
+	}
+	// hold starts each job's attempt and returns once the receiver holds
+	// it; held.Wait waits for them to end.
+	var held sync.WaitGroup
+	hold := func(jobs ...job) {
+		for _, j := range jobs {
+			held.Add(1)
+			go func() { defer held.Done(); _, _ = deliver(j) }()
+			<-in
+		}
+	}
+	wantBusy := func(j job, inFlight int) {
+		t.Helper()
+		var busy *outbox.EndpointBusyError
+		if _, err := deliver(j); !errors.As(err, &busy) || busy.Wait < 50*time.Millisecond || busy.Wait > 3*time.Second {
+			t.Fatalf("with %d attempts in flight: %v, want busy for 50 ms to 1.5 × the timeout", inFlight, err)
+		}
+		if m, err := store.New(b.pool).OutboxByID(ctx, j.args.OutboxID); err != nil || m.Attempts != 0 {
+			t.Fatalf("a busy delivery counted an attempt: %+v, %v", m, err)
+		}
+	}
+	for range 3 {
+		b.record(t, domain.EventCreated)
+	}
+	jobs := b.jobs(t)
+	hold(jobs[0], jobs[1])
+	wantBusy(jobs[2], 2)
+	tokens <- struct{}{} // the two held attempts end
+	tokens <- struct{}{}
+	held.Wait()
+	tokens <- struct{}{}
+	if outcome, err := deliver(jobs[2]); err != nil || outcome != outbox.Delivered {
+		t.Fatalf("once slots freed: %s, %v", outcome, err)
+	}
+	<-in
+
+	// Failing, the endpoint takes one attempt at a time.
+	status.Store(http.StatusInternalServerError)
+	b.record(t, domain.EventExpired)
+	b.record(t, domain.EventExtended)
+	jobs = b.jobs(t)
+	tokens <- struct{}{}
+	if outcome, _ := deliver(jobs[0]); outcome != outbox.Retrying {
+		t.Fatalf("500: %s", outcome)
+	}
+	<-in
+	hold(b.jobs(t)[0]) // the retry
+	wantBusy(jobs[1], 1)
+	tokens <- struct{}{}
+	held.Wait()
 }

@@ -49,9 +49,13 @@ const (
 	KindAdvanceTestClock  = "test_clock.advance"
 )
 
-// QueueOutbox delivers webhooks and e-mails, so a slow receiver never holds
-// up a transition.
+// QueueOutbox delivers webhooks, so a slow receiver never holds up a
+// transition.
 const QueueOutbox = "outbox"
+
+// QueueEmail sends e-mails, with workers of its own: no webhook receiver,
+// however slow, holds up an activation code.
+const QueueEmail = "email"
 
 func lifecycleOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueLifecycle, UniqueOpts: river.UniqueOpts{ByArgs: true}}
@@ -175,7 +179,8 @@ type DeliverOutbox struct {
 // Kind names the job in river_job.
 func (DeliverOutbox) Kind() string { return KindDeliverOutbox }
 
-// InsertOpts puts the job on the outbox queue.
+// InsertOpts puts the job on the outbox queue; an e-mail's goes on the
+// e-mail queue (its writer says so).
 func (DeliverOutbox) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueOutbox} }
 
 // RemoveUnpaidSignups is the periodic sweep that removes Professional
