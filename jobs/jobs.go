@@ -37,6 +37,8 @@ type Deps struct {
 	Observer  Observer
 	// PendingPaymentTTL is billing.pending_payment_ttl.
 	PendingPaymentTTL time.Duration
+	// OutboxRetention is outbox.delivered_retention.
+	OutboxRetention time.Duration
 }
 
 // Register adds every worker to workers.
@@ -50,6 +52,21 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
 	river.AddWorker(workers, &AdvanceTestClockWorker{svc: d.Lifecycle})
 	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
+	river.AddWorker(workers, &PruneOutboxWorker{deliverer: d.Outbox, retention: d.OutboxRetention})
+}
+
+// PruneOutboxWorker deletes the messages delivered longer ago than the
+// retention.
+type PruneOutboxWorker struct {
+	river.WorkerDefaults[jobargs.PruneOutbox]
+	deliverer *outbox.Deliverer
+	retention time.Duration
+}
+
+// Work sweeps once.
+func (w *PruneOutboxWorker) Work(ctx context.Context, _ *river.Job[jobargs.PruneOutbox]) error {
+	_, err := w.deliverer.PruneDelivered(ctx, w.retention)
+	return err
 }
 
 // AdvanceTestClockWorker steps a test clock to its target.

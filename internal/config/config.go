@@ -29,10 +29,21 @@ type Config struct {
 	Auth       Auth
 	Billing    Billing
 	Webhooks   Webhooks
+	Outbox     Outbox
 	Email      Email
 	Log        Log
 	Metrics    Metrics
 	Console    Console
+}
+
+// Outbox configures what is kept of messages sent (webhooks, e-mails).
+type Outbox struct {
+	// DeliveredRetention is how long a delivered message, with its payload
+	// and attempt log, is kept before the hourly sweep deletes it; 0
+	// keeps them for ever. Longer than any event may be written again
+	// (the outbox sends an event once per endpoint only while it holds
+	// its row).
+	DeliveredRetention time.Duration
 }
 
 // Email configures how e-mails (activation codes) are sent.

@@ -231,6 +231,8 @@ var keys = []key{
 		return err
 	}},
 
+	{"outbox.delivered_retention", "720h", durOrOff(func(c *Config) *time.Duration { return &c.Outbox.DeliveredRetention })},
+
 	{"email.sender", "log", oneOf(func(c *Config) *string { return &c.Email.Sender }, "log", "smtp")},
 	{"email.from", "trialsd <no-reply@localhost>", str(func(c *Config) *string { return &c.Email.From })},
 	{"email.smtp_addr", "", str(func(c *Config) *string { return &c.Email.SMTPAddr })},

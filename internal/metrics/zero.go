@@ -24,7 +24,7 @@ var (
 	// jobKinds are every River job kind the workers run.
 	jobKinds = []string{
 		jobargs.KindExpireTrial, jobargs.KindRemindTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization,
-		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid,
+		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid, jobargs.KindPruneOutbox,
 	}
 	jobOutcomes = []string{"completed", "snoozed", "cancelled", "failed"}
 	// queues are River's queues; jobStates the states trialsd_jobs

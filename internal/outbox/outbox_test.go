@@ -755,3 +755,73 @@ func TestEndpointAtItsCapIsBusyWithoutAnAttempt(t *testing.T) {
 	tokens <- struct{}{}
 	held.Wait()
 }
+
+// The retention deletes the messages delivered before it, webhooks and
+// e-mails, with their attempt logs; a message delivered since, failed or
+// still waiting stays, however old.
+func TestPruneDeletesOnlyOldDeliveredMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	q := store.New(b.pool)
+	ep, _ := b.addEndpoint(t, "http://127.0.0.1:1/hook")
+	now := b.clock.Now()
+	old, recent := now.Add(-31*24*time.Hour), now.Add(-29*24*time.Hour)
+	type row struct {
+		name             string
+		channel          string
+		delivered, taken bool // delivered at created; taken: the retention deletes it
+		created          time.Time
+		failed           bool
+	}
+	rows := []row{
+		{name: "old delivered webhook", channel: store.ChannelWebhook, delivered: true, taken: true, created: old},
+		{name: "old delivered e-mail", channel: store.ChannelEmail, delivered: true, taken: true, created: old},
+		{name: "recently delivered webhook", channel: store.ChannelWebhook, delivered: true, created: recent},
+		{name: "old failed webhook", channel: store.ChannelWebhook, failed: true, created: old},
+		{name: "old waiting webhook", channel: store.ChannelWebhook, created: old},
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		m := store.OutboxMessage{EventID: fmt.Sprintf("evt_%d", i), Channel: r.channel, Destination: "fred@acme.example", Payload: json.RawMessage(`{}`), CreatedAt: r.created}
+		if r.channel == store.ChannelWebhook {
+			m.Destination, m.EndpointID = ep.URL, &ep.ID
+		}
+		id, _, err := q.InsertOutbox(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+		if r.channel == store.ChannelWebhook {
+			if err := q.InsertWebhookAttempt(ctx, store.WebhookAttempt{OutboxID: id, EndpointID: ep.ID, EventID: m.EventID, Attempt: 1, At: r.created}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch {
+		case r.delivered:
+			err = q.MarkOutboxDelivered(ctx, id, r.created)
+		case r.failed:
+			err = q.MarkOutboxAttemptFailed(ctx, id, "answered 500", &r.created)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := b.deliverer.PruneDelivered(ctx, 30*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneDelivered = %d, %v; want the 2 old delivered messages", n, err)
+	}
+	for i, r := range rows {
+		_, err := q.OutboxByID(ctx, ids[i])
+		if gone := errors.Is(err, store.ErrNotFound); gone != r.taken {
+			t.Errorf("%s: deleted %v, want %v (%v)", r.name, gone, r.taken, err)
+		}
+	}
+	attempts, err := b.endpoints.Attempts(ctx, ep.ID, 10)
+	if err != nil || len(attempts) != 3 {
+		t.Fatalf("attempt log after the prune: %+v, %v; want the 3 kept webhooks' attempts", attempts, err)
+	}
+	if n, err := b.deliverer.PruneDelivered(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("retention 0 = %d, %v; want nothing deleted", n, err)
+	}
+}

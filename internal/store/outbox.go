@@ -146,3 +146,16 @@ func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]Outb
 		WHERE event_id = ANY($1) AND channel = 'webhook' ORDER BY id`, eventIDs)
 	return collect(rows, err, "listing deliveries of events", scanOutboxStatus)
 }
+
+// DeleteDeliveredOutbox deletes up to limit messages delivered before
+// before, with their attempt log, and says how many it deleted. Failed and
+// waiting messages stay, whatever their age.
+func (q *Queries) DeleteDeliveredOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := q.db.Exec(ctx, `
+		DELETE FROM outbox WHERE id IN (
+			SELECT id FROM outbox WHERE delivered_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("deleting delivered outbox messages: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

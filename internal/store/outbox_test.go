@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,33 @@ func checkList(t *testing.T, tx pgx.Tx, name string, list func(*store.Queries) (
 	got, err := list(store.New(sp))
 	if err != nil || len(got) != 1 || got[0].EventID != "evt_1" || got[0].FailedAt == nil {
 		t.Errorf("%s as a role that may not read payloads: %+v, %v", name, got, err)
+	}
+}
+
+// A trial's deliveries are found through the outbox's event id index, not
+// by scanning the outbox (00011).
+func TestDeliveriesOfEventsUseTheEventIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO outbox (event_id, channel, destination, payload, created_at)
+		SELECT 'evt_' || i, 'webhook', 'https://hooks.example.com/x', '{}', now() FROM generate_series(1, 2000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE outbox`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var plan strings.Builder
+	if _, err := store.New(explainer{tx: tx, out: &plan}).OutboxOfEvents(ctx, []string{"evt_7", "evt_1500"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "outbox_webhook_event_id_idx") || strings.Contains(plan.String(), "Seq Scan") {
+		t.Errorf("the deliveries of two events are not read through outbox_webhook_event_id_idx:\n%s", plan.String())
 	}
 }

@@ -47,6 +47,7 @@ const (
 	KindDeliverOutbox     = "outbox.deliver"
 	KindRemoveUnpaid      = "signups.remove_unpaid"
 	KindAdvanceTestClock  = "test_clock.advance"
+	KindPruneOutbox       = "outbox.prune"
 )
 
 // QueueOutbox delivers webhooks, so a slow receiver never holds up a
@@ -196,5 +197,21 @@ func (RemoveUnpaidSignups) Kind() string { return KindRemoveUnpaid }
 
 // InsertOpts puts the sweep on the maintenance queue.
 func (RemoveUnpaidSignups) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
+// PruneOutbox is the hourly sweep that deletes messages delivered longer
+// than outbox.delivered_retention ago. Tick is the minute of the cron
+// activation that enqueued it.
+type PruneOutbox struct {
+	V    int       `json:"v"`
+	Tick time.Time `json:"tick" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (PruneOutbox) Kind() string { return KindPruneOutbox }
+
+// InsertOpts puts the sweep on the maintenance queue.
+func (PruneOutbox) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
 }
