@@ -37,6 +37,8 @@ type Deps struct {
 	Observer  Observer
 	// PendingPaymentTTL is billing.pending_payment_ttl.
 	PendingPaymentTTL time.Duration
+	// OutboxRetention is outbox.delivered_retention.
+	OutboxRetention time.Duration
 }
 
 // Register adds every worker to workers.
@@ -50,6 +52,21 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
 	river.AddWorker(workers, &AdvanceTestClockWorker{svc: d.Lifecycle})
 	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
+	river.AddWorker(workers, &PruneOutboxWorker{deliverer: d.Outbox, retention: d.OutboxRetention})
+}
+
+// PruneOutboxWorker deletes the messages delivered longer ago than the
+// retention.
+type PruneOutboxWorker struct {
+	river.WorkerDefaults[jobargs.PruneOutbox]
+	deliverer *outbox.Deliverer
+	retention time.Duration
+}
+
+// Work sweeps once.
+func (w *PruneOutboxWorker) Work(ctx context.Context, _ *river.Job[jobargs.PruneOutbox]) error {
+	_, err := w.deliverer.PruneDelivered(ctx, w.retention)
+	return err
 }
 
 // AdvanceTestClockWorker steps a test clock to its target.
@@ -162,11 +179,16 @@ type DeliverOutboxWorker struct {
 
 // Work makes one delivery attempt. A webhook's next attempt is scheduled
 // by the outbox; an e-mail's error makes River retry with backoff, and the
-// last attempt's failure marks the message failed for replay.
+// last attempt's failure marks the message failed for replay. A webhook
+// whose endpoint has every slot in flight snoozes, so it holds no worker
+// while it waits and no attempt is counted.
 func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.DeliverOutbox]) error {
 	channel, outcome, err := w.deliverer.Deliver(ctx, outbox.Delivery{
 		OutboxID: job.Args.OutboxID, Attempt: job.Args.Attempt, LastTry: job.Attempt >= job.MaxAttempts,
 	})
+	if busy := (*outbox.EndpointBusyError)(nil); errors.As(err, &busy) {
+		return river.JobSnooze(busy.Wait)
+	}
 	if outcome != "" {
 		w.obs.OutboxDelivery(channel, outcome)
 	}

@@ -29,10 +29,21 @@ type Config struct {
 	Auth       Auth
 	Billing    Billing
 	Webhooks   Webhooks
+	Outbox     Outbox
 	Email      Email
 	Log        Log
 	Metrics    Metrics
 	Console    Console
+}
+
+// Outbox configures what is kept of messages sent (webhooks, e-mails).
+type Outbox struct {
+	// DeliveredRetention is how long a delivered message, with its payload
+	// and attempt log, is kept before the hourly sweep deletes it; 0
+	// keeps them for ever. Longer than any event may be written again
+	// (the outbox sends an event once per endpoint only while it holds
+	// its row).
+	DeliveredRetention time.Duration
 }
 
 // Email configures how e-mails (activation codes) are sent.
@@ -126,7 +137,13 @@ type River struct {
 	// to lifecycle.expire_batch trials and deletes the claimed ones' jobs,
 	// so a few keep up with a storm; more would fetch those jobs first,
 	// only for them to find their trial expired.
-	ExpiryWorkers        int
+	ExpiryWorkers int
+	// OutboxWorkers is how many webhook deliveries run at once; each
+	// endpoint takes at most webhooks.endpoint_concurrency of them.
+	OutboxWorkers int
+	// EmailWorkers is how many e-mails are sent at once, on their own
+	// queue, which no webhook receiver can hold up.
+	EmailWorkers         int
 	FetchPollInterval    time.Duration
 	FetchCooldown        time.Duration
 	JobTimeout           time.Duration
@@ -220,6 +237,10 @@ type Webhooks struct {
 	// private, link-local and metadata addresses: tests and development.
 	AllowPrivateNetworks bool
 	Timeout              time.Duration
+	// EndpointConcurrency is how many attempts to one endpoint may be in
+	// flight from one process (one while the endpoint fails): a slow
+	// endpoint then holds at most that many of the outbox queue's workers.
+	EndpointConcurrency int
 }
 
 // Log configures log/slog output.

@@ -121,6 +121,14 @@ var keys = []key{
 		c.River.ExpiryWorkers, err = positiveInt(raw)
 		return err
 	}},
+	{"river.outbox_workers", 50, func(c *Config, raw any) (err error) {
+		c.River.OutboxWorkers, err = positiveInt(raw)
+		return err
+	}},
+	{"river.email_workers", 10, func(c *Config, raw any) (err error) {
+		c.River.EmailWorkers, err = positiveInt(raw)
+		return err
+	}},
 	{"river.fetch_poll_interval", "250ms", dur(func(c *Config) *time.Duration { return &c.River.FetchPollInterval })},
 	{"river.fetch_cooldown", "20ms", dur(func(c *Config) *time.Duration { return &c.River.FetchCooldown })},
 	{"river.job_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.JobTimeout })},
@@ -218,6 +226,12 @@ var keys = []key{
 		return err
 	}},
 	{"webhooks.timeout", "15s", dur(func(c *Config) *time.Duration { return &c.Webhooks.Timeout })},
+	{"webhooks.endpoint_concurrency", 4, func(c *Config, raw any) (err error) {
+		c.Webhooks.EndpointConcurrency, err = positiveInt(raw)
+		return err
+	}},
+
+	{"outbox.delivered_retention", "720h", durOrOff(func(c *Config) *time.Duration { return &c.Outbox.DeliveredRetention })},
 
 	{"email.sender", "log", oneOf(func(c *Config) *string { return &c.Email.Sender }, "log", "smtp")},
 	{"email.from", "trialsd <no-reply@localhost>", str(func(c *Config) *string { return &c.Email.From })},

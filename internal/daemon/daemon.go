@@ -79,6 +79,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	jobs.Register(workers, jobs.Deps{
 		Lifecycle: d.services.Lifecycle, Signup: d.services.Signup, Outbox: d.services.Outbox,
 		Clock: clk, Observer: d.metrics, PendingPaymentTTL: cfg.Billing.PendingPaymentTTL,
+		OutboxRetention: cfg.Outbox.DeliveredRetention,
 	})
 	if d.riverUI, err = newRiverUI(cfg.HTTP, client, logger); err != nil {
 		return nil, err

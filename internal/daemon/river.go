@@ -52,7 +52,8 @@ func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], er
 			jobargs.QueueLifecycle:   {MaxWorkers: s.cfg.River.MaxWorkers},
 			jobargs.QueueExpiry:      {MaxWorkers: s.cfg.River.ExpiryWorkers},
 			jobargs.QueueMaintenance: {MaxWorkers: 1},
-			jobargs.QueueOutbox:      {MaxWorkers: 20},
+			jobargs.QueueOutbox:      {MaxWorkers: s.cfg.River.OutboxWorkers},
+			jobargs.QueueEmail:       {MaxWorkers: s.cfg.River.EmailWorkers},
 		}
 		rc.PeriodicJobs = periodic
 	}
@@ -63,9 +64,14 @@ func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], er
 	return client, nil
 }
 
-// periodicJobs are the sweeps on lifecycle.reconcile_schedule. Only River's
-// elected leader enqueues periodic jobs; the tick in the args makes each job
-// unique per tick even across a leader change.
+// pruneSchedule is when delivered outbox messages past their retention
+// are deleted.
+var pruneSchedule = cron.Every(time.Hour)
+
+// periodicJobs are the sweeps on lifecycle.reconcile_schedule, and the
+// outbox's hourly one. Only River's elected leader enqueues periodic jobs;
+// the tick in the args makes each job unique per tick even across a leader
+// change.
 func periodicJobs(reconcileSchedule string, clk clock.Clock) ([]*river.PeriodicJob, error) {
 	schedule, err := cron.ParseStandard(reconcileSchedule)
 	if err != nil {
@@ -80,6 +86,9 @@ func periodicJobs(reconcileSchedule string, clk clock.Clock) ([]*river.PeriodicJ
 		river.NewPeriodicJob(utcSchedule{schedule}, func() (river.JobArgs, *river.InsertOpts) {
 			return jobargs.RemoveUnpaidSignups{V: jobargs.Version, Tick: tick()}, unique
 		}, &river.PeriodicJobOpts{ID: jobargs.KindRemoveUnpaid}),
+		river.NewPeriodicJob(utcSchedule{pruneSchedule}, func() (river.JobArgs, *river.InsertOpts) {
+			return jobargs.PruneOutbox{V: jobargs.Version, Tick: tick()}, unique
+		}, &river.PeriodicJobOpts{ID: jobargs.KindPruneOutbox}),
 	}, nil
 }
 

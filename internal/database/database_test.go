@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 
@@ -95,18 +94,15 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: organizations' public
-	// ids are random again, and the public_id_v7 function is gone; the
-	// console's search indexes stay (the migration before).
+	// Down rolls back the newest migration only: the outbox's event id
+	// index and the attempt log's outbox index are gone; organizations'
+	// time-ordered public ids stay (the migration before).
 	var indexes, v7 int
-	var idDefault string
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_indexes WHERE indexname IN ('trials_expiration_id_idx', 'organizations_name_lower_idx')),
-			(SELECT count(*) FROM pg_proc WHERE proname = 'public_id_v7'),
-			(SELECT column_default FROM information_schema.columns WHERE table_name = 'organizations' AND column_name = 'public_id')`).
-		Scan(&indexes, &v7, &idDefault); err != nil || indexes != 2 || v7 != 0 || !strings.Contains(idDefault, "gen_random_uuid") {
-		t.Fatalf("after down: %d of the search indexes left (want 2), public_id_v7 %d (want 0), organizations.public_id default %q (want random) (%v)",
-			indexes, v7, idDefault, err)
+			(SELECT count(*) FROM pg_indexes WHERE indexname IN ('outbox_webhook_event_id_idx', 'webhook_attempts_outbox_idx')),
+			(SELECT count(*) FROM pg_proc WHERE proname = 'public_id_v7')`).
+		Scan(&indexes, &v7); err != nil || indexes != 0 || v7 != 1 {
+		t.Fatalf("after down: %d of the outbox indexes left (want 0), public_id_v7 %d (want 1) (%v)", indexes, v7, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

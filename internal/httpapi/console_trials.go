@@ -92,7 +92,7 @@ type timelineEntry struct {
 	// API or console request.
 	JobID      int64
 	RequestID  string
-	Deliveries []store.OutboxMessage
+	Deliveries []store.OutboxStatus
 }
 
 // trial shows one trial's whole life.
@@ -139,7 +139,7 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 	if err != nil {
 		return nil, err
 	}
-	byEvent := map[string][]store.OutboxMessage{}
+	byEvent := map[string][]store.OutboxStatus{}
 	for _, m := range deliveries {
 		byEvent[m.EventID] = append(byEvent[m.EventID], m)
 	}

@@ -24,12 +24,12 @@ var (
 	// jobKinds are every River job kind the workers run.
 	jobKinds = []string{
 		jobargs.KindExpireTrial, jobargs.KindRemindTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization,
-		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid,
+		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid, jobargs.KindPruneOutbox,
 	}
 	jobOutcomes = []string{"completed", "snoozed", "cancelled", "failed"}
 	// queues are River's queues; jobStates the states trialsd_jobs
 	// reports (unfinished ones and discarded).
-	queues    = []string{jobargs.QueueLifecycle, jobargs.QueueExpiry, jobargs.QueueMaintenance, jobargs.QueueOutbox}
+	queues    = []string{jobargs.QueueLifecycle, jobargs.QueueExpiry, jobargs.QueueMaintenance, jobargs.QueueOutbox, jobargs.QueueEmail}
 	jobStates = []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable,
 		rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateDiscarded,

@@ -46,6 +46,8 @@ type Deliverer struct {
 	mail   Sender
 	cfg    config.Webhooks
 	logger *slog.Logger
+	// inFlight caps the attempts in flight to each endpoint.
+	inFlight *inFlight
 }
 
 // DelivererDeps are what a Deliverer is built on.
@@ -65,6 +67,7 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	return &Deliverer{
 		pool: d.Pool, client: newHTTPClient(d.Config.Timeout, d.Config.AllowPrivateNetworks),
 		clock: d.Clock, writer: d.Writer, mail: d.Mail, cfg: d.Config, logger: d.Logger,
+		inFlight: newInFlight(),
 	}
 }
 
@@ -81,7 +84,8 @@ type Delivery struct {
 // Deliver makes one attempt at delivering an outbox message and returns its
 // channel and outcome. A webhook's failed attempt schedules the next one
 // itself and returns no error; an error is an e-mail's failure, for River
-// to retry with backoff, or the database's.
+// to retry with backoff, or the database's, or an *EndpointBusyError: no
+// attempt was made, as the endpoint had every slot in flight.
 func (d *Deliverer) Deliver(ctx context.Context, job Delivery) (channel, outcome string, err error) {
 	q := store.New(d.pool)
 	m, err := q.OutboxByID(ctx, job.OutboxID)
@@ -146,8 +150,23 @@ func (d *Deliverer) attemptWebhook(ctx context.Context, m store.OutboxMessage) (
 	if ep.DisabledAt != nil {
 		return Failed, store.New(d.pool).MarkOutboxAttemptFailed(ctx, m.ID, "endpoint disabled", &now)
 	}
+	release, err := d.inFlight.take(ep.ID, d.slots(ep), d.cfg.Timeout)
+	if err != nil {
+		return "", err
+	}
 	ans := d.post(ctx, ep, m, now)
+	release()
 	return d.record(ctx, m, ans, now)
+}
+
+// slots is how many attempts to ep may be in flight from this process at
+// once: webhooks.endpoint_concurrency, or one while it fails, as its
+// attempts likely wait for the timeout and each holds a worker meanwhile.
+func (d *Deliverer) slots(ep store.WebhookEndpoint) int {
+	if ep.FailingSince != nil {
+		return 1
+	}
+	return d.cfg.EndpointConcurrency
 }
 
 // post makes one attempt at delivering m to ep, signed at now.
@@ -164,7 +183,7 @@ func (d *Deliverer) post(ctx context.Context, ep store.WebhookEndpoint, m store.
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(m.Payload))
 	if err != nil {
-		return answer{err: fmt.Errorf("building request to %s: %w", ep.URL, err)}
+		return answer{err: fmt.Errorf("building request to %s: %w", RedactURL(ep.URL), withoutURL(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "trialsd-webhooks")
@@ -176,13 +195,13 @@ func (d *Deliverer) post(ctx context.Context, ep store.WebhookEndpoint, m store.
 	started := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return answer{took: time.Since(started), err: fmt.Errorf("posting to %s: %w", ep.URL, err)}
+		return answer{took: time.Since(started), err: fmt.Errorf("posting to %s: %w", RedactURL(ep.URL), withoutURL(err))}
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	ans := answer{status: resp.StatusCode, took: time.Since(started)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ans.err = fmt.Errorf("%s answered %s", ep.URL, resp.Status)
+		ans.err = fmt.Errorf("%s answered %s", RedactURL(ep.URL), resp.Status)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		ans.retryAfter = retryAfter(resp.Header.Get("Retry-After"), now)

@@ -239,11 +239,11 @@ func (e *Endpoints) SyncConfig(ctx context.Context) error {
 
 // DeliveriesOf returns the webhook deliveries of a trial's events, one per
 // event and endpoint, so an operator sees whether each reached its
-// receivers.
-func (e *Endpoints) DeliveriesOf(ctx context.Context, events []domain.Event) ([]store.OutboxMessage, error) {
+// receivers; their URLs redacted.
+func (e *Endpoints) DeliveriesOf(ctx context.Context, events []domain.Event) ([]store.OutboxStatus, error) {
 	ids := make([]string, len(events))
 	for i, ev := range events {
 		ids[i] = EventID(ev.ID)
 	}
-	return store.New(e.pool).OutboxOfEvents(ctx, ids)
+	return redacted(store.New(e.pool).OutboxOfEvents(ctx, ids))
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"code.dny.dev/ssrf"
 )
 
 // errPrivateAddress is what a delivery to, or an endpoint at, an address
@@ -18,17 +20,57 @@ import (
 // record reach the daemon's own network or the cloud's metadata service.
 var errPrivateAddress = errors.New("is not a public address (webhooks.allow_private_networks is off)")
 
-// sharedAddressSpace is carrier-grade NAT (RFC 6598): not public either.
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+// registries decides what is public: code.dny.dev/ssrf carries the IANA
+// IPv4 and IPv6 Special-Purpose Address Registries, regenerated from them
+// with each release (v0.3.0: July 2026), instead of a list of our own that
+// misses a range (0.0.0.0/8, 198.18.0.0/15, 240.0.0.0/4, ...). IPv6 outside
+// global unicast (2000::/3) is refused, which holds loopback, link-local,
+// unique-local (fd00:ec2::254) and multicast. Ports and protocols are
+// checked elsewhere (the URL's scheme), so the guardian checks addresses
+// only.
+var registries = ssrf.New(ssrf.WithAnyNetwork(), ssrf.WithAnyPort())
 
-// publicAddr reports whether a is on the public internet: not loopback,
-// private, link-local (which holds the 169.254.169.254 metadata service),
-// unique-local (fd00:ec2::254), multicast, unspecified or shared.
+// IPv6 ranges that carry an IPv4 address, besides IPv4-mapped
+// (::ffff:a.b.c.d): a connection to one reaches the IPv4 address through
+// a translator or a tunnel, so 64:ff9b::a9fe:a9fe is 169.254.169.254
+// where NAT64 runs.
+var (
+	ipv4Compatible = netip.MustParsePrefix("::/96")        // ::a.b.c.d, deprecated (RFC 4291)
+	nat64          = netip.MustParsePrefix("64:ff9b::/96") // a.b.c.d in the last 32 bits (RFC 6052)
+	sixToFour      = netip.MustParsePrefix("2002::/16")    // a.b.c.d in bits 16 to 47 (RFC 3056)
+)
+
+// carriedIPv4 returns the IPv4 address an IPv6 address carries, if any.
+func carriedIPv4(a netip.Addr) (netip.Addr, bool) {
+	if a.Is4In6() {
+		return a.Unmap(), true
+	}
+	b := a.As16()
+	switch {
+	case !a.Is6():
+		return netip.Addr{}, false
+	case ipv4Compatible.Contains(a), nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
+
+// publicAddr reports whether a is on the public internet: in no range of
+// the special-purpose registries, which hold loopback, private, link-local
+// (the 169.254.169.254 metadata service), shared, benchmarking, reserved
+// and broadcast addresses. An IPv6 address that carries an IPv4 address
+// (mapped, compatible, NAT64, 6to4) is judged as the IPv4 address it
+// reaches.
 func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsValid() && !a.IsLoopback() && !a.IsPrivate() && !a.IsLinkLocalUnicast() &&
-		!a.IsLinkLocalMulticast() && !a.IsInterfaceLocalMulticast() && !a.IsMulticast() &&
-		!a.IsUnspecified() && !sharedAddressSpace.Contains(a)
+	if !a.IsValid() {
+		return false
+	}
+	if v4, ok := carriedIPv4(a); ok {
+		a = v4
+	}
+	return registries.SafeAddr(a) == nil
 }
 
 // checkURL is the rule for an endpoint's URL, when it is stored and when
@@ -75,13 +117,7 @@ func resolvesPublic(ctx context.Context, u *url.URL) error {
 func newHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout}
 	if !allowPrivate {
-		dialer.Control = func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !publicAddr(ap.Addr()) {
-				return fmt.Errorf("dialing %s: the address %w", address, errPrivateAddress)
-			}
-			return nil
-		}
+		dialer.Control = refusePrivate
 	}
 	transport := &http.Transport{
 		DialContext:         dialer.DialContext,
@@ -95,4 +131,14 @@ func newHTTPClient(timeout time.Duration, allowPrivate bool) *http.Client {
 		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// refusePrivate is the dialer's check of the address it is about to
+// connect to (a net.Dialer Control function).
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || !publicAddr(ap.Addr()) {
+		return fmt.Errorf("dialing %s: the address %w", address, errPrivateAddress)
+	}
+	return nil
 }

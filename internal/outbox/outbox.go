@@ -204,11 +204,12 @@ func (o *Writer) write(ctx context.Context, tx pgx.Tx, m store.OutboxMessage) er
 }
 
 // enqueueFirst enqueues the first attempt of a round of deliveries of
-// message id: an e-mail's job is retried by River, a webhook's attempts are
-// scheduled one by one.
+// message id: an e-mail's job, on the e-mail queue, is retried by River; a
+// webhook's attempts are scheduled one by one.
 func (o *Writer) enqueueFirst(ctx context.Context, tx pgx.Tx, id int64, channel string) error {
 	if channel == store.ChannelEmail {
-		return o.enqueueDelivery(ctx, tx, jobargs.DeliverOutbox{V: jobargs.Version, OutboxID: id}, &river.InsertOpts{MaxAttempts: o.emailAttempts})
+		return o.enqueueDelivery(ctx, tx, jobargs.DeliverOutbox{V: jobargs.Version, OutboxID: id},
+			&river.InsertOpts{Queue: jobargs.QueueEmail, MaxAttempts: o.emailAttempts})
 	}
 	return o.enqueueAttempt(ctx, tx, id, 1, time.Time{})
 }

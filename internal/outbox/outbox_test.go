@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,6 +102,7 @@ func testConfig() config.Webhooks {
 	return config.Webhooks{
 		RetrySchedule: []time.Duration{time.Second, time.Minute}, RetryAfterMax: time.Hour,
 		DisableAfter: 24 * time.Hour, RotationOverlap: time.Hour, AllowPrivateNetworks: true, Timeout: 2 * time.Second,
+		EndpointConcurrency: 4,
 	}
 }
 
@@ -609,5 +612,221 @@ func TestDeletedEndpointTakesItsDeliveries(t *testing.T) {
 	}
 	if _, err := b.endpoints.Get(context.Background(), ep.ID); apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+// A webhook URL's credentials, path and query are its receiver's secrets:
+// when the endpoint fails or is disabled they reach neither the log, nor
+// the other endpoints (webhook.endpoint_disabled), nor the attempt log, nor
+// the lists of deliveries; only the admin asking for the endpoint sees
+// them.
+func TestWebhookURLSecretsAreRedacted(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.RetrySchedule = nil }) // one attempt, then failed
+	var logs strings.Builder                                          // Deliver runs on this goroutine only
+	deliverer := outbox.NewDeliverer(outbox.DelivererDeps{
+		Pool: b.pool, Clock: b.clock, Writer: b.outbox, Config: b.cfg,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	const secrets = "user:S3CRET@"
+	withSecrets := func(base string) string {
+		return strings.Replace(base, "http://", "http://"+secrets, 1) + "/path/PTOKEN?token=QTOKEN"
+	}
+	gone := newReceiver(t, http.StatusGone)
+	watcher := newReceiver(t)
+	goneEP, _ := b.addEndpoint(t, withSecrets(gone.URL), domain.EventCreated)
+	deadEP, _ := b.addEndpoint(t, withSecrets("http://127.0.0.1:1"), domain.EventCreated) // refused: net/http's error names the URL
+	b.addEndpoint(t, watcher.URL, outbox.EventEndpointDisabled)
+	ev := b.record(t, domain.EventCreated)
+	ctx := context.Background()
+	for range 2 { // the deliveries, then the notice
+		for _, j := range b.jobs(t) {
+			if _, _, err := deliverer.Deliver(ctx, outbox.Delivery{OutboxID: j.args.OutboxID, Attempt: j.args.Attempt}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(gone.deliveries()) != 1 || len(watcher.deliveries()) != 1 {
+		t.Fatalf("gone got %d, watcher %d deliveries; want one each", len(gone.deliveries()), len(watcher.deliveries()))
+	}
+
+	shown := map[string]string{"log": logs.String(), "webhook.endpoint_disabled": string(watcher.deliveries()[0].body)}
+	for _, ep := range []store.WebhookEndpoint{goneEP, deadEP} {
+		attempts, err := b.endpoints.Attempts(ctx, ep.ID, 10)
+		if err != nil || len(attempts) != 1 || attempts[0].Error == nil {
+			t.Fatalf("attempts of %d: %+v, %v", ep.ID, attempts, err)
+		}
+		shown[fmt.Sprintf("attempt log of %d", ep.ID)] = *attempts[0].Error
+	}
+	deliveries, err := b.endpoints.DeliveriesOf(ctx, []domain.Event{ev})
+	if err != nil || len(deliveries) != 2 {
+		t.Fatalf("DeliveriesOf = %+v, %v", deliveries, err)
+	}
+	failed, err := b.deliverer.Failed(ctx, 10)
+	if err != nil || len(failed) != 2 {
+		t.Fatalf("Failed = %+v, %v", failed, err)
+	}
+	for i, m := range append(deliveries, failed...) {
+		shown[fmt.Sprintf("list entry %d", i)] = m.Destination + " " + *m.LastError
+	}
+	for where, text := range shown {
+		for _, secret := range []string{"S3CRET", "PTOKEN", "QTOKEN"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %s: %s", where, secret, text)
+			}
+		}
+	}
+	if want := "http://…@127.0.0.1:1/…?…"; !strings.Contains(shown[fmt.Sprintf("attempt log of %d", deadEP.ID)], want) {
+		t.Errorf("attempt log %q, want the URL shown as %s", shown[fmt.Sprintf("attempt log of %d", deadEP.ID)], want)
+	}
+	if got, err := b.endpoints.Get(ctx, goneEP.ID); err != nil || got.URL != withSecrets(gone.URL) {
+		t.Errorf("the admin's endpoint %q, %v; want its whole URL", got.URL, err)
+	}
+}
+
+// An endpoint has at most webhooks.endpoint_concurrency attempts in flight
+// (one while it fails): the next delivery makes no attempt and is told how
+// long to wait, so its worker can snooze; once a slot frees it is made.
+func TestEndpointAtItsCapIsBusyWithoutAnAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Webhooks) { c.EndpointConcurrency = 2 })
+	// Each request waits for a token; stop lets every one go at the end.
+	tokens, stop, in := make(chan struct{}, 10), make(chan struct{}), make(chan struct{}, 10)
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		in <- struct{}{}
+		select {
+		case <-tokens:
+		case <-stop:
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	t.Cleanup(rcv.Close)
+	t.Cleanup(func() { close(stop) }) // first: the receiver's handlers return
+	b.addEndpoint(t, rcv.URL)
+	ctx := context.Background()
+	deliver := func(j job) (string, error) {
+		_, outcome, err := b.deliverer.Deliver(ctx, outbox.Delivery{OutboxID: j.args.OutboxID, Attempt: j.args.Attempt})
+		return outcome, err
+	}
+	// hold starts each job's attempt and returns once the receiver holds
+	// it; held.Wait waits for them to end.
+	var held sync.WaitGroup
+	hold := func(jobs ...job) {
+		for _, j := range jobs {
+			held.Add(1)
+			go func() { defer held.Done(); _, _ = deliver(j) }()
+			<-in
+		}
+	}
+	wantBusy := func(j job, inFlight int) {
+		t.Helper()
+		var busy *outbox.EndpointBusyError
+		if _, err := deliver(j); !errors.As(err, &busy) || busy.Wait < 50*time.Millisecond || busy.Wait > 3*time.Second {
+			t.Fatalf("with %d attempts in flight: %v, want busy for 50 ms to 1.5 × the timeout", inFlight, err)
+		}
+		if m, err := store.New(b.pool).OutboxByID(ctx, j.args.OutboxID); err != nil || m.Attempts != 0 {
+			t.Fatalf("a busy delivery counted an attempt: %+v, %v", m, err)
+		}
+	}
+	for range 3 {
+		b.record(t, domain.EventCreated)
+	}
+	jobs := b.jobs(t)
+	hold(jobs[0], jobs[1])
+	wantBusy(jobs[2], 2)
+	tokens <- struct{}{} // the two held attempts end
+	tokens <- struct{}{}
+	held.Wait()
+	tokens <- struct{}{}
+	if outcome, err := deliver(jobs[2]); err != nil || outcome != outbox.Delivered {
+		t.Fatalf("once slots freed: %s, %v", outcome, err)
+	}
+	<-in
+
+	// Failing, the endpoint takes one attempt at a time.
+	status.Store(http.StatusInternalServerError)
+	b.record(t, domain.EventExpired)
+	b.record(t, domain.EventExtended)
+	jobs = b.jobs(t)
+	tokens <- struct{}{}
+	if outcome, _ := deliver(jobs[0]); outcome != outbox.Retrying {
+		t.Fatalf("500: %s", outcome)
+	}
+	<-in
+	hold(b.jobs(t)[0]) // the retry
+	wantBusy(jobs[1], 1)
+	tokens <- struct{}{}
+	held.Wait()
+}
+
+// The retention deletes the messages delivered before it, webhooks and
+// e-mails, with their attempt logs; a message delivered since, failed or
+// still waiting stays, however old.
+func TestPruneDeletesOnlyOldDeliveredMessages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	q := store.New(b.pool)
+	ep, _ := b.addEndpoint(t, "http://127.0.0.1:1/hook")
+	now := b.clock.Now()
+	old, recent := now.Add(-31*24*time.Hour), now.Add(-29*24*time.Hour)
+	type row struct {
+		name             string
+		channel          string
+		delivered, taken bool // delivered at created; taken: the retention deletes it
+		created          time.Time
+		failed           bool
+	}
+	rows := []row{
+		{name: "old delivered webhook", channel: store.ChannelWebhook, delivered: true, taken: true, created: old},
+		{name: "old delivered e-mail", channel: store.ChannelEmail, delivered: true, taken: true, created: old},
+		{name: "recently delivered webhook", channel: store.ChannelWebhook, delivered: true, created: recent},
+		{name: "old failed webhook", channel: store.ChannelWebhook, failed: true, created: old},
+		{name: "old waiting webhook", channel: store.ChannelWebhook, created: old},
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		m := store.OutboxMessage{EventID: fmt.Sprintf("evt_%d", i), Channel: r.channel, Destination: "fred@acme.example", Payload: json.RawMessage(`{}`), CreatedAt: r.created}
+		if r.channel == store.ChannelWebhook {
+			m.Destination, m.EndpointID = ep.URL, &ep.ID
+		}
+		id, _, err := q.InsertOutbox(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+		if r.channel == store.ChannelWebhook {
+			if err := q.InsertWebhookAttempt(ctx, store.WebhookAttempt{OutboxID: id, EndpointID: ep.ID, EventID: m.EventID, Attempt: 1, At: r.created}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch {
+		case r.delivered:
+			err = q.MarkOutboxDelivered(ctx, id, r.created)
+		case r.failed:
+			err = q.MarkOutboxAttemptFailed(ctx, id, "answered 500", &r.created)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := b.deliverer.PruneDelivered(ctx, 30*24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneDelivered = %d, %v; want the 2 old delivered messages", n, err)
+	}
+	for i, r := range rows {
+		_, err := q.OutboxByID(ctx, ids[i])
+		if gone := errors.Is(err, store.ErrNotFound); gone != r.taken {
+			t.Errorf("%s: deleted %v, want %v (%v)", r.name, gone, r.taken, err)
+		}
+	}
+	attempts, err := b.endpoints.Attempts(ctx, ep.ID, 10)
+	if err != nil || len(attempts) != 3 {
+		t.Fatalf("attempt log after the prune: %+v, %v; want the 3 kept webhooks' attempts", attempts, err)
+	}
+	if n, err := b.deliverer.PruneDelivered(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("retention 0 = %d, %v; want nothing deleted", n, err)
 	}
 }

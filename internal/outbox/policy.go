@@ -103,7 +103,7 @@ func (d *Deliverer) apply(ctx context.Context, tx pgx.Tx, m store.OutboxMessage,
 	}
 	switch {
 	case s.disable != "":
-		d.logger.WarnContext(ctx, "webhook endpoint disabled", "endpoint_id", ep.ID, "url", ep.URL, "reason", s.disable)
+		d.logger.WarnContext(ctx, "webhook endpoint disabled", "endpoint_id", ep.ID, "url", RedactURL(ep.URL), "reason", s.disable)
 		return Disabled, d.writer.enqueueEndpointDisabled(ctx, tx, ep, now)
 	case failedAt != nil:
 		return Failed, nil
@@ -128,7 +128,9 @@ func attemptRow(m store.OutboxMessage, ans answer, now time.Time) store.WebhookA
 
 // EndpointDisabledData is the data of a webhook.endpoint_disabled delivery.
 type EndpointDisabledData struct {
-	EndpointID   int64  `json:"endpointId"`
+	EndpointID int64 `json:"endpointId"`
+	// URL is the disabled endpoint's, redacted (RedactURL): the other
+	// endpoints are other parties.
 	URL          string `json:"url"`
 	Reason       string `json:"reason"`
 	DisabledAt   string `json:"disabledAt"`
@@ -141,7 +143,7 @@ func (o *Writer) enqueueEndpointDisabled(ctx context.Context, tx pgx.Tx, ep stor
 	if err != nil || len(endpoints) == 0 {
 		return err
 	}
-	data := EndpointDisabledData{EndpointID: ep.ID, URL: ep.URL, Reason: *ep.DisabledReason, DisabledAt: wire.Format(now)}
+	data := EndpointDisabledData{EndpointID: ep.ID, URL: RedactURL(ep.URL), Reason: *ep.DisabledReason, DisabledAt: wire.Format(now)}
 	if ep.FailingSince != nil {
 		data.FailingSince = wire.Format(*ep.FailingSince)
 	}
@@ -155,8 +157,19 @@ func (o *Writer) enqueueEndpointDisabled(ctx context.Context, tx pgx.Tx, ep stor
 }
 
 // Failed lists webhook deliveries whose every attempt failed.
-func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxMessage, error) {
-	return store.New(d.pool).FailedOutbox(ctx, store.ChannelWebhook, limit)
+func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxStatus, error) {
+	return redacted(store.New(d.pool).FailedOutbox(ctx, store.ChannelWebhook, limit))
+}
+
+// redacted shows the webhook URLs of a list of deliveries redacted
+// (RedactURL): a list of deliveries is not its endpoints' settings.
+func redacted(list []store.OutboxStatus, err error) ([]store.OutboxStatus, error) {
+	for i, m := range list {
+		if m.Channel == store.ChannelWebhook {
+			list[i].Destination = RedactURL(m.Destination)
+		}
+	}
+	return list, err
 }
 
 // Retry puts failed deliveries back in line, each with a fresh round of

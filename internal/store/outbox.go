@@ -36,6 +36,33 @@ type OutboxMessage struct {
 const outboxColumns = `id, event_id, channel, destination, trial_id, endpoint_id, payload, created_at,
 	attempts, last_error, delivered_at, failed_at`
 
+// OutboxStatus is what a list of messages shows of each: where it goes and
+// how its delivery stands, without its payload, which a list never shows
+// and which is the bulk of the row.
+type OutboxStatus struct {
+	ID          int64
+	EventID     string
+	Channel     string
+	Destination string
+	TrialID     *int64
+	EndpointID  *int64
+	CreatedAt   time.Time
+	Attempts    int
+	LastError   *string
+	DeliveredAt *time.Time
+	FailedAt    *time.Time
+}
+
+const outboxStatusColumns = `id, event_id, channel, destination, trial_id, endpoint_id, created_at,
+	attempts, last_error, delivered_at, failed_at`
+
+func scanOutboxStatus(row pgx.CollectableRow) (OutboxStatus, error) {
+	var m OutboxStatus
+	err := row.Scan(&m.ID, &m.EventID, &m.Channel, &m.Destination, &m.TrialID, &m.EndpointID, &m.CreatedAt,
+		&m.Attempts, &m.LastError, &m.DeliveredAt, &m.FailedAt)
+	return m, err
+}
+
 func scanOutbox(row pgx.Row) (OutboxMessage, error) {
 	var m OutboxMessage
 	err := row.Scan(&m.ID, &m.EventID, &m.Channel, &m.Destination, &m.TrialID, &m.EndpointID, &m.Payload, &m.CreatedAt,
@@ -91,12 +118,12 @@ func (q *Queries) MarkOutboxAttemptFailed(ctx context.Context, id int64, reason 
 
 // FailedOutbox lists messages of a channel whose every attempt failed,
 // oldest first.
-func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) ([]OutboxMessage, error) {
+func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) ([]OutboxStatus, error) {
 	rows, err := q.db.Query(ctx, `
-		SELECT `+outboxColumns+` FROM outbox
+		SELECT `+outboxStatusColumns+` FROM outbox
 		WHERE channel = $1 AND failed_at IS NOT NULL AND delivered_at IS NULL
 		ORDER BY id LIMIT $2`, channel, limit)
-	return collect(rows, err, "listing failed outbox messages", func(row pgx.CollectableRow) (OutboxMessage, error) { return scanOutbox(row) })
+	return collect(rows, err, "listing failed outbox messages", scanOutboxStatus)
 }
 
 // ClearOutboxFailure puts a failed, undelivered message back in line for
@@ -114,8 +141,21 @@ func (q *Queries) ClearOutboxFailure(ctx context.Context, id int64) (bool, error
 
 // OutboxOfEvents returns the webhook messages of the events (their outbox
 // event ids), oldest first, through the event id indexes.
-func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]OutboxMessage, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+outboxColumns+` FROM outbox
+func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]OutboxStatus, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+outboxStatusColumns+` FROM outbox
 		WHERE event_id = ANY($1) AND channel = 'webhook' ORDER BY id`, eventIDs)
-	return collect(rows, err, "listing deliveries of events", func(row pgx.CollectableRow) (OutboxMessage, error) { return scanOutbox(row) })
+	return collect(rows, err, "listing deliveries of events", scanOutboxStatus)
+}
+
+// DeleteDeliveredOutbox deletes up to limit messages delivered before
+// before, with their attempt log, and says how many it deleted. Failed and
+// waiting messages stay, whatever their age.
+func (q *Queries) DeleteDeliveredOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := q.db.Exec(ctx, `
+		DELETE FROM outbox WHERE id IN (
+			SELECT id FROM outbox WHERE delivered_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("deleting delivered outbox messages: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

@@ -47,11 +47,16 @@ const (
 	KindDeliverOutbox     = "outbox.deliver"
 	KindRemoveUnpaid      = "signups.remove_unpaid"
 	KindAdvanceTestClock  = "test_clock.advance"
+	KindPruneOutbox       = "outbox.prune"
 )
 
-// QueueOutbox delivers webhooks and e-mails, so a slow receiver never holds
-// up a transition.
+// QueueOutbox delivers webhooks, so a slow receiver never holds up a
+// transition.
 const QueueOutbox = "outbox"
+
+// QueueEmail sends e-mails, with workers of its own: no webhook receiver,
+// however slow, holds up an activation code.
+const QueueEmail = "email"
 
 func lifecycleOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueLifecycle, UniqueOpts: river.UniqueOpts{ByArgs: true}}
@@ -175,7 +180,8 @@ type DeliverOutbox struct {
 // Kind names the job in river_job.
 func (DeliverOutbox) Kind() string { return KindDeliverOutbox }
 
-// InsertOpts puts the job on the outbox queue.
+// InsertOpts puts the job on the outbox queue; an e-mail's goes on the
+// e-mail queue (its writer says so).
 func (DeliverOutbox) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueOutbox} }
 
 // RemoveUnpaidSignups is the periodic sweep that removes Professional
@@ -191,5 +197,21 @@ func (RemoveUnpaidSignups) Kind() string { return KindRemoveUnpaid }
 
 // InsertOpts puts the sweep on the maintenance queue.
 func (RemoveUnpaidSignups) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
+// PruneOutbox is the hourly sweep that deletes messages delivered longer
+// than outbox.delivered_retention ago. Tick is the minute of the cron
+// activation that enqueued it.
+type PruneOutbox struct {
+	V    int       `json:"v"`
+	Tick time.Time `json:"tick" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (PruneOutbox) Kind() string { return KindPruneOutbox }
+
+// InsertOpts puts the sweep on the maintenance queue.
+func (PruneOutbox) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
 }
