@@ -34,6 +34,9 @@ var timeouts = map[string]time.Duration{
 	// The fault tests start daemons, Postgres clusters and PgBouncer and
 	// kill them; they alone may run close to their timeout.
 	"internal/chaos": 10 * time.Minute,
+	// The benchmark harness's smoke run builds trialsd and runs every
+	// scenario against it as processes, under its own 2-minute deadline.
+	"cmd/trialsbench/internal/bench": 5 * time.Minute,
 }
 
 // noRace are the packages run without the race detector: their daemons
