@@ -126,7 +126,11 @@ type River struct {
 	// to lifecycle.expire_batch trials and deletes the claimed ones' jobs,
 	// so a few keep up with a storm; more would fetch those jobs first,
 	// only for them to find their trial expired.
-	ExpiryWorkers        int
+	ExpiryWorkers int
+	// TestClockWorkers is how many test-clock jobs (advances and the jobs
+	// of the clocks' trials) run at once, on their own queue: rehearsals
+	// take at most these workers and never the lifecycle queue's.
+	TestClockWorkers     int
 	FetchPollInterval    time.Duration
 	FetchCooldown        time.Duration
 	JobTimeout           time.Duration

@@ -49,6 +49,16 @@ func setup(t *testing.T, configure ...func(*config.Config)) *testBundle {
 // setupLogged is setup with the daemon's log written to w, as JSON.
 func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *testBundle {
 	t.Helper()
+	stub := clock.NewStub(t0)
+	b := setupOn(t, w, stub, configure...)
+	b.clock = stub
+	return b
+}
+
+// setupOn is setup on clk, with the daemon's log written to w; the
+// bundle's clock is left nil for the caller that has a stub.
+func setupOn(t *testing.T, w io.Writer, clk clock.Clock, configure ...func(*config.Config)) *testBundle {
+	t.Helper()
 	pool := testdb.New(t)
 	cfg := config.Default()
 	cfg.Auth.JWTSecret = strings.Repeat("s", 32)
@@ -56,9 +66,8 @@ func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *
 	for _, c := range configure {
 		c(cfg)
 	}
-	stub := clock.NewStub(t0)
 	logger := slog.New(slog.NewJSONHandler(w, nil))
-	d, err := daemon.New(cfg, logger, pool, stub, daemon.Options{API: true, Workers: true})
+	d, err := daemon.New(cfg, logger, pool, clk, daemon.Options{API: true, Workers: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +85,7 @@ func setupLogged(t *testing.T, w io.Writer, configure ...func(*config.Config)) *
 	}
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
-	return &testBundle{daemon: d, pool: pool, clock: stub, server: srv, admin: adminKey, user: userKey}
+	return &testBundle{daemon: d, pool: pool, server: srv, admin: adminKey, user: userKey}
 }
 
 // request is a JSON request to the daemon, with the API key when one is
