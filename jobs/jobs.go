@@ -12,6 +12,7 @@ import (
 	"github.com/trialsd/trialsd/internal/signup"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -43,7 +44,7 @@ type Deps struct {
 
 // Register adds every worker to workers.
 func Register(workers *river.Workers, d Deps) {
-	r := reporter{clock: d.Clock, obs: d.Observer}
+	r := reporter{clock: d.Clock, obs: d.Observer, svc: d.Lifecycle}
 	river.AddWorker(workers, &ExpireTrialWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &RemindTrialWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &DeleteTrialWorker{svc: d.Lifecycle, r: r})
@@ -75,12 +76,12 @@ type AdvanceTestClockWorker struct {
 	svc *lifecycle.Service
 }
 
-// Work advances until the clock arrives; an advance longer than the job's
-// time goes on in the job's next run.
+// Work takes one step; a job whose step's jobs still run snoozes instead of
+// holding its worker, until the step's last job wakes it or the recheck.
 func (w *AdvanceTestClockWorker) Work(ctx context.Context, job *river.Job[jobargs.AdvanceTestClock]) error {
-	err := w.svc.RunAdvance(ctx, job.Args.ClockID, job.Args.Target)
-	if errors.Is(err, lifecycle.ErrAdvanceContinues) {
-		return river.JobSnooze(0)
+	err := w.svc.RunAdvance(ctx, job.Args)
+	if errors.Is(err, lifecycle.ErrAdvanceWaits) {
+		return river.JobSnooze(lifecycle.AdvanceRecheck)
 	}
 	return err
 }
@@ -110,7 +111,7 @@ type ExpireTrialWorker struct {
 // Work applies Expire.
 func (w *ExpireTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.ExpireTrial]) error {
 	res, err := w.svc.Expire(ctx, job.Args.TrialID, job.Args.Generation, domain.JobCause(job.ID))
-	return w.r.report("expire", res, err)
+	return w.r.report(ctx, job.JobRow, "expire", res, err)
 }
 
 // RemindTrialWorker records trial.will_end ahead of expiry.
@@ -123,7 +124,7 @@ type RemindTrialWorker struct {
 // Work applies the reminder.
 func (w *RemindTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.RemindTrial]) error {
 	res, err := w.svc.Remind(ctx, job.Args.TrialID, job.Args.Generation, job.Args.Before, domain.JobCause(job.ID))
-	return w.r.report("remind", res, err)
+	return w.r.report(ctx, job.JobRow, "remind", res, err)
 }
 
 // DeleteTrialWorker deletes an expired trial's organization when its grace
@@ -137,7 +138,7 @@ type DeleteTrialWorker struct {
 // Work applies Delete.
 func (w *DeleteTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.DeleteTrial]) error {
 	res, err := w.svc.Delete(ctx, job.Args.TrialID, job.Args.Generation, domain.JobCause(job.ID))
-	return w.r.report("delete", res, err)
+	return w.r.report(ctx, job.JobRow, "delete", res, err)
 }
 
 // PurgeOrganizationWorker erases a soft-deleted organization at its purge date.
@@ -150,7 +151,7 @@ type PurgeOrganizationWorker struct {
 // Work applies Purge.
 func (w *PurgeOrganizationWorker) Work(ctx context.Context, job *river.Job[jobargs.PurgeOrganization]) error {
 	res, err := w.svc.Purge(ctx, job.Args.OrganizationID, job.Args.PurgeAt, domain.JobCause(job.ID))
-	return w.r.report("purge", res, err)
+	return w.r.report(ctx, job.JobRow, "purge", res, err)
 }
 
 // ReconcileTrialsWorker runs the periodic repair sweep.
@@ -198,10 +199,13 @@ func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.D
 type reporter struct {
 	clock clock.Clock
 	obs   Observer
+	svc   *lifecycle.Service
 }
 
-// report records a transition's outcome and turns "not due yet" into a snooze.
-func (r reporter) report(kind string, res lifecycle.Result, err error) error {
+// report records a transition's outcome and turns "not due yet" into a
+// snooze. A job of a test clock's trial that is done tells its clock's
+// advance, which waits for it.
+func (r reporter) report(ctx context.Context, job *rivertype.JobRow, kind string, res lifecycle.Result, err error) error {
 	var notDue *lifecycle.NotDueError
 	if errors.As(err, &notDue) {
 		return river.JobSnooze(max(notDue.Due.Sub(r.clock.Now()), time.Second))
@@ -213,6 +217,9 @@ func (r reporter) report(kind string, res lifecycle.Result, err error) error {
 	r.obs.Transition(kind, string(res.Outcome), res.At.Sub(res.Due))
 	for _, c := range res.Claimed {
 		r.obs.Transition(kind, string(lifecycle.Applied), c.At.Sub(c.Due))
+	}
+	if job.Queue == jobargs.QueueTestClock {
+		return r.svc.StepJobDone(ctx, job.ID)
 	}
 	return nil
 }

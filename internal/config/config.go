@@ -143,7 +143,11 @@ type River struct {
 	OutboxWorkers int
 	// EmailWorkers is how many e-mails are sent at once, on their own
 	// queue, which no webhook receiver can hold up.
-	EmailWorkers         int
+	EmailWorkers int
+	// TestClockWorkers is how many test-clock jobs (advances and the jobs
+	// of the clocks' trials) run at once, on their own queue: rehearsals
+	// take at most these workers and never the lifecycle queue's.
+	TestClockWorkers     int
 	FetchPollInterval    time.Duration
 	FetchCooldown        time.Duration
 	JobTimeout           time.Duration

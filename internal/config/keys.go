@@ -129,6 +129,10 @@ var keys = []key{
 		c.River.EmailWorkers, err = positiveInt(raw)
 		return err
 	}},
+	{"river.test_clock_workers", 4, func(c *Config, raw any) (err error) {
+		c.River.TestClockWorkers, err = positiveInt(raw)
+		return err
+	}},
 	{"river.fetch_poll_interval", "250ms", dur(func(c *Config) *time.Duration { return &c.River.FetchPollInterval })},
 	{"river.fetch_cooldown", "20ms", dur(func(c *Config) *time.Duration { return &c.River.FetchCooldown })},
 	{"river.job_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.JobTimeout })},

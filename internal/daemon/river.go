@@ -51,6 +51,7 @@ func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], er
 		rc.Queues = map[string]river.QueueConfig{
 			jobargs.QueueLifecycle:   {MaxWorkers: s.cfg.River.MaxWorkers},
 			jobargs.QueueExpiry:      {MaxWorkers: s.cfg.River.ExpiryWorkers},
+			jobargs.QueueTestClock:   {MaxWorkers: s.cfg.River.TestClockWorkers},
 			jobargs.QueueMaintenance: {MaxWorkers: 1},
 			jobargs.QueueOutbox:      {MaxWorkers: s.cfg.River.OutboxWorkers},
 			jobargs.QueueEmail:       {MaxWorkers: s.cfg.River.EmailWorkers},

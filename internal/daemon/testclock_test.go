@@ -3,17 +3,24 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/wire"
 )
@@ -445,4 +452,109 @@ func TestAdminChangesOnAClockUseItsTime(t *testing.T) {
 	if got := get(upgraded)["upgradedDate"]; got != "2031-01-01T00:00:00.000Z" {
 		t.Errorf("upgradedDate = %v, want the clock's now", got)
 	}
+}
+
+// loadClocks is how many clocks advance at once beside a real-time trial.
+const loadClocks = 250
+
+// Rehearsals run on their own queue and hold no worker while they wait for
+// a step's jobs: with loadClocks clocks advancing two years at once, a
+// real-time reminder that falls due mid-advance fires within a second of
+// its time, and every clock still arrives, each transition of its trial
+// once at its simulated date. The advances are all waiting when the
+// workers start, as after a restart or a burst of requests. Not parallel:
+// it measures a lag, so it runs alone; the figures are logged
+// (docs/reliability.md has them).
+func TestRealTimeReminderWhileClocksAdvance(t *testing.T) {
+	b := setupClocked(t, io.Discard, clock.Real{}, withTestClocks)
+	ctx := context.Background()
+	lc := b.daemon.Services().Lifecycle
+	fred := b.fredID(t)
+	defaults := config.Default()
+	start := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	target := start.Add(defaults.TestClocks.MaxAdvance)
+	for i := range loadClocks {
+		clk, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "load " + strconv.Itoa(i), FrozenTime: start})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lc.StartTrial(ctx, domain.Operator, lifecycle.StartTrialRequest{UserID: fred, TestClockID: &clk.ID}, "request:load"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lc.AdvanceTestClock(ctx, clk.ID, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reminder falls due once the advances are under way, and more
+	// than River's scheduling interval (5 s) after the workers start, so
+	// an idle daemon fires it on time.
+	due := time.Now().Add(8 * time.Second).UTC().Truncate(time.Millisecond)
+	expires := due.Add(defaults.Lifecycle.ReminderBefore[0])
+	realTime, err := lc.StartTrial(ctx, domain.Operator, lifecycle.StartTrialRequest{UserID: fred, ExpirationDate: &expires}, "request:load")
+	if err != nil {
+		t.Fatal(err)
+	}
+	begun := time.Now()
+	b.start(t)
+
+	fired, advancing := b.reminderFired(t, realTime.TrialID)
+	lag := fired.Sub(due)
+	t.Logf("the real-time reminder fired %s after its time, %d clocks advancing", lag.Round(time.Millisecond), advancing)
+	if lag < 0 || lag > time.Second {
+		t.Fatalf("the real-time reminder fired %s after its time, want within 1 s", lag.Round(time.Millisecond))
+	}
+	if advancing == 0 {
+		t.Fatalf("the advances were over by the reminder's time (%s after the workers started): it measured nothing", due.Sub(begun).Round(time.Millisecond))
+	}
+	deadline := time.Now().Add(5 * time.Minute) // bounds a hang only
+	for count(t, b.pool, `SELECT count(*) FROM test_clocks WHERE status = 'ready' AND frozen_time = $1`, target) < loadClocks {
+		if time.Now().After(deadline) {
+			t.Fatalf("the clocks are not all ready at %s after 5 minutes", target)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d clocks advanced two years in %s", loadClocks, time.Since(begun).Round(time.Millisecond))
+	for kind, day := range map[string]string{
+		"trial.will_end": "2031-01-12", "trial.expired": "2031-01-15", "trial.deleted": "2031-02-14", "trial.purged": "2031-03-16",
+	} {
+		at, _ := time.Parse(time.DateOnly, day)
+		if n := count(t, b.pool, `SELECT count(DISTINCT trial_id) FROM trial_events WHERE kind = $1 AND at = $2`, kind, at); n != loadClocks {
+			t.Errorf("%d clock trials have %s on %s, want %d", n, kind, day, loadClocks)
+		}
+		if n := count(t, b.pool, `SELECT count(*) FROM trial_events WHERE kind = $1 AND trial_id <> $2`, kind, realTime.TrialID); n != loadClocks {
+			t.Errorf("%d %s events of the clock trials, want one each", n, kind)
+		}
+	}
+}
+
+// reminderFired waits for a trial's trial.will_end and returns when it
+// happened, with how many clocks were advancing when it was seen.
+func (b *testBundle) reminderFired(t *testing.T, trial int64) (time.Time, int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second) // bounds a hang only
+	for {
+		var at time.Time
+		err := b.pool.QueryRow(context.Background(),
+			`SELECT at FROM trial_events WHERE trial_id = $1 AND kind = 'trial.will_end'`, trial).Scan(&at)
+		if err == nil {
+			return at, count(t, b.pool, `SELECT count(*) FROM test_clocks WHERE status = 'advancing'`)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the real-time reminder did not fire within 90 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// count runs a counting query.
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }

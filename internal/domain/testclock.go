@@ -34,8 +34,9 @@ type TestClock struct {
 	Status     TestClockStatus
 	// Target is where an advancing clock is going (nil when ready).
 	Target *time.Time
-	// StepJobIDs are the jobs the advance's current step made runnable; it
-	// steps on once they have all finished.
+	// StepJobIDs are the jobs the advance's current step made runnable and
+	// that have not said they are done; it steps on once they have all
+	// finished.
 	StepJobIDs []int64
 	// CreatedAt and DeletesAfter are real time: after DeletesAfter the clock
 	// is deleted with everything on it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // change is one lifecycle change in progress: the transaction it is made
@@ -135,9 +136,13 @@ func (c *change) useClock(clk domain.TestClock) {
 }
 
 // jobOpts are the options of a job the change schedules at at: due then
-// by real time, or, on a test clock, pending until an advance reaches at.
+// by real time, or, on a test clock, pending until an advance reaches at,
+// on the test-clock queue.
 func (c *change) jobOpts(at time.Time) *river.InsertOpts {
-	return &river.InsertOpts{ScheduledAt: at, Pending: c.clock != nil}
+	if c.clock != nil {
+		return &river.InsertOpts{ScheduledAt: at, Pending: true, Queue: jobargs.QueueTestClock}
+	}
+	return &river.InsertOpts{ScheduledAt: at}
 }
 
 // setDates writes t's lifecycle dates and refreshes t.State from the row.

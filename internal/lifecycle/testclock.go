@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,10 +20,12 @@ import (
 
 // A test clock is simulated time for the trials created on it. Its trials'
 // jobs are the real ones, inserted pending (River never runs a pending job
-// by time); an advance steps the clock from due date to due date, making
-// the jobs due at each step available (River's JobRetryTx) and waiting for
-// them to finish before it steps on, so every transition lands exactly at
-// its simulated due time and schedules the next, which a later step finds.
+// by time) on the test-clock queue; an advance steps the clock from due
+// date to due date, making the jobs due at each step available (River's
+// JobRetryTx) and waiting for them to finish before it steps on, so every
+// transition lands exactly at its simulated due time and schedules the
+// next, which a later step finds. The advance waits holding no worker: each
+// step is one run of a job, and the step's last job wakes the next.
 
 // errTestClocksOff is the answer to every test-clock request of a daemon
 // that does not serve them.
@@ -175,47 +178,40 @@ const (
 	arrived
 )
 
-// advancePoll is how often a running advance looks whether its step's jobs
-// have finished.
-const advancePoll = 10 * time.Millisecond
+// AdvanceRecheck is how long a step's job waits, at most, before it looks
+// whether the step's jobs are done: the step's last job wakes it at once
+// (StepJobDone), and only a job that never finishes (discarded, or of a
+// trial changed meanwhile) leaves the step to this.
+const AdvanceRecheck = 5 * time.Second
 
-// RunAdvance is the AdvanceTestClock job: it steps clockID towards target
-// until it arrives, or until ctx is about to end, when it returns
-// ErrAdvanceContinues for the job to be run again. Each step commits on its
-// own, so a daemon killed mid-advance goes on from the last step.
-func (s *Service) RunAdvance(ctx context.Context, clockID int64, target time.Time) error {
-	deadline, bounded := ctx.Deadline()
-	for {
-		if bounded && time.Until(deadline) < time.Second {
-			return ErrAdvanceContinues
-		}
-		out, err := s.step(ctx, clockID, target)
-		if err != nil || out == arrived {
-			return err
-		}
-		if out == waiting {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(advancePoll):
-			}
-		}
+// ErrAdvanceWaits says the advance waits for its step's jobs: the job runs
+// again when they are done, or AdvanceRecheck later.
+var ErrAdvanceWaits = errors.New("test clock advance waits for its step's jobs")
+
+// RunAdvance is one run of an AdvanceTestClock job: it takes the advance's
+// next step and returns, holding no worker while the step's jobs run. The
+// step inserts the job that takes the step after it; the step's last job
+// makes that job run (StepJobDone). A job that finds the step it waits for
+// still running returns ErrAdvanceWaits; one whose step is past has
+// nothing left to do.
+func (s *Service) RunAdvance(ctx context.Context, a jobargs.AdvanceTestClock) error {
+	out, err := s.step(ctx, a)
+	if err == nil && out == waiting {
+		return ErrAdvanceWaits
 	}
+	return err
 }
-
-// ErrAdvanceContinues says an advance ran out of its job's time and must be
-// run again to go on.
-var ErrAdvanceContinues = errors.New("test clock advance continues")
 
 // step takes the next step of an advance, under the clock's lock: it waits
 // while the last step's jobs run, then moves the clock to the earliest due
 // time of its pending jobs (at most target) and makes the jobs due then
-// runnable, or, with none left on the way, to target, ready.
-func (s *Service) step(ctx context.Context, clockID int64, target time.Time) (stepOutcome, error) {
+// runnable, or, with none left on the way, to target, ready. A job waiting
+// for a step other than the clock's is stale: arrived.
+func (s *Service) step(ctx context.Context, a jobargs.AdvanceTestClock) (stepOutcome, error) {
 	out := arrived
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		clk, err := q.TestClockByIDForUpdate(ctx, clockID)
+		clk, err := q.TestClockByIDForUpdate(ctx, a.ClockID)
 		if errors.Is(err, store.ErrNotFound) {
 			out = arrived // deleted meanwhile
 			return nil
@@ -223,12 +219,15 @@ func (s *Service) step(ctx context.Context, clockID int64, target time.Time) (st
 		if err != nil {
 			return err
 		}
-		if clk.Status != domain.ClockAdvancing || !clk.Target.Equal(target) {
+		if clk.Status != domain.ClockAdvancing || !clk.Target.Equal(a.Target) {
 			out = arrived // a stale job: that advance is over
 			return nil
 		}
 		if busy, err := s.jobsLive(ctx, tx, clk.StepJobIDs); err != nil || busy {
 			out = waiting
+			if !a.Step.IsZero() && !a.Step.Equal(clk.FrozenTime) {
+				out = arrived // another step's job: that step is over
+			}
 			return err
 		}
 		out, err = s.stepTo(ctx, tx, clk)
@@ -249,7 +248,8 @@ func (s *Service) jobsLive(ctx context.Context, tx pgx.Tx, ids []int64) (bool, e
 	return len(res.Jobs) > 0, nil
 }
 
-// stepTo moves clk to its next due time on the way to its target.
+// stepTo moves clk to its next due time on the way to its target, and
+// inserts the job that takes the step after, due AdvanceRecheck later.
 func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (stepOutcome, error) {
 	q := store.New(tx)
 	due, err := s.nextDue(ctx, tx, clk)
@@ -274,7 +274,52 @@ func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (
 		}
 		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
 	}
+	next := nextStep(clk)
+	if _, err := s.jobs.InsertTx(ctx, tx, next, &river.InsertOpts{ScheduledAt: s.now().Add(AdvanceRecheck)}); err != nil {
+		return 0, fmt.Errorf("enqueueing the next step of test clock %d: %w", clk.ID, err)
+	}
 	return stepped, q.SetTestClock(ctx, clk)
+}
+
+// nextStep is the job that takes the step after the one clk stands at.
+func nextStep(clk domain.TestClock) jobargs.AdvanceTestClock {
+	return jobargs.AdvanceTestClock{V: jobargs.Version, ClockID: clk.ID, Target: *clk.Target, Step: clk.FrozenTime}
+}
+
+// StepJobDone is told by a job of a test clock's trial that it is done: it
+// leaves its clock's step, and the step's last job makes the job that takes
+// the next step run at once, instead of AdvanceRecheck after the step. A
+// job that is not in a step does nothing. Each job leaves the step itself,
+// under the clock's lock, so of two jobs ending at once the second sees the
+// first gone, though River has yet to record it completed.
+func (s *Service) StepJobDone(ctx context.Context, jobID int64) error {
+	return store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		clk, err := q.TestClockOfStepJobForUpdate(ctx, jobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		clk.StepJobIDs = slices.DeleteFunc(clk.StepJobIDs, func(id int64) bool { return id == jobID })
+		if err := q.SetTestClock(ctx, clk); err != nil {
+			return err
+		}
+		if busy, err := s.jobsLive(ctx, tx, clk.StepJobIDs); err != nil || busy {
+			return err
+		}
+		res, err := s.jobs.InsertTx(ctx, tx, nextStep(clk), nil)
+		if err != nil {
+			return fmt.Errorf("waking the next step of test clock %d: %w", clk.ID, err)
+		}
+		if res.UniqueSkippedAsDuplicate {
+			if _, err := s.jobs.JobRetryTx(ctx, tx, res.Job.ID); err != nil {
+				return fmt.Errorf("waking the next step of test clock %d: %w", clk.ID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // nextDue returns the clock's pending jobs due at the earliest time not

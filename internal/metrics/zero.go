@@ -29,7 +29,7 @@ var (
 	jobOutcomes = []string{"completed", "snoozed", "cancelled", "failed"}
 	// queues are River's queues; jobStates the states trialsd_jobs
 	// reports (unfinished ones and discarded).
-	queues    = []string{jobargs.QueueLifecycle, jobargs.QueueExpiry, jobargs.QueueMaintenance, jobargs.QueueOutbox, jobargs.QueueEmail}
+	queues    = []string{jobargs.QueueLifecycle, jobargs.QueueExpiry, jobargs.QueueTestClock, jobargs.QueueMaintenance, jobargs.QueueOutbox, jobargs.QueueEmail}
 	jobStates = []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable,
 		rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateDiscarded,

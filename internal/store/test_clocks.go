@@ -49,6 +49,12 @@ func (q *Queries) TestClockByIDForUpdate(ctx context.Context, id int64) (domain.
 	return scanTestClock(q.db.QueryRow(ctx, `SELECT `+testClockColumns+` FROM test_clocks WHERE id = $1 FOR UPDATE`, id))
 }
 
+// TestClockOfStepJobForUpdate returns the test clock whose current step
+// holds job id, and locks it.
+func (q *Queries) TestClockOfStepJobForUpdate(ctx context.Context, id int64) (domain.TestClock, error) {
+	return scanTestClock(q.db.QueryRow(ctx, `SELECT `+testClockColumns+` FROM test_clocks WHERE step_job_ids @> ARRAY[$1::bigint] FOR UPDATE`, id))
+}
+
 // TestClocks returns up to limit test clocks, newest first.
 func (q *Queries) TestClocks(ctx context.Context, limit int) ([]domain.TestClock, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+testClockColumns+` FROM test_clocks ORDER BY id DESC LIMIT $1`, limit)

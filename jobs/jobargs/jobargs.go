@@ -31,6 +31,12 @@ const QueueLifecycle = "lifecycle"
 // would fetch the claimed trials' jobs only to find them done.
 const QueueExpiry = "expiry"
 
+// QueueTestClock runs the test clocks' work, apart from real time's: the
+// advances and every job of a trial on a clock, with few workers
+// (river.test_clock_workers), so rehearsing on a staging daemon never
+// delays its real trials' transitions.
+const QueueTestClock = "test_clock"
+
 // QueueMaintenance runs the reconciler, apart from the transitions it repairs.
 const QueueMaintenance = "maintenance"
 
@@ -135,20 +141,31 @@ func (PurgeOrganization) InsertOpts() river.InsertOpts { return lifecycleOpts() 
 
 // AdvanceTestClock moves a test clock to Target, applying every transition
 // of its trials due on the way, each at its own due time. It is keyed by
-// clock and target, so a retried request or a second replica never starts
-// a second advance of one clock to one time.
+// clock, target and step, so a retried request or a second replica never
+// starts a second advance of one clock to one time.
+//
+// The job the request inserts (Step zero) takes the first step; each step
+// inserts the job that takes the next one (Step: the step's time), run
+// when the step's last job is done or, failing that, when it is due.
 type AdvanceTestClock struct {
 	V       int       `json:"v"`
 	ClockID int64     `json:"clock_id" river:"unique"`
 	Target  time.Time `json:"target" river:"unique"`
+	// Step is the clock's time at the step whose jobs this job waits for;
+	// zero: the advance's first job.
+	Step time.Time `json:"step,omitzero" river:"unique"`
 }
 
 // Kind names the job in river_job.
 func (AdvanceTestClock) Kind() string { return KindAdvanceTestClock }
 
-// InsertOpts puts the advance on the lifecycle queue, whose workers run
-// the transitions it steps through.
-func (AdvanceTestClock) InsertOpts() river.InsertOpts { return lifecycleOpts() }
+// InsertOpts puts the advance on the test-clock queue, with the jobs of the
+// trials it steps through.
+func (AdvanceTestClock) InsertOpts() river.InsertOpts {
+	opts := lifecycleOpts()
+	opts.Queue = QueueTestClock
+	return opts
+}
 
 // ReconcileTrials is the periodic sweep that re-enqueues lost transitions.
 // Tick is the minute of the cron activation that enqueued it.
