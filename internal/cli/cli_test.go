@@ -591,10 +591,12 @@ func TestTrialsCommands(t *testing.T) {
 		}
 	}
 
-	r = mustRun(t, env, "", "trials", "upcoming", "--within", "300h", "--json")
-	var upcoming []map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &upcoming); err != nil || len(upcoming) != 2 {
-		t.Fatalf("upcoming: %v %s", err, r.stdout)
+	for _, within := range []string{"300h", "12d12h"} {
+		r = mustRun(t, env, "", "trials", "upcoming", "--within", within, "--json")
+		var upcoming []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &upcoming); err != nil || len(upcoming) != 2 {
+			t.Fatalf("upcoming --within %s: %v %s", within, err, r.stdout)
+		}
 	}
 
 	later := expires.Add(48 * time.Hour)

@@ -260,7 +260,8 @@ func (a *app) trialsUpcomingCommand(out *printer) *cobra.Command {
 			})
 		},
 	}
-	upcoming.Flags().DurationVar(&within, "within", 24*time.Hour, "how far ahead to look")
+	within = 24 * time.Hour
+	upcoming.Flags().Var((*days)(&within), "within", "how far ahead to look, such as 36h or 7d")
 	return upcoming
 }
 
@@ -269,4 +270,17 @@ func orDash(s *string) string {
 		return "-"
 	}
 	return *s
+}
+
+// days is a flag of wire.ParseDuration's form, so that the CLI takes the
+// "7d" the console and the API take.
+type days time.Duration
+
+func (d *days) String() string { return time.Duration(*d).String() }
+func (d *days) Type() string   { return "duration" }
+
+func (d *days) Set(s string) error {
+	v, err := wire.ParseDuration(s)
+	*d = days(v)
+	return err
 }

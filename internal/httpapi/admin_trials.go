@@ -155,9 +155,9 @@ func handleAdminUpcoming(logger *slog.Logger, lc *lifecycle.Service) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		within := 24 * time.Hour
 		if v := r.URL.Query().Get("within"); v != "" {
-			d, err := time.ParseDuration(v)
+			d, err := wire.ParseDuration(v)
 			if err != nil {
-				respondError(w, r, logger, apperr.InvalidField("within", "within must be a duration such as 24h"))
+				respondError(w, r, logger, apperr.InvalidField("within", "within must be a duration such as 24h or 7d"))
 				return
 			}
 			within = d

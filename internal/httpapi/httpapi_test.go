@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -407,6 +408,11 @@ func TestAdminUpcoming(t *testing.T) {
 	first := up[0].(map[string]any)
 	if first["hour"] != "2026-07-01T11:00:00.000Z" || first["kind"] != "trial.expire" || first["count"] != float64(2) {
 		t.Fatalf("bucket %v", first)
+	}
+	week := b.call(t, "GET", "/v1/api/admin/trials/upcoming?within=7d", b.admin, "")
+	hours := b.call(t, "GET", "/v1/api/admin/trials/upcoming?within=168h", b.admin, "")
+	if week.status != http.StatusOK || fmt.Sprint(week.body) != fmt.Sprint(hours.body) || len(week.body["upcoming"].([]any)) <= len(up) {
+		t.Fatalf("within=7d: %d %v, want 168h's %v", week.status, week.body, hours.body)
 	}
 	if r := b.call(t, "GET", "/v1/api/admin/trials/upcoming?within=soon", b.admin, ""); r.status != http.StatusBadRequest {
 		t.Fatalf("bad within: %d", r.status)
