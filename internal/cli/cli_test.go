@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -600,7 +601,10 @@ func TestTrialsCommands(t *testing.T) {
 	}
 
 	later := expires.Add(48 * time.Hour)
-	mustRun(t, env, "", "trials", "extend", id, "--until", later.Format(time.RFC3339))
+	r = mustRun(t, env, "", "trials", "extend", id, "--until", later.Format(time.RFC3339))
+	if want := fmt.Sprintf("trial %s is active and expires %s\n", id, wire.Format(later)); r.stdout != want {
+		t.Errorf("extend printed %q, want %q", r.stdout, want)
+	}
 	tr, err := d.Lifecycle.Trial(ctx, started.TrialID)
 	if err != nil || !tr.ExpirationDate.Equal(later) {
 		t.Fatalf("after extend: %v, %v", tr.ExpirationDate, err)
@@ -609,6 +613,21 @@ func TestTrialsCommands(t *testing.T) {
 	if last := events[len(events)-1]; last.Kind != "trial.extended" || last.Actor != "system" || last.Cause != "cli:trials-extend" {
 		t.Fatalf("extend recorded %+v", last)
 	}
+
+	// A past date is refused, saying why and how, unless --expire asks for
+	// the expiry it means.
+	r = mustFail(t, env, "", "trials", "extend", id, "--until", "2020-01-01T00:00:00Z")
+	if !strings.Contains(r.stderr, "would expire the trial at once (pass --expire to do that)") {
+		t.Errorf("extend to a past date: %q", r.stderr)
+	}
+	if tr, _ := d.Lifecycle.Trial(ctx, started.TrialID); tr.State != "active" || !tr.ExpirationDate.Equal(later) {
+		t.Fatalf("a refused extend changed the trial: %s %v", tr.State, tr.ExpirationDate)
+	}
+	r = mustRun(t, env, "", "trials", "extend", id, "--until", "2020-01-01T00:00:00Z", "--expire")
+	if r.stdout != fmt.Sprintf("trial %s is expired and expires 2020-01-01T00:00:00.000Z\n", id) {
+		t.Errorf("extend --expire printed %q", r.stdout)
+	}
+	mustRun(t, env, "", "trials", "extend", id, "--until", later.Format(time.RFC3339))
 
 	r = mustRun(t, env, "", "trials", "reconcile")
 	if !strings.Contains(r.stdout, "checked") {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -166,9 +167,10 @@ func printTrial(out *printer, v trialDetail) error {
 
 func (a *app) trialsExtendCommand() *cobra.Command {
 	var until string
+	var expire bool
 	extend := &cobra.Command{
-		Use:   "extend ID --until DATE",
-		Short: "Move a trial's expiration date (re-activating an expired trial, expiring it now if in the past)",
+		Use:   "extend ID --until DATE [--expire]",
+		Short: "Move a trial's expiration date (re-activating an expired trial; a past date only with --expire, which expires it now)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseTrialID(args[0])
@@ -180,15 +182,24 @@ func (a *app) trialsExtendCommand() *cobra.Command {
 				return err
 			}
 			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
-				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &date}, "cli:trials-extend"); err != nil {
+				req := lifecycle.UpdateTrialRequest{ExpirationDate: &date, KeepActive: !expire}
+				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, req, "cli:trials-extend"); err != nil {
+					if e := (*apperr.Error)(nil); errors.As(err, &e) && e.Reason == lifecycle.ReasonWouldExpire {
+						return apperr.InvalidField("until", "%s (pass --expire to do that)", e.Message)
+					}
 					return err
 				}
-				fmt.Fprintf(a.env.Stdout, "trial %d now expires %s\n", id, wire.Format(date))
+				t, err := s.Lifecycle.Trial(ctx, id)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.env.Stdout, "trial %d is %s and expires %s\n", id, t.State, wire.Format(t.ExpirationDate))
 				return nil
 			})
 		},
 	}
 	extend.Flags().StringVar(&until, "until", "", "the new expiration date (required)")
+	extend.Flags().BoolVar(&expire, "expire", false, "allow a date at or before the trial's now, which expires it at once")
 	_ = extend.MarkFlagRequired("until")
 	return extend
 }

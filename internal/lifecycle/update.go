@@ -7,13 +7,23 @@ import (
 	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // UpdateTrialRequest is adminUpdateTrial's body: either field may be absent.
 type UpdateTrialRequest struct {
 	ExpirationDate *time.Time
 	Notes          *string
+	// KeepActive refuses an ExpirationDate at or before the trial's now
+	// instead of expiring the trial at once: for callers, such as the CLI's
+	// extend, whose user means a later date and would not expect a typo to
+	// end the trial.
+	KeepActive bool
 }
+
+// ReasonWouldExpire names the error of a KeepActive update whose date is
+// not after the trial's now, so that its caller can say how to go ahead.
+const ReasonWouldExpire = "would_expire"
 
 // UpdateTrial changes a trial's notes and moves its expiration date. Moving
 // the date moves the pending transitions (River cannot move a job, so they
@@ -36,6 +46,12 @@ func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID i
 		// Checked at the trial's now: a test clock's trial by its clock.
 		if req.ExpirationDate != nil && newDate.After(c.now.Add(MaxTrialLength)) {
 			return apperr.InvalidField("expirationDate", "expirationDate may be at most 10 years ahead")
+		}
+		if req.KeepActive && req.ExpirationDate != nil && !newDate.After(c.now) {
+			e := apperr.InvalidField("expirationDate", "%s is not after the trial's now, %s: it would expire the trial at once",
+				wire.Format(newDate), wire.Format(c.now))
+			e.Reason = ReasonWouldExpire
+			return e
 		}
 		if req.Notes != nil {
 			if err := c.q.SetTrialNotes(ctx, t.ID, req.Notes); err != nil {
