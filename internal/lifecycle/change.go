@@ -94,7 +94,7 @@ func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string
 func (c *change) lockTrial(ctx context.Context, id int64) (domain.Trial, error) {
 	t, err := c.q.TrialByIDForUpdate(ctx, id)
 	if err != nil {
-		return domain.Trial{}, notFoundAs(err, "Trial %d not found", id)
+		return domain.Trial{}, trialNotFound(ctx, c.q, id, err)
 	}
 	return t, c.enterClock(ctx, t)
 }

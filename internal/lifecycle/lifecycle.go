@@ -21,6 +21,7 @@ import (
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // Service applies the lifecycle rules.
@@ -127,12 +128,35 @@ func (s *Service) now() time.Time {
 
 // Trial returns the trial with id.
 func (s *Service) Trial(ctx context.Context, id int64) (domain.Trial, error) {
-	t, err := store.New(s.pool).TrialByID(ctx, id)
+	q := store.New(s.pool)
+	t, err := q.TrialByID(ctx, id)
 	if err != nil {
-		return domain.Trial{}, notFoundAs(err, "Trial %d not found", id)
+		return domain.Trial{}, trialNotFound(ctx, q, id, err)
 	}
 	return t, nil
 }
+
+// trialNotFound is err, the failure to find trial id, as the caller should
+// read it: a purged trial's row is gone but its history is not, so it is
+// not "not found" but purged, at a date.
+func trialNotFound(ctx context.Context, q *store.Queries, id int64, err error) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	at, err := q.TrialPurgedAt(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.Errorf(apperr.NotFound, "Trial %d not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	return apperr.WithReason(apperr.NotFound, ReasonPurged,
+		"Trial %d was purged at %s, with its organization; only its history remains", id, wire.Format(at))
+}
+
+// ReasonPurged names the NotFound error of a trial that was purged, whose
+// history can still be read.
+const ReasonPurged = "purged"
 
 // Events returns a trial's history, oldest first. The history outlives a
 // purged trial, so it is found even when the trial is not.

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
+	"github.com/trialsd/trialsd/internal/wire"
 	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
@@ -448,5 +450,37 @@ func TestTrialNotFound(t *testing.T) {
 	}
 	if _, err := b.svc.Events(context.Background(), 99); apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("events err = %v, want not found", err)
+	}
+}
+
+// A purged trial is not "not found": its answer says it was purged, and
+// when, since its history is still served.
+func TestPurgedTrialSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	tr := startTrial(t, b, t0.Add(time.Hour))
+	if err := b.svc.DeleteTrialNow(ctx, domain.Operator, tr.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var purgeAt time.Time
+	if err := b.pool.QueryRow(ctx, "SELECT purge_at FROM organizations WHERE id = $1", tr.OrganizationID).Scan(&purgeAt); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(purgeAt)
+	if res, err := b.svc.Purge(ctx, tr.OrganizationID, purgeAt, "test"); err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("Purge = %+v, %v", res, err)
+	}
+	want := fmt.Sprintf("Trial %d was purged at %s, with its organization; only its history remains", tr.ID, wire.Format(purgeAt))
+	_, err := b.svc.Trial(ctx, tr.ID)
+	if apperr.CodeOf(err) != apperr.NotFound || err.Error() != want {
+		t.Errorf("Trial of a purged trial: %v, want not found: %q", err, want)
+	}
+	err = b.svc.UpdateTrial(ctx, domain.Operator, tr.ID, lifecycle.UpdateTrialRequest{Notes: new(string)}, "test")
+	if apperr.CodeOf(err) != apperr.NotFound || err.Error() != want {
+		t.Errorf("UpdateTrial of a purged trial: %v, want not found: %q", err, want)
+	}
+	if events, err := b.svc.Events(ctx, tr.ID); err != nil || events[len(events)-1].Kind != domain.EventPurged {
+		t.Errorf("history of a purged trial: %v, %v", events, err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -385,4 +386,20 @@ func (q *Queries) ExpireTrials(ctx context.Context, ids, jobIDs []int64, at, gra
 		return fmt.Errorf("expiring %d trials: %w", len(ids), err)
 	}
 	return nil
+}
+
+// TrialPurgedAt returns when the trial with id was purged, from its
+// history, which outlives the trial's row; ErrNotFound when no trial with
+// that id was ever purged.
+func (q *Queries) TrialPurgedAt(ctx context.Context, id int64) (time.Time, error) {
+	var at time.Time
+	err := q.db.QueryRow(ctx, `SELECT at FROM trial_events WHERE trial_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
+		id, domain.EventPurged).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading purge of trial %d: %w", id, err)
+	}
+	return at, nil
 }
