@@ -89,6 +89,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		WebhookEndpoints: s.Endpoints,
 		Ready:            func(context.Context) error { return b.ready },
 		Observer:         b.metrics,
+		Metrics:          b.metrics.Handler(),
 	})
 	srv := httptest.NewServer(conformsToSpec(t, h))
 	t.Cleanup(srv.Close)
