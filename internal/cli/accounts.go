@@ -57,7 +57,7 @@ password is read from standard input, never from the command line.`,
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "admin %s <%s> (id %d, %s) is ready; API key:\n%s\n", u.Username, u.Email, u.ID, u.PublicID, key)
-				return nil
+				return a.noteOtherKeys(ctx, acc, u.Username)
 			})
 		},
 	}
@@ -90,6 +90,21 @@ create-admin --password-stdin revokes the user's tokens too.`,
 	_ = revoke.MarkFlagRequired("username")
 	cmd.AddCommand(create, revoke)
 	return cmd
+}
+
+// noteOtherKeys says on standard error, leaving the key the last line of
+// standard output, when create-admin added a key beside others that still
+// work: running it again is how a lost key is replaced, and the old one
+// should then be revoked.
+func (a *app) noteOtherKeys(ctx context.Context, acc *accounts.Service, username string) error {
+	keys, err := acc.ListAPIKeys(ctx, username)
+	if err != nil || len(keys) < 2 {
+		return err
+	}
+	fmt.Fprintf(a.env.Stderr, "note: %s now has %d API keys and the earlier ones still work; "+
+		"trialsd apikeys list --username %s shows them, apikeys revoke --username %s ID revokes one\n",
+		username, len(keys), username, username)
+	return nil
 }
 
 func (a *app) apikeysCommand() *cobra.Command {

@@ -256,6 +256,9 @@ func TestUsersCreateAdmin(t *testing.T) {
 	if !keyPattern.MatchString(second) || second == key {
 		t.Fatalf("second create-admin printed %q, want a new key", second)
 	}
+	if !strings.Contains(r.stderr, "root now has 2 API keys and the earlier ones still work") {
+		t.Errorf("second create-admin did not say the first key still works: stderr %q", r.stderr)
+	}
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d users, %v; want root only", n, err)
