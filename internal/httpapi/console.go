@@ -64,10 +64,14 @@ type console struct {
 
 // page is what every template gets: the layout's part and the page's Data.
 type page struct {
-	Title      string
-	CSRF       string
-	Admin      accounts.User
+	Title string
+	CSRF  string
+	Admin accounts.User
+	// Now is the time the page's relative times count from: the daemon's
+	// clock unless the page sets it, as a test-clock trial's page does with
+	// its clock's time, which NowOf then names.
 	Now        time.Time
+	NowOf      string
 	Flash      string
 	Error      string
 	TestClocks bool
@@ -204,7 +208,10 @@ func (c *console) checkCSRF(h http.Handler) http.Handler {
 func (c *console) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.CSRF = csrf(w, r)
 	p.Admin = caller(r.Context())
-	p.Now = c.clock.Now().UTC()
+	if p.Now.IsZero() {
+		p.Now = c.clock.Now()
+	}
+	p.Now = p.Now.UTC()
 	p.TestClocks, p.RiverUI = c.testClocks, c.riverUI
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

@@ -212,3 +212,33 @@ func TestConsoleTestClocks(t *testing.T) {
 		t.Errorf("%s clocks left after the delete", n)
 	}
 }
+
+// A test clock's trial is timed by its clock on its console page: "in 14d"
+// from the clock's 1 January, not years from the wall clock, and the page
+// says whose time it shows. The list names the clock instead of a time
+// relative to the wall clock.
+func TestConsoleTimesClockTrialsByTheirClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br, _ := consoleLogin(t, b)
+	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"rehearsal","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", r.status, r.body)
+	}
+	clockID := int64(r.body["testClock"].(map[string]any)["id"].(float64))
+	userID := b.scalar(t, `SELECT id FROM users WHERE username = 'operator'`)
+	r = b.call(t, "POST", "/v1/api/admin/trials", b.admin,
+		fmt.Sprintf(`{"userId":%s,"testClockId":%d,"expirationDate":"2031-01-15T00:00:00Z"}`, userID, clockID))
+	if r.status != http.StatusOK {
+		t.Fatalf("create trial: %d %v", r.status, r.body)
+	}
+	_, body := br.get(fmt.Sprintf("/console/trials/%d", int64(r.body["id"].(float64))))
+	for _, want := range []string{"2031-01-15 00:00 UTC <small>in 14d 0h</small>", "Now: <time", "2031-01-01 00:00 UTC</time>, on test clock " + fmt.Sprint(clockID) + " (simulated time)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("trial page lacks %q:\n%.3000s", want, body)
+		}
+	}
+	if _, list := br.get("/console/trials"); !strings.Contains(list, "2031-01-15 00:00 UTC <small>test clock "+fmt.Sprint(clockID)+"</small>") {
+		t.Errorf("trial list does not name the clock:\n%.3000s", list)
+	}
+}

@@ -82,6 +82,8 @@ type trialView struct {
 	// Simulated is set when the trial lives on a test clock: its times are
 	// the clock's.
 	Simulated bool
+	// Now is the trial's now: its clock's time when Simulated.
+	Now time.Time
 }
 
 // timelineEntry is one event with what the timeline shows of it.
@@ -102,7 +104,10 @@ func (c *console) trial(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	p := page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Flash: doneMessages[r.URL.Query().Get("done")]}
+	p := page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Flash: doneMessages[r.URL.Query().Get("done")], Now: v.Now}
+	if v.Simulated {
+		p.NowOf = fmt.Sprintf("test clock %d", *v.Trial.TestClockID)
+	}
 	c.render(w, r, http.StatusOK, "trial", p)
 }
 
@@ -117,6 +122,9 @@ func (c *console) trialView(r *http.Request) (trialView, error) {
 		return trialView{}, err
 	}
 	v := trialView{Trial: t, Simulated: t.TestClockID != nil}
+	if v.Now, err = c.lifecycle.NowOf(ctx, t); err != nil {
+		return trialView{}, err
+	}
 	if v.Parties, err = c.lifecycle.PartiesOf(ctx, t); err != nil {
 		return trialView{}, err
 	}

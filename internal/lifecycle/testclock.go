@@ -106,6 +106,21 @@ func (s *Service) TestClock(ctx context.Context, id int64) (domain.TestClock, er
 	return clk, notFoundAs(err, "Test clock %d not found", id)
 }
 
+// NowOf is trial t's now, as its operations see it: its test clock's time
+// for a clock's trial (whatever the server's test_clocks setting, since
+// the trial exists), the daemon's clock otherwise. Shown beside the
+// trial's dates, it keeps "in 3d" true in simulated time.
+func (s *Service) NowOf(ctx context.Context, t domain.Trial) (time.Time, error) {
+	if t.TestClockID == nil {
+		return s.now(), nil
+	}
+	clk, err := store.New(s.pool).TestClockByID(ctx, *t.TestClockID)
+	if err != nil {
+		return time.Time{}, notFoundAs(err, "Test clock %d not found", *t.TestClockID)
+	}
+	return domain.Instant(clk.FrozenTime), nil
+}
+
 // maxListedClocks bounds a listing of test clocks.
 const maxListedClocks = 1000
 
