@@ -94,15 +94,14 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the outbox's event id
-	// index and the attempt log's outbox index are gone; organizations'
-	// time-ordered public ids stay (the migration before).
-	var indexes, v7 int
+	// Down rolls back the newest migration only: the purged trials' index
+	// is gone; the outbox's event id index stays (the migration before).
+	var purged, outbox int
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_indexes WHERE indexname IN ('outbox_webhook_event_id_idx', 'webhook_attempts_outbox_idx')),
-			(SELECT count(*) FROM pg_proc WHERE proname = 'public_id_v7')`).
-		Scan(&indexes, &v7); err != nil || indexes != 0 || v7 != 1 {
-		t.Fatalf("after down: %d of the outbox indexes left (want 0), public_id_v7 %d (want 1) (%v)", indexes, v7, err)
+			(SELECT count(*) FROM pg_indexes WHERE indexname = 'trial_events_purged_idx'),
+			(SELECT count(*) FROM pg_indexes WHERE indexname = 'outbox_webhook_event_id_idx')`).
+		Scan(&purged, &outbox); err != nil || purged != 0 || outbox != 1 {
+		t.Fatalf("after down: trial_events_purged_idx %d (want 0), outbox_webhook_event_id_idx %d (want 1) (%v)", purged, outbox, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

@@ -86,3 +86,15 @@ type TrialDetails struct {
 // millisecond (the contract's dates carry three fractional digits, so a
 // date read back equals the one written).
 func Instant(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// PurgedTrial is what remains of a trial purged with its organization: its
+// row is gone, its history ends in trial.purged, which says when and in
+// which state it was.
+type PurgedTrial struct {
+	ID             int64
+	OrganizationID int64
+	PurgedAt       time.Time
+	// State is the trial's state when it was purged (deleted, or upgraded
+	// when its organization was deleted by hand).
+	State State
+}

@@ -10,9 +10,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/lifecycle"
 )
 
 // browser is a client with cookies that does not follow redirects, so a
@@ -240,5 +243,59 @@ func TestConsoleTimesClockTrialsByTheirClock(t *testing.T) {
 	}
 	if _, list := br.get("/console/trials"); !strings.Contains(list, "2031-01-15 00:00 UTC <small>test clock "+fmt.Sprint(clockID)+"</small>") {
 		t.Errorf("trial list does not name the clock:\n%.3000s", list)
+	}
+}
+
+// purgeTrial deletes trial id's organization now and purges it at its
+// purge date, as the purge job would.
+func purgeTrial(t *testing.T, b *testBundle, id int64) {
+	t.Helper()
+	ctx := t.Context()
+	lc := b.services.Lifecycle
+	if err := lc.DeleteTrialNow(ctx, domain.Operator, id, "test"); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := lc.Trial(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var purgeAt time.Time
+	if err := b.pool.QueryRow(ctx, `SELECT purge_at FROM organizations WHERE id = $1`, tr.OrganizationID).Scan(&purgeAt); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(purgeAt)
+	if res, err := lc.Purge(ctx, tr.OrganizationID, purgeAt, "test"); err != nil || res.Outcome != lifecycle.Applied {
+		t.Fatalf("Purge = %+v, %v", res, err)
+	}
+}
+
+// The trial list's "purged" filter lists the trials whose rows are gone,
+// from their history, and a purged trial's id finds it there.
+func TestConsolePurgedFilter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var ids []int64
+	for range 2 {
+		r := b.post(t, "/v1/api/admin/trials", `{"userId":1,"expirationDate":"2026-07-01T00:00:00Z"}`)
+		if r.status != http.StatusOK {
+			t.Fatalf("create trial: %d %v", r.status, r.body)
+		}
+		ids = append(ids, int64(r.body["id"].(float64)))
+	}
+	purgeTrial(t, b, ids[0])
+	br, _ := consoleLogin(t, b) // after the purge: the clock is weeks later
+	_, body := br.get("/console/trials?state=purged")
+	row := fmt.Sprintf(`<td><a href="/console/trials/%d">%d</a></td>`, ids[0], ids[0])
+	if !strings.Contains(body, row) || strings.Contains(body, fmt.Sprintf(`/console/trials/%d"`, ids[1])) {
+		t.Errorf("purged list: want trial %d only:\n%.3000s", ids[0], body)
+	}
+	if !strings.Contains(body, `<option value="purged" selected>`) {
+		t.Errorf("the filter does not offer purged:\n%.1000s", body)
+	}
+	if _, body := br.get(fmt.Sprintf("/console/trials?state=purged&q=%d", ids[1])); strings.Contains(body, "<tbody>") {
+		t.Errorf("a live trial's id found a purged one:\n%.2000s", body)
+	}
+	if _, body := br.get(fmt.Sprintf("/console/trials?state=purged&q=%d", ids[0])); !strings.Contains(body, row) {
+		t.Errorf("the purged trial's id did not find it:\n%.2000s", body)
 	}
 }

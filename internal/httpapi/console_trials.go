@@ -25,6 +25,9 @@ type trialList struct {
 	State  string
 	States []domain.State
 	Trials []lifecycle.TrialListing
+	// Purged is the page when State is store.PurgedState: what the
+	// trial.purged events say of trials whose rows are gone.
+	Purged []domain.PurgedTrial
 	// Next is the after= of the next page; "" on the last.
 	Next string
 }
@@ -33,7 +36,8 @@ type trialList struct {
 // search box, a page at a time by key.
 func (c *console) trials(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	l := trialList{Query: strings.TrimSpace(v.Get("q")), State: v.Get("state"), States: domain.States}
+	states := append(slices.Clone(domain.States), store.PurgedState)
+	l := trialList{Query: strings.TrimSpace(v.Get("q")), State: v.Get("state"), States: states}
 	f := lifecycle.SearchFilter{Query: l.Query, State: domain.State(l.State), Limit: consolePageSize + 1}
 	if a := v.Get("after"); a != "" {
 		k, err := parseTrialKey(a)
@@ -43,17 +47,31 @@ func (c *console) trials(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = &k
 	}
-	found, err := c.lifecycle.Search(r.Context(), f)
+	var err error
+	if f.State == store.PurgedState {
+		l.Purged, err = c.lifecycle.PurgedTrials(r.Context(), f)
+		l.Purged, l.Next = cutPage(l.Purged, func(p domain.PurgedTrial) store.TrialKey {
+			return store.TrialKey{ExpirationDate: p.PurgedAt, ID: p.ID}
+		})
+	} else {
+		l.Trials, err = c.lifecycle.Search(r.Context(), f)
+		l.Trials, l.Next = cutPage(l.Trials, lifecycle.TrialListing.Key)
+	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if len(found) > consolePageSize {
-		found = found[:consolePageSize]
-		l.Next = formatTrialKey(found[len(found)-1].Key())
-	}
-	l.Trials = found
 	c.render(w, r, http.StatusOK, "trials", page{Title: "Trials", Data: l})
+}
+
+// cutPage cuts rows, read one past consolePageSize, to a page, with the
+// after= of the next one by the rows' keys ("" on the last page).
+func cutPage[T any](rows []T, key func(T) store.TrialKey) ([]T, string) {
+	if len(rows) <= consolePageSize {
+		return rows, ""
+	}
+	rows = rows[:consolePageSize]
+	return rows, formatTrialKey(key(rows[len(rows)-1]))
 }
 
 // formatTrialKey writes a list key as after= carries it: the expiration

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
@@ -86,6 +88,25 @@ type SearchFilter = store.TrialSearch
 
 // TrialListing is a trial with its user's and organization's names.
 type TrialListing = store.TrialListing
+
+// PurgedTrials returns a page of the purged trials, by purge date then id,
+// starting after f.After (whose ExpirationDate is a purge date); a query
+// that is a trial id narrows them to it, any other matches none, since a
+// purged trial's user and organization are gone. f.State is ignored.
+func (s *Service) PurgedTrials(ctx context.Context, f SearchFilter) ([]domain.PurgedTrial, error) {
+	if f.Limit <= 0 || f.Limit > maxSearchPage {
+		f.Limit = 50
+	}
+	var id *int64
+	if q := strings.TrimSpace(f.Query); q != "" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil {
+			return nil, nil
+		}
+		id = &n
+	}
+	return store.New(s.pool).PurgedTrials(ctx, id, f.After, f.Limit)
+}
 
 // maxSearchPage bounds a page of Search.
 const maxSearchPage = 200

@@ -101,3 +101,24 @@ func matching(query string, arg func(any) string) string {
 	}
 	return "id IN (" + strings.Join(probes, " UNION ALL ") + ")"
 }
+
+// PurgedTrials returns a page of purged trials by purge date and id (the
+// key's ExpirationDate holds the purge date), from their trial.purged
+// events through trial_events_purged_idx (00012); id, when not nil, narrows
+// them to that trial.
+func (q *Queries) PurgedTrials(ctx context.Context, id *int64, after *TrialKey, limit int) ([]domain.PurgedTrial, error) {
+	var from TrialKey
+	if after != nil {
+		from = *after
+	}
+	rows, err := q.db.Query(ctx, `
+		SELECT trial_id, at, (data->>'organizationId')::bigint, data->>'state'
+		FROM trial_events
+		WHERE kind = $1 AND (at, trial_id) > ($2, $3) AND ($4::bigint IS NULL OR trial_id = $4)
+		ORDER BY at, trial_id LIMIT $5`, domain.EventPurged, from.ExpirationDate, from.ID, id, limit)
+	return collect(rows, err, "listing purged trials", func(row pgx.CollectableRow) (domain.PurgedTrial, error) {
+		var p domain.PurgedTrial
+		err := row.Scan(&p.ID, &p.PurgedAt, &p.OrganizationID, &p.State)
+		return p, err
+	})
+}

@@ -168,3 +168,29 @@ func (e explainer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 	e.out.WriteString(strings.Join(plan, "\n"))
 	return e.tx.Query(ctx, sql, args...)
 }
+
+// The purged trials' list walks its partial index, not the whole history.
+func TestPurgedTrialsUseTheirIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	key := &store.TrialKey{ExpirationDate: time.Now(), ID: 1}
+	id := int64(42)
+	for _, narrow := range []*int64{nil, &id} {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+		var plan strings.Builder
+		if _, err := store.New(explainer{tx: tx, out: &plan}).PurgedTrials(ctx, narrow, key, 50); err != nil {
+			t.Fatal(err)
+		}
+		_ = tx.Rollback(ctx)
+		if !strings.Contains(plan.String(), "trial_events_purged_idx") {
+			t.Errorf("purged trials (id %v) do not use trial_events_purged_idx:\n%s", narrow, plan.String())
+		}
+	}
+}
