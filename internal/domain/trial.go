@@ -20,6 +20,11 @@ const (
 	StateUpgraded State = "upgraded"
 )
 
+// StatePurged is no trial's state but a pseudo-state: a purged trial's row
+// is gone, and so is its state. trial_state_counts counts the trials purged
+// so far under it (migration 00008), and the console lists them by it.
+const StatePurged State = "purged"
+
 // States are every state, in lifecycle order.
 var States = []State{StateActive, StateExpired, StateDeleted, StateUpgraded}
 

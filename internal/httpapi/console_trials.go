@@ -24,8 +24,8 @@ type trialList struct {
 	Query  string
 	State  string
 	States []domain.State
-	Trials []lifecycle.TrialListing
-	// Purged is the page when State is store.PurgedState: what the
+	Trials []domain.TrialListing
+	// Purged is the page when State is domain.StatePurged: what the
 	// trial.purged events say of trials whose rows are gone.
 	Purged []domain.PurgedTrial
 	// Next is the after= of the next page; "" on the last.
@@ -36,9 +36,9 @@ type trialList struct {
 // search box, a page at a time by key.
 func (c *console) trials(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	states := append(slices.Clone(domain.States), store.PurgedState)
+	states := append(slices.Clone(domain.States), domain.StatePurged)
 	l := trialList{Query: strings.TrimSpace(v.Get("q")), State: v.Get("state"), States: states}
-	f := lifecycle.SearchFilter{Query: l.Query, State: domain.State(l.State), Limit: consolePageSize + 1}
+	f := domain.TrialSearch{Query: l.Query, State: domain.State(l.State), Limit: consolePageSize + 1}
 	if a := v.Get("after"); a != "" {
 		k, err := parseTrialKey(a)
 		if err != nil {
@@ -48,14 +48,14 @@ func (c *console) trials(w http.ResponseWriter, r *http.Request) {
 		f.After = &k
 	}
 	var err error
-	if f.State == store.PurgedState {
+	if f.State == domain.StatePurged {
 		l.Purged, err = c.lifecycle.PurgedTrials(r.Context(), f)
-		l.Purged, l.Next = cutPage(l.Purged, func(p domain.PurgedTrial) store.TrialKey {
-			return store.TrialKey{ExpirationDate: p.PurgedAt, ID: p.ID}
+		l.Purged, l.Next = cutPage(l.Purged, func(p domain.PurgedTrial) domain.TrialKey {
+			return domain.TrialKey{ExpirationDate: p.PurgedAt, ID: p.ID}
 		})
 	} else {
 		l.Trials, err = c.lifecycle.Search(r.Context(), f)
-		l.Trials, l.Next = cutPage(l.Trials, lifecycle.TrialListing.Key)
+		l.Trials, l.Next = cutPage(l.Trials, domain.TrialListing.Key)
 	}
 	if err != nil {
 		c.fail(w, r, err)
@@ -66,7 +66,7 @@ func (c *console) trials(w http.ResponseWriter, r *http.Request) {
 
 // cutPage cuts rows, read one past consolePageSize, to a page, with the
 // after= of the next one by the rows' keys ("" on the last page).
-func cutPage[T any](rows []T, key func(T) store.TrialKey) ([]T, string) {
+func cutPage[T any](rows []T, key func(T) domain.TrialKey) ([]T, string) {
 	if len(rows) <= consolePageSize {
 		return rows, ""
 	}
@@ -76,18 +76,18 @@ func cutPage[T any](rows []T, key func(T) store.TrialKey) ([]T, string) {
 
 // formatTrialKey writes a list key as after= carries it: the expiration
 // date in Unix microseconds (the database's precision), a dot, the id.
-func formatTrialKey(k store.TrialKey) string {
+func formatTrialKey(k domain.TrialKey) string {
 	return fmt.Sprintf("%d.%d", k.ExpirationDate.UnixMicro(), k.ID)
 }
 
-func parseTrialKey(s string) (store.TrialKey, error) {
+func parseTrialKey(s string) (domain.TrialKey, error) {
 	at, id, ok := strings.Cut(s, ".")
 	us, err1 := strconv.ParseInt(at, 10, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
 	if !ok || err1 != nil || err2 != nil {
-		return store.TrialKey{}, apperr.InvalidField("after", "after is not a page of this list")
+		return domain.TrialKey{}, apperr.InvalidField("after", "after is not a page of this list")
 	}
-	return store.TrialKey{ExpirationDate: time.UnixMicro(us).UTC(), ID: n}, nil
+	return domain.TrialKey{ExpirationDate: time.UnixMicro(us).UTC(), ID: n}, nil
 }
 
 // trialView is a trial's page: the trial, its parties, what is scheduled,
@@ -288,7 +288,7 @@ func (c *console) failOnTrial(w http.ResponseWriter, r *http.Request, err error)
 // upcomingView is the upcoming page: the window and what falls due in it.
 type upcomingView struct {
 	Within string
-	Counts []lifecycle.Upcoming
+	Counts []domain.UpcomingCount
 	Totals map[string]int64
 }
 

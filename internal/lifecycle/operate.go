@@ -69,12 +69,8 @@ func (s *Service) PendingJobs(ctx context.Context, t domain.Trial) ([]PendingJob
 	return out, nil
 }
 
-// Upcoming counts the transitions due within the window from now, by hour
-// and kind, from the jobs River holds.
-type Upcoming = store.UpcomingCount
-
 // UpcomingTransitions returns what falls due within the next within.
-func (s *Service) UpcomingTransitions(ctx context.Context, within time.Duration) ([]Upcoming, error) {
+func (s *Service) UpcomingTransitions(ctx context.Context, within time.Duration) ([]domain.UpcomingCount, error) {
 	if within <= 0 || within > 366*24*time.Hour {
 		return nil, apperr.InvalidField("within", "within must be a positive duration of at most a year, such as 24h")
 	}
@@ -83,17 +79,11 @@ func (s *Service) UpcomingTransitions(ctx context.Context, within time.Duration)
 	return store.New(s.pool).UpcomingJobs(ctx, kinds, now.Add(within))
 }
 
-// SearchFilter narrows and pages the console's trial list.
-type SearchFilter = store.TrialSearch
-
-// TrialListing is a trial with its user's and organization's names.
-type TrialListing = store.TrialListing
-
 // PurgedTrials returns a page of the purged trials, by purge date then id,
 // starting after f.After (whose ExpirationDate is a purge date); a query
 // that is a trial id narrows them to it, any other matches none, since a
 // purged trial's user and organization are gone. f.State is ignored.
-func (s *Service) PurgedTrials(ctx context.Context, f SearchFilter) ([]domain.PurgedTrial, error) {
+func (s *Service) PurgedTrials(ctx context.Context, f domain.TrialSearch) ([]domain.PurgedTrial, error) {
 	if f.Limit <= 0 || f.Limit > maxSearchPage {
 		f.Limit = 50
 	}
@@ -114,7 +104,7 @@ const maxSearchPage = 200
 // Search returns a page of the trials f names, by expiration date then id,
 // starting after f.After (store.SearchTrials says how it stays fast at any
 // size).
-func (s *Service) Search(ctx context.Context, f SearchFilter) ([]TrialListing, error) {
+func (s *Service) Search(ctx context.Context, f domain.TrialSearch) ([]domain.TrialListing, error) {
 	if f.State != "" && !slices.Contains(domain.States, f.State) {
 		return nil, apperr.InvalidField("state", "state must be active, expired, deleted or upgraded")
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // This file is the one place trialsd reads River's river_job table itself,
@@ -124,21 +126,14 @@ func (q *Queries) RiverLeaderElected(ctx context.Context, now time.Time) (bool, 
 	return ok, nil
 }
 
-// UpcomingCount is how many jobs of a kind fall due in an hour.
-type UpcomingCount struct {
-	Hour time.Time
-	Kind string
-	N    int64
-}
-
 // UpcomingJobs counts the not-yet-run jobs of kinds due by to (overdue ones
 // included: they are due now), by hour (UTC) and kind.
-func (q *Queries) UpcomingJobs(ctx context.Context, kinds []string, to time.Time) ([]UpcomingCount, error) {
+func (q *Queries) UpcomingJobs(ctx context.Context, kinds []string, to time.Time) ([]domain.UpcomingCount, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT date_trunc('hour', scheduled_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', kind, count(*)
 		FROM river_job
 		WHERE state = ANY($3::text[]::river_job_state[])
 		  AND kind = ANY($1) AND scheduled_at <= $2
 		GROUP BY 1, 2 ORDER BY 1, 2`, kinds, to, stateNames(PendingJobStates))
-	return collect(rows, err, "counting upcoming jobs", pgx.RowToStructByPos[UpcomingCount])
+	return collect(rows, err, "counting upcoming jobs", pgx.RowToStructByPos[domain.UpcomingCount])
 }

@@ -5,43 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trialsd/trialsd/internal/domain"
 )
-
-// TrialKey is a trial's place in the console's list, which is sorted by
-// expiration date and then id: a page starts after the key of the last
-// row of the one before (keyset pagination), so page 1000 costs what page
-// 1 does.
-type TrialKey struct {
-	ExpirationDate time.Time
-	ID             int64
-}
-
-// TrialSearch narrows and pages the console's trial list.
-type TrialSearch struct {
-	// State is "" for any.
-	State domain.State
-	// Query matches a trial id, or a user's e-mail address or username,
-	// or an organization's name, whole and in any case; "" for any. Whole
-	// matches are what the indexes answer in one probe at any size.
-	Query string
-	// After is the key the page starts after; nil for the first page.
-	After *TrialKey
-	Limit int
-}
-
-// TrialListing is a trial with the names the console shows beside it.
-type TrialListing struct {
-	domain.Trial
-	Username, UserEmail, OrganizationName string
-}
-
-// Key is the listing's place in the list.
-func (l TrialListing) Key() TrialKey { return TrialKey{ExpirationDate: l.ExpirationDate, ID: l.ID} }
 
 // SearchTrials returns a page of trials matching s, by expiration date and
 // id. The matching trials are found first, through the unique indexes of
@@ -50,7 +18,7 @@ func (l TrialListing) Key() TrialKey { return TrialKey{ExpirationDate: l.Expirat
 // unsearched page walks trials_expiration_id_idx (or, for a state,
 // trials_state_expiration_idx) from the key on. The SQL is built with only
 // the conditions asked for, so each shape gets its own plan.
-func (q *Queries) SearchTrials(ctx context.Context, s TrialSearch) ([]TrialListing, error) {
+func (q *Queries) SearchTrials(ctx context.Context, s domain.TrialSearch) ([]domain.TrialListing, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -77,8 +45,8 @@ func (q *Queries) SearchTrials(ctx context.Context, s TrialSearch) ([]TrialListi
 		FROM page JOIN users u ON u.id = page.user_id JOIN organizations o ON o.id = page.organization_id
 		ORDER BY page.expiration_date, page.id`
 	rows, err := q.db.Query(ctx, sql, args...)
-	return collect(rows, err, "searching trials", func(row pgx.CollectableRow) (TrialListing, error) {
-		var l TrialListing
+	return collect(rows, err, "searching trials", func(row pgx.CollectableRow) (domain.TrialListing, error) {
+		var l domain.TrialListing
 		t := &l.Trial
 		err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
 			&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
@@ -106,8 +74,8 @@ func matching(query string, arg func(any) string) string {
 // key's ExpirationDate holds the purge date), from their trial.purged
 // events through trial_events_purged_idx (00012); id, when not nil, narrows
 // them to that trial.
-func (q *Queries) PurgedTrials(ctx context.Context, id *int64, after *TrialKey, limit int) ([]domain.PurgedTrial, error) {
-	var from TrialKey
+func (q *Queries) PurgedTrials(ctx context.Context, id *int64, after *domain.TrialKey, limit int) ([]domain.PurgedTrial, error) {
+	var from domain.TrialKey
 	if after != nil {
 		from = *after
 	}

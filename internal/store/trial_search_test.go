@@ -43,14 +43,14 @@ func TestSearchTrials(t *testing.T) {
 		}
 		all = append(all, tr)
 	}
-	ids := func(ls []store.TrialListing) string {
+	ids := func(ls []domain.TrialListing) string {
 		var s []string
 		for _, l := range ls {
 			s = append(s, fmt.Sprint(l.ID))
 		}
 		return strings.Join(s, ",")
 	}
-	search := func(s store.TrialSearch) []store.TrialListing {
+	search := func(s domain.TrialSearch) []domain.TrialListing {
 		t.Helper()
 		if s.Limit == 0 {
 			s.Limit = 100
@@ -64,27 +64,27 @@ func TestSearchTrials(t *testing.T) {
 	for query, want := range map[string]int64{
 		"user3@acme.EXAMPLE": all[3].ID, "USER4": all[4].ID, "org 5": all[5].ID, fmt.Sprint(all[2].ID): all[2].ID,
 	} {
-		got := search(store.TrialSearch{Query: query})
+		got := search(domain.TrialSearch{Query: query})
 		if len(got) != 1 || got[0].ID != want {
 			t.Errorf("search %q = %s, want %d", query, ids(got), want)
 		}
 	}
-	if got := search(store.TrialSearch{Query: "user"}); len(got) != 0 {
+	if got := search(domain.TrialSearch{Query: "user"}); len(got) != 0 {
 		t.Errorf("a part of a name matched %s", ids(got))
 	}
-	if got := search(store.TrialSearch{Query: "user1@acme.example"})[0]; got.Username != "user1" || got.OrganizationName != "Org 1" || got.UserEmail != "User1@Acme.example" {
+	if got := search(domain.TrialSearch{Query: "user1@acme.example"})[0]; got.Username != "user1" || got.OrganizationName != "Org 1" || got.UserEmail != "User1@Acme.example" {
 		t.Errorf("listing names: %+v", got)
 	}
-	if got := search(store.TrialSearch{State: domain.StateExpired}); len(got) != 0 {
+	if got := search(domain.TrialSearch{State: domain.StateExpired}); len(got) != 0 {
 		t.Errorf("no trial is expired, got %s", ids(got))
 	}
 
 	// Pages of two, by key, give the whole list in order.
-	whole := ids(search(store.TrialSearch{}))
-	var paged []store.TrialListing
-	var after *store.TrialKey
+	whole := ids(search(domain.TrialSearch{}))
+	var paged []domain.TrialListing
+	var after *domain.TrialKey
 	for {
-		page := search(store.TrialSearch{After: after, Limit: 2})
+		page := search(domain.TrialSearch{After: after, Limit: 2})
 		if len(page) == 0 {
 			break
 		}
@@ -110,8 +110,8 @@ func TestSearchTrialsUsesIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testdb.New(t)
-	key := &store.TrialKey{ExpirationDate: time.Now(), ID: 1}
-	for _, s := range []store.TrialSearch{
+	key := &domain.TrialKey{ExpirationDate: time.Now(), ID: 1}
+	for _, s := range []domain.TrialSearch{
 		{Limit: 50}, {After: key, Limit: 50}, {State: domain.StateActive, After: key, Limit: 50},
 		{Query: "fred@acme.example", Limit: 50}, {Query: "42", State: domain.StateUpgraded, After: key, Limit: 50},
 	} {
@@ -132,7 +132,7 @@ func TestSearchTrialsUsesIndexes(t *testing.T) {
 
 // explain is the plan of the search s, of store's own SQL: explainer
 // writes the plan of each query before it runs it.
-func explain(t *testing.T, tx pgx.Tx, s store.TrialSearch) string {
+func explain(t *testing.T, tx pgx.Tx, s domain.TrialSearch) string {
 	t.Helper()
 	var plan strings.Builder
 	q := store.New(explainer{tx: tx, out: &plan})
@@ -174,7 +174,7 @@ func TestPurgedTrialsUseTheirIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testdb.New(t)
-	key := &store.TrialKey{ExpirationDate: time.Now(), ID: 1}
+	key := &domain.TrialKey{ExpirationDate: time.Now(), ID: 1}
 	id := int64(42)
 	for _, narrow := range []*int64{nil, &id} {
 		tx, err := pool.Begin(ctx)

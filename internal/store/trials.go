@@ -163,21 +163,17 @@ func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) 
 	return gen, nil
 }
 
-// PurgedState is the pseudo-state of trial_state_counts that counts every
-// trial purged so far (00008): purged rows are gone, and so is their state.
-const PurgedState domain.State = "purged"
-
 // CountTrialsByState counts trials in each state, for the state gauges,
 // from the counters the trials triggers keep (migrations 00002 to 00004 and
 // 00008): a few rows per backend, however many trials there are. With
-// PurgedState, the trials purged so far.
+// domain.StatePurged, the trials purged so far.
 func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int64, error) {
 	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
 	counts := make(map[domain.State]int64, len(domain.States)+1)
-	for _, s := range append(domain.States, PurgedState) {
+	for _, s := range append(domain.States, domain.StatePurged) {
 		counts[s] = 0
 	}
 	var state domain.State

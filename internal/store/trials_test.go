@@ -94,8 +94,8 @@ func TestCountTrialsByStateFollowsTheTable(t *testing.T) {
 		t.Fatalf("test setup: %v", want)
 	}
 	// The purged trials are gone from the table, not from the count.
-	if got[store.PurgedState] != 3 {
-		t.Errorf("purged: counters say %d, 3 trials were purged", got[store.PurgedState])
+	if got[domain.StatePurged] != 3 {
+		t.Errorf("purged: counters say %d, 3 trials were purged", got[domain.StatePurged])
 	}
 }
 
