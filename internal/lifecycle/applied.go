@@ -13,8 +13,9 @@ type trialGen struct{ id, gen int64 }
 
 // appliedExpiries remembers the trials this daemon expired in other jobs'
 // batches, after the batch committed, so that their own expiry jobs can
-// complete without reading the trial back: in a storm that read was a
-// quarter of the daemon's CPU. It is exact because a trial never returns to
+// complete without reading the trial back, which in a storm was a large
+// share of the daemon's CPU (docs/performance.md, "Tuning, before and
+// after"). It is exact because a trial never returns to
 // a (state, generation) it has left, so "expired at generation g" stays
 // true once committed. A job a replica runs, or one that comes after its
 // entry was pushed out, reads the trial as before.

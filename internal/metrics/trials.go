@@ -85,9 +85,8 @@ type TrialFigures struct {
 // Upcoming are the database's figures behind the look-ahead gauges, read
 // by the refresher: the active trials ending within each of EndingWindows,
 // and the deletions due within DeletionWindow. They are counts over the
-// trials' indexes, which grow with the trials (2.7 s at 10M active trials,
-// where the state counters take a millisecond), so a scrape never waits
-// for them.
+// trials' indexes, which grow with the trials while the state counters do
+// not (docs/performance.md, "Scale"), so a scrape never waits for them.
 type Upcoming struct {
 	EndingWithin map[string]int64
 	DeletionsDue int64

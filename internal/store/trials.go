@@ -192,8 +192,8 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int6
 // whose expiration date is at or before it (those overdue included: they
 // end at the next expiry sweep), in one pass over
 // trials_state_expiration_idx up to the latest instant: a count per
-// instant walked the nearer windows' entries again (2.7 s against 2.1 s
-// at 10M active trials).
+// instant walked the nearer windows' entries again (docs/performance.md,
+// "Scale", has both timings).
 func (q *Queries) CountTrialsEndingBy(ctx context.Context, by []time.Time) ([]int64, error) {
 	if len(by) == 0 {
 		return nil, nil
@@ -373,8 +373,8 @@ func (q *Queries) NextDueActiveTrial(ctx context.Context, after time.Time) (next
 
 // ExpireTrials marks each trial ids[i] expired at `at`, its grace period
 // ending at graceEndsAt, with its Delete job jobIDs[i] as its next
-// transition and no reminders, in one statement: one new row version per
-// trial, where setting the dates and the jobs apart wrote two.
+// transition and no reminders, in one statement, so each trial gets one new
+// row version, not one for its dates and another for its jobs.
 func (q *Queries) ExpireTrials(ctx context.Context, ids, jobIDs []int64, at, graceEndsAt time.Time) error {
 	if _, err := q.db.Exec(ctx, `
 		UPDATE trials t SET expired_date = $3, grace_ends_at = $4, transition_job_id = u.job_id, reminder_job_ids = '{}'
