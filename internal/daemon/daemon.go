@@ -25,7 +25,6 @@ import (
 	"github.com/trialsd/trialsd/internal/httpapi"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/services"
-	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/turnstile"
 	"github.com/trialsd/trialsd/jobs"
 )
@@ -72,7 +71,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	d.river = client
 	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics})
 	d.metrics.SetWorkersEnabled(opts.Workers)
-	d.metrics.ReadTrialsFrom(d.TrialFigures, logger)
+	d.metrics.ReadTrialsFrom(metrics.NewDatabase(pool, clk).TrialFigures, logger)
 	// Workers are added after the client exists because they need the
 	// services, which need the client to enqueue; River reads the bundle
 	// when it starts working.
@@ -92,10 +91,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 // watched.
 func newMetrics() *metrics.Metrics {
 	m := metrics.New()
-	m.WatchTransactionAborts(func() (int64, int64) {
-		a := store.AbortsSoFar()
-		return a.Deadlocks, a.SerializationFailures
-	})
+	m.WatchStoreAborts()
 	return m
 }
 
@@ -280,59 +276,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(err, d.Stop(context.WithoutCancel(ctx)))
 }
 
-// QueueStats reads the state of River's queues for the job gauges.
-func (d *Daemon) QueueStats(ctx context.Context) (metrics.QueueStats, error) {
-	q := store.New(d.pool)
-	stats := metrics.QueueStats{Jobs: map[[2]string]int64{}, OldestAvailable: map[string]time.Duration{}}
-	counts, err := q.UnfinishedJobCounts(ctx)
-	if err != nil {
-		return stats, err
-	}
-	for _, c := range counts {
-		stats.Jobs[[2]string{c.Queue, c.State}] = c.N
-	}
-	now := d.clock.Now()
-	oldest, err := q.OldestAvailableJobs(ctx)
-	if err != nil {
-		return stats, err
-	}
-	for queue, at := range oldest {
-		stats.OldestAvailable[queue] = now.Sub(at)
-	}
-	stats.Leader, err = q.RiverLeaderElected(ctx, now)
-	return stats, err
-}
-
-// TrialFigures reads trialsd_trials' figures: the counters by state.
-func (d *Daemon) TrialFigures(ctx context.Context) (metrics.TrialFigures, error) {
-	byState, err := store.New(d.pool).CountTrialsByState(ctx)
-	return metrics.TrialFigures{ByState: byState}, err
-}
-
-// Upcoming reads the look-ahead gauges' figures: what falls due within
-// their windows from the clock's now.
-func (d *Daemon) Upcoming(ctx context.Context) (metrics.Upcoming, error) {
-	q := store.New(d.pool)
-	u := metrics.Upcoming{EndingWithin: map[string]int64{}}
-	now := d.clock.Now()
-	by := make([]time.Time, len(metrics.EndingWindows))
-	for i, w := range metrics.EndingWindows {
-		by[i] = now.Add(w.Length)
-	}
-	ending, err := q.CountTrialsEndingBy(ctx, by)
-	if err != nil {
-		return u, err
-	}
-	for i, w := range metrics.EndingWindows {
-		u.EndingWithin[w.Label] = ending[i]
-	}
-	u.DeletionsDue, err = q.CountDeletionsDueBy(ctx, now.Add(metrics.DeletionWindow.Length))
-	return u, err
-}
-
 // MetricSources are the database reads behind the daemon's refreshed gauges.
 func (d *Daemon) MetricSources() metrics.Sources {
-	return metrics.Sources{Queues: d.QueueStats, Upcoming: d.Upcoming, Ready: d.Ready}
+	db := metrics.NewDatabase(d.pool, d.clock)
+	return metrics.Sources{Queues: db.QueueStats, Upcoming: db.Upcoming, Ready: d.Ready}
 }
 
 // riverUIHandler is nil when the UI is off, so no route is registered.
