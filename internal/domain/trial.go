@@ -103,3 +103,17 @@ type PurgedTrial struct {
 	// when its organization was deleted by hand).
 	State State
 }
+
+// Organization is a workspace a trial gives enterprise features: a trial
+// organization is made for each trial and purged with it.
+type Organization struct {
+	ID                 int64
+	PublicID           string
+	Name               string
+	IsTrial            bool
+	EnterpriseFeatures bool
+	CreatedAt          time.Time
+	DeletedAt          *time.Time
+	PurgeAt            *time.Time
+	PurgeJobID         *int64
+}

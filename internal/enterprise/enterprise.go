@@ -197,7 +197,7 @@ func (s *Service) createTx(ctx context.Context, tx pgx.Tx, c creation) (Response
 
 // create makes the e-mail's user and the additional admins admins of org,
 // records the enterprise and upgrades the organization's trial, in tx.
-func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org store.Organization, now time.Time) (Response, error) {
+func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org domain.Organization, now time.Time) (Response, error) {
 	q := store.New(tx)
 	user, err := s.userFor(ctx, q, c.req.Email)
 	if err != nil {
@@ -245,10 +245,10 @@ func replay(prior store.IdempotencyRecord, c creation) (Response, error) {
 
 // lockOrganization locks the organization with a public id and its trials,
 // in the lock order; ErrNotFound when there is none.
-func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (store.Organization, []domain.Trial, error) {
+func lockOrganization(ctx context.Context, q *store.Queries, publicID string) (domain.Organization, []domain.Trial, error) {
 	id, err := q.OrganizationIDByPublicID(ctx, publicID)
 	if err != nil {
-		return store.Organization{}, nil, err
+		return domain.Organization{}, nil, err
 	}
 	return q.LockOrganization(ctx, id)
 }
@@ -265,7 +265,7 @@ func errNoOrganization(publicID string) error {
 // live trial, since creating the enterprise upgrades the trial, which is a
 // site admin's decision (else a trial's user would upgrade it for free). A
 // caller who is not a member is told the organization does not exist.
-func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org store.Organization, trials []domain.Trial) error {
+func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org domain.Organization, trials []domain.Trial) error {
 	role, err := q.MemberRole(ctx, org.ID, caller.ID)
 	if err != nil {
 		return err

@@ -101,14 +101,14 @@ func (c *change) lockTrial(ctx context.Context, id int64) (domain.Trial, error) 
 
 // lockOrganization locks an organization and its trials in the documented
 // order (its trials in id order, then the organization), and returns them.
-func (c *change) lockOrganization(ctx context.Context, orgID int64) (store.Organization, []domain.Trial, error) {
+func (c *change) lockOrganization(ctx context.Context, orgID int64) (domain.Organization, []domain.Trial, error) {
 	org, trials, err := c.q.LockOrganization(ctx, orgID)
 	if err != nil {
-		return store.Organization{}, nil, err
+		return domain.Organization{}, nil, err
 	}
 	for _, t := range trials {
 		if err := c.enterClock(ctx, t); err != nil {
-			return store.Organization{}, nil, err
+			return domain.Organization{}, nil, err
 		}
 	}
 	return org, trials, nil

@@ -188,7 +188,7 @@ func notFoundAs(err error, format string, args ...any) error {
 // beside the trial.
 type Parties struct {
 	User         store.User
-	Organization store.Organization
+	Organization domain.Organization
 }
 
 // PartiesOf returns t's user and organization.

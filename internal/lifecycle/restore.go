@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/trialsd/trialsd/internal/domain"
-	"github.com/trialsd/trialsd/internal/store"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 )
@@ -39,7 +38,7 @@ func (s *Service) RestoreOrganization(ctx context.Context, actor domain.Actor, o
 
 // undeleteOrganization brings back a soft-deleted organization with the
 // projects and memberships hidden with it, and cancels its purge.
-func (c *change) undeleteOrganization(ctx context.Context, org store.Organization) error {
+func (c *change) undeleteOrganization(ctx context.Context, org domain.Organization) error {
 	deletedAt := *org.DeletedAt
 	if err := c.q.UndeleteOrganization(ctx, org.ID); err != nil {
 		return err

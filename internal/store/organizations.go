@@ -10,23 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Organization is a row of organizations.
-type Organization struct {
-	ID                 int64
-	PublicID           string
-	Name               string
-	IsTrial            bool
-	EnterpriseFeatures bool
-	CreatedAt          time.Time
-	DeletedAt          *time.Time
-	PurgeAt            *time.Time
-	PurgeJobID         *int64
-}
-
 const organizationColumns = `id, public_id, name, is_trial, enterprise_features, created_at, deleted_at, purge_at, purge_job_id`
 
-func scanOrganization(row pgx.Row) (Organization, error) {
-	var o Organization
+func scanOrganization(row pgx.Row) (domain.Organization, error) {
+	var o domain.Organization
 	err := row.Scan(&o.ID, &o.PublicID, &o.Name, &o.IsTrial, &o.EnterpriseFeatures, &o.CreatedAt, &o.DeletedAt, &o.PurgeAt, &o.PurgeJobID)
 	return o, notFound(err)
 }
@@ -41,26 +28,26 @@ type NewOrganization struct {
 }
 
 // InsertOrganization creates an organization.
-func (q *Queries) InsertOrganization(ctx context.Context, o NewOrganization) (Organization, error) {
+func (q *Queries) InsertOrganization(ctx context.Context, o NewOrganization) (domain.Organization, error) {
 	row, err := scanOrganization(q.db.QueryRow(ctx, `
 		INSERT INTO organizations (name, is_trial, enterprise_features, created_at)
 		VALUES ($1, $2, $3, $4)
 		RETURNING `+organizationColumns, o.Name, o.Trial, o.EnterpriseFeatures, o.Now))
 	if err != nil {
-		return Organization{}, fmt.Errorf("inserting organization: %w", err)
+		return domain.Organization{}, fmt.Errorf("inserting organization: %w", err)
 	}
 	return row, nil
 }
 
 // OrganizationByID returns the organization with id.
-func (q *Queries) OrganizationByID(ctx context.Context, id int64) (Organization, error) {
+func (q *Queries) OrganizationByID(ctx context.Context, id int64) (domain.Organization, error) {
 	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1`, id))
 }
 
 // OrganizationByIDForUpdate returns the organization and locks it. In the
 // lock order (see the package doc) its trials come first: a transaction
 // that holds none of them locks the organization with LockOrganization.
-func (q *Queries) OrganizationByIDForUpdate(ctx context.Context, id int64) (Organization, error) {
+func (q *Queries) OrganizationByIDForUpdate(ctx context.Context, id int64) (domain.Organization, error) {
 	return scanOrganization(q.db.QueryRow(ctx, `SELECT `+organizationColumns+` FROM organizations WHERE id = $1 FOR UPDATE`, id))
 }
 
@@ -77,14 +64,14 @@ func (q *Queries) OrganizationIDByPublicID(ctx context.Context, publicID string)
 // LockOrganization locks an organization for an operation on all of it, in
 // the lock order: its trials in id order, then the organization itself. It
 // returns both; ErrNotFound when the organization does not exist.
-func (q *Queries) LockOrganization(ctx context.Context, id int64) (Organization, []domain.Trial, error) {
+func (q *Queries) LockOrganization(ctx context.Context, id int64) (domain.Organization, []domain.Trial, error) {
 	trials, err := q.TrialsOfOrganizationForUpdate(ctx, id)
 	if err != nil {
-		return Organization{}, nil, err
+		return domain.Organization{}, nil, err
 	}
 	org, err := q.OrganizationByIDForUpdate(ctx, id)
 	if err != nil {
-		return Organization{}, nil, err
+		return domain.Organization{}, nil, err
 	}
 	return org, trials, nil
 }
