@@ -28,8 +28,7 @@ func TestGrowthCountersBySourceAndPath(t *testing.T) {
 	var orgs []int64
 	for i := range 2 {
 		name := fmt.Sprintf("signup%d", i)
-		st, err := s.Signup.StartEnterpriseTrial(ctx, signup.NewUser{Username: name, Email: name + "@acme.example", Name: name},
-			lifecycle.StartTrialRequest{}, "request:s")
+		st, err := s.Signup.StartEnterpriseTrial(ctx, signUp(name), "request:s")
 		must(t, err)
 		orgs = append(orgs, st.OrganizationID)
 	}
@@ -58,5 +57,15 @@ func TestGrowthCountersBySourceAndPath(t *testing.T) {
 		if !strings.Contains(m, line+"\n") {
 			t.Errorf("/metrics lacks %q in:\n%s", line, grepLines(m, "trialsd_trials"))
 		}
+	}
+}
+
+// signUp is an enterprise sign-up of name at acme.example, without a
+// password.
+func signUp(name string) signup.EnterpriseSignup {
+	email, yes := name+"@acme.example", true
+	return signup.EnterpriseSignup{
+		Form:  signup.Form{Name: &name, Username: &name, Email: &email, PrivacyPolicy: &yes},
+		Trial: lifecycle.StartTrialRequest{Email: &email},
 	}
 }

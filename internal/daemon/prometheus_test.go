@@ -29,7 +29,6 @@ import (
 	"github.com/trialsd/trialsd/internal/daemon"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
-	"github.com/trialsd/trialsd/internal/signup"
 )
 
 // The shipped dashboard and rules, against a real Prometheus (Debian's
@@ -118,8 +117,7 @@ func driveLifecycle(t *testing.T, b *testBundle, events <-chan *river.Event) {
 	s := b.daemon.Services()
 	for i := range 3 {
 		name := "signup" + strconv.Itoa(i)
-		if _, err := s.Signup.StartEnterpriseTrial(ctx, signup.NewUser{Username: name, Email: name + "@acme.example", Name: name},
-			lifecycle.StartTrialRequest{}, "request:s"+strconv.Itoa(i)); err != nil {
+		if _, err := s.Signup.StartEnterpriseTrial(ctx, signUp(name), "request:s"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/signup"
 	"github.com/trialsd/trialsd/internal/turnstile"
 )
@@ -55,49 +54,28 @@ type signupFields struct {
 	JobTitle          *string `json:"jobTitle"`
 }
 
-// passwordHasher hashes a sign-up's password: *signup.Service.
-type passwordHasher interface {
-	HashPassword(ctx context.Context, password string) (string, error)
+// form is the sign-up's form as the signup package checks it.
+func (f signupFields) form(name, email *string, utm int) signup.Form {
+	return signup.Form{
+		Name: name, Username: f.Username, Email: email, Password: f.Password,
+		PrivacyPolicy: f.PrivacyPolicy, UTMParams: utm,
+	}
 }
 
-// signupChecks are what a sign-up's checks need besides signupFields.
-type signupChecks struct {
-	name, email   *string
-	policy        signup.Policy
-	utm           int
-	origin, query *string
-	hasher        passwordHasher
+// edgeChecks are a sign-up's checks that need the request, for the signup
+// service to run once the sign-up's rules passed: the redirect, then
+// Turnstile, which costs a call to Cloudflare.
+func edgeChecks(r *http.Request, v *turnstile.Verifier, cfg *config.Config, redirect redirectFields, token *string) signup.EdgeCheck {
+	return func(ctx context.Context) error {
+		if _, err := redirectURL(cfg.HTTP.RedirectOrigins, redirect.origin, redirect.query, ""); err != nil {
+			return err
+		}
+		return verifyHuman(r.WithContext(ctx), v, token, cfg.HTTP.TrustedProxies)
+	}
 }
 
-// checkSignup makes the checks every public sign-up makes before writing,
-// cheapest first: the sign-up's rules (signup.Form.Validate), the
-// redirect, then Turnstile, which costs a call to Cloudflare. Only a
-// sign-up that passed them all has its password hashed (returned), in one
-// of the process's bounded password slots: a flood of sign-ups with bad
-// tokens costs neither memory nor cores.
-func checkSignup(r *http.Request, f signupFields, c signupChecks, v *turnstile.Verifier, cfg *config.Config) (*string, error) {
-	form := signup.Form{
-		Name: c.name, Username: f.Username, Email: c.email, Password: f.Password,
-		PrivacyPolicy: f.PrivacyPolicy, UTMParams: c.utm,
-	}
-	if err := form.Validate(c.policy); err != nil {
-		return nil, err
-	}
-	if _, err := redirectURL(cfg.HTTP.RedirectOrigins, c.origin, c.query, ""); err != nil {
-		return nil, err
-	}
-	if err := verifyHuman(r, v, f.TurnstileResponse, cfg.HTTP.TrustedProxies); err != nil {
-		return nil, err
-	}
-	if !form.HasPassword() {
-		return nil, nil
-	}
-	h, err := c.hasher.HashPassword(r.Context(), *f.Password)
-	if err != nil {
-		return nil, err
-	}
-	return &h, nil
-}
+// redirectFields are a sign-up's redirectUrlOrigin and redirectUrlQueryParams.
+type redirectFields struct{ origin, query *string }
 
 // verifyHuman checks the Turnstile token: a rejected token is the client's
 // fault (400), an unreachable Cloudflare is not (503).
@@ -145,21 +123,11 @@ func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, svc *sig
 				return err
 			}
 			req.Details.JobTitle = body.JobTitle
-			if err := lifecycle.ValidateStart(req); err != nil {
-				return err
-			}
-			hash, err := checkSignup(r, body.signupFields, signupChecks{
-				name: body.Name, email: body.Email, utm: len(body.UTMParams),
-				policy: signup.Policy{BusinessOnly: true, FreeEmailDomains: cfg.Signup.FreeEmailDomains},
-				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams, hasher: svc,
-			}, v, cfg)
-			if err != nil {
-				return err
-			}
-			started, err := svc.StartEnterpriseTrial(r.Context(), signup.NewUser{
-				Username: *body.Username, Email: *body.Email, Name: *body.Name,
-				PasswordHash: hash, JobTitle: body.JobTitle, CompanyName: body.CompanyName,
-			}, req, causeOf(r))
+			started, err := svc.StartEnterpriseTrial(r.Context(), signup.EnterpriseSignup{
+				Form:  body.signupFields.form(body.Name, body.Email, len(body.UTMParams)),
+				Trial: req, JobTitle: body.JobTitle, CompanyName: body.CompanyName,
+				Edge: edgeChecks(r, v, cfg, redirectFields{body.RedirectURLOrigin, body.RedirectURLQueryParams}, body.TurnstileResponse),
+			}, causeOf(r))
 			if err != nil {
 				return err
 			}
@@ -199,24 +167,11 @@ func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service,
 			if err := decode(r, &body); err != nil {
 				return err
 			}
-			if body.ProjectName != nil && len(*body.ProjectName) > 255 {
-				return apperr.InvalidField("projectName", "projectName may be at most 255 characters")
-			}
-			hash, err := checkSignup(r, body.signupFields, signupChecks{
-				name: body.Name, email: body.Email, utm: len(body.UTMParams),
-				origin: body.RedirectURLOrigin, query: body.RedirectURLQueryParams, hasher: svc,
-			}, v, cfg)
-			if err != nil {
-				return err
-			}
-			u := signup.ProUser{NewUser: signup.NewUser{
-				Username: *body.Username, Email: *body.Email, Name: *body.Name, PasswordHash: hash,
-				JobTitle: body.JobTitle, CompanyName: body.CompanyName,
-			}}
-			if body.ProjectName != nil {
-				u.ProjectName = strings.TrimSpace(*body.ProjectName)
-			}
-			created, err := svc.CreateProUser(r.Context(), u)
+			created, err := svc.CreateProUser(r.Context(), signup.ProSignup{
+				Form:        body.signupFields.form(body.Name, body.Email, len(body.UTMParams)),
+				ProjectName: body.ProjectName, JobTitle: body.JobTitle, CompanyName: body.CompanyName,
+				Edge: edgeChecks(r, v, cfg, redirectFields{body.RedirectURLOrigin, body.RedirectURLQueryParams}, body.TurnstileResponse),
+			})
 			if err != nil {
 				return err
 			}

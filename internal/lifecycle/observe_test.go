@@ -128,7 +128,11 @@ func TestObserverHearsCallerTransactionsOnCommit(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if started, err = b.svc.StartTrialTx(ctx, tx, u, lifecycle.StartTrialRequest{}, "request:s"); err != nil {
+			valid, err := lifecycle.ValidateStart(lifecycle.StartTrialRequest{})
+			if err != nil {
+				return err
+			}
+			if started, err = b.svc.StartTrialTx(ctx, tx, u, valid, "request:s"); err != nil {
 				return err
 			}
 			if !commit {

@@ -51,7 +51,7 @@ type StartedTrial struct {
 // trial of lifecycle.trial_length; an admin may set the date and notes and
 // start as many as they like.
 func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartTrialRequest, cause string) (StartedTrial, error) {
-	if err := ValidateStart(req); err != nil {
+	if _, err := ValidateStart(req); err != nil {
 		return StartedTrial{}, err
 	}
 	var started StartedTrial
@@ -100,11 +100,11 @@ func (c *change) lockUser(ctx context.Context, userID int64) (store.User, error)
 
 // StartTrialTx gives user, just created in tx by a public sign-up, their
 // self-service trial, in tx: the sign-up's user and trial commit together.
-// The caller reports the start with started.Committed once tx committed.
-func (s *Service) StartTrialTx(ctx context.Context, tx pgx.Tx, user store.User, req StartTrialRequest, cause string) (StartedTrial, error) {
-	if err := ValidateStart(req); err != nil {
-		return StartedTrial{}, err
-	}
+// The request was validated before the sign-up's costly steps, once: a
+// ValidStart is the proof. The caller reports the start with
+// started.Committed once tx committed.
+func (s *Service) StartTrialTx(ctx context.Context, tx pgx.Tx, user store.User, v ValidStart, cause string) (StartedTrial, error) {
+	req := v.req
 	c := s.begin(tx, domain.Actor{UserID: user.ID}, cause)
 	c.signup = true
 	t, err := c.terms(StartTrialRequest{})
@@ -195,14 +195,17 @@ func (c *change) updateContact(ctx context.Context, user store.User, req StartTr
 	return c.s.activation.SendCodeTx(ctx, c.tx, user)
 }
 
+// ValidStart is a start-trial request that passed ValidateStart: what
+// StartTrialTx takes, so that a sign-up checks its request once, before its
+// costly steps, and cannot forget to.
+type ValidStart struct{ req StartTrialRequest }
+
 // ValidateStart checks a start-trial request's fields (lengths, e-mail,
-// utmParams, the enumerated answers), without the database: the public
-// sign-up runs it before its costly steps (Turnstile, the password hash),
-// and starting a trial runs it again.
-func ValidateStart(req StartTrialRequest) error {
+// utmParams, the enumerated answers), without the database.
+func ValidateStart(req StartTrialRequest) (ValidStart, error) {
 	if req.Email != nil && *req.Email != "" {
 		if err := domain.CheckEmail("email", *req.Email); err != nil {
-			return err
+			return ValidStart{}, err
 		}
 	}
 	fields := []struct {
@@ -211,13 +214,16 @@ func ValidateStart(req StartTrialRequest) error {
 	}{{"email", req.Email}, {"name", req.Name}, {"organizationName", req.OrganizationName}}
 	for _, f := range fields {
 		if err := domain.CheckLength(f.name, f.value, domain.MaxFieldLength); err != nil {
-			return err
+			return ValidStart{}, err
 		}
 	}
 	if err := domain.CheckLength("notes", req.Notes, domain.MaxNotesLength); err != nil {
-		return err
+		return ValidStart{}, err
 	}
-	return req.Details.Validate()
+	if err := req.Details.Validate(); err != nil {
+		return ValidStart{}, err
+	}
+	return ValidStart{req: req}, nil
 }
 
 func firstNonEmpty(values ...*string) string {

@@ -73,7 +73,10 @@ func New(d Deps) *Services {
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
 		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks,
 	})
-	signups := signup.New(signup.Deps{Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Passwords: pw, Logger: d.Logger})
+	signups := signup.New(signup.Deps{
+		Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Passwords: pw,
+		FreeEmailDomains: cfg.Signup.FreeEmailDomains, Logger: d.Logger,
+	})
 	return &Services{
 		Lifecycle: lc,
 		Accounts:  accounts.New(d.Pool, d.Clock, pw),

@@ -5,9 +5,11 @@
 // project), the e-mail activation codes both send, the activation of a paid
 // plan, and the removal of sign-ups whose payment never came.
 //
-// What reaches this package has been decoded by the HTTP edge; what it
-// checks (Validate) is the sign-up's own rules. Turnstile and the redirect
-// stay at the edge, which knows the client and the request.
+// What reaches this package has been decoded by the HTTP edge. Each
+// sign-up checks its own rules here, once, with its own policy (the
+// free-mail domains come in through Deps), then runs the edge's
+// checks (the redirect, and Turnstile, which knows the client), then hashes
+// the password: cheapest first.
 package signup
 
 import (
@@ -17,7 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -29,9 +30,21 @@ type Service struct {
 	clock     clock.Clock
 	codes     *Codes
 	lifecycle *lifecycle.Service
-	passwords *accounts.Passwords
-	logger    *slog.Logger
+	passwords Hasher
+	// freeEmailDomains are refused by the enterprise sign-up.
+	freeEmailDomains []string
+	logger           *slog.Logger
 }
+
+// Hasher hashes a new user's password: *accounts.Passwords.
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+}
+
+// EdgeCheck is what the edge checks of a sign-up that passed its rules,
+// before its password is hashed: the redirect and that a person sent it
+// (Turnstile), which only the edge can, knowing the request and its client.
+type EdgeCheck func(ctx context.Context) error
 
 // Deps are what the sign-up service is built from.
 type Deps struct {
@@ -43,8 +56,11 @@ type Deps struct {
 	// Lifecycle starts the enterprise sign-up's trial.
 	Lifecycle *lifecycle.Service
 	// Passwords hashes the new users' passwords.
-	Passwords *accounts.Passwords
-	Logger    *slog.Logger
+	Passwords Hasher
+	// FreeEmailDomains are the domains the enterprise sign-up refuses
+	// (signup.free_email_domains): it is for companies.
+	FreeEmailDomains []string
+	Logger           *slog.Logger
 }
 
 // New returns the sign-up service.
@@ -53,14 +69,32 @@ func New(d Deps) *Service {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{pool: d.Pool, clock: d.Clock, codes: d.Codes, lifecycle: d.Lifecycle, passwords: d.Passwords, logger: logger}
+	return &Service{
+		pool: d.Pool, clock: d.Clock, codes: d.Codes, lifecycle: d.Lifecycle, passwords: d.Passwords,
+		freeEmailDomains: d.FreeEmailDomains, logger: logger,
+	}
 }
 
-// HashPassword checks a new user's password against the contract's rule and
-// hashes it, in one of the process's password slots. A sign-up hashes last,
-// once every cheaper check has passed.
-func (s *Service) HashPassword(ctx context.Context, password string) (string, error) {
-	return s.passwords.Hash(ctx, password)
+// admit runs a valid form's costly checks, in order: the edge's, then the
+// password's hash (in one of the process's password slots), so that a flood
+// of sign-ups with bad tokens costs neither memory nor cores. It returns
+// the account to create.
+func (s *Service) admit(ctx context.Context, f Form, edge EdgeCheck) (newUser, error) {
+	if edge != nil {
+		if err := edge(ctx); err != nil {
+			return newUser{}, err
+		}
+	}
+	u := newUser{Username: *f.Username, Email: *f.Email, Name: *f.Name}
+	if !f.HasPassword() {
+		return u, nil
+	}
+	h, err := s.passwords.Hash(ctx, *f.Password)
+	if err != nil {
+		return newUser{}, err
+	}
+	u.PasswordHash = &h
+	return u, nil
 }
 
 // now is the clock's time as stored: UTC, whole milliseconds, as the
