@@ -67,12 +67,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rep := newReport(stdout)
 	var failed []string
+	start := time.Now()
 	for _, g := range groups(pkgs) {
+		began := time.Now()
 		if err := g.test(ctx, args, rep); err != nil {
 			failed = append(failed, err.Error())
 		}
+		rep.groupTook(g, time.Since(began))
 	}
 	rep.summary(10)
+	fmt.Fprintf(stdout, "== make test took %s, builds included\n", time.Since(start).Round(time.Second))
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
 	}

@@ -91,6 +91,17 @@ func (r *report) printOutput(key string, wholePackage bool) {
 	fmt.Fprint(r.out, strings.Join(r.output[key], ""))
 }
 
+// groupTook says how long a group's go test ran, its build included: the
+// packages' own times leave the build out, and on a cold cache it is most
+// of the run.
+func (r *report) groupTook(g *group, d time.Duration) {
+	race := "without"
+	if g.race {
+		race = "with"
+	}
+	fmt.Fprintf(r.out, "== %d packages %s -race, timeout %s: %s, builds included\n", len(g.pkgs), race, g.timeout, d.Round(time.Second))
+}
+
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond)
 }

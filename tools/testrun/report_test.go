@@ -27,12 +27,14 @@ func TestReport(t *testing.T) {
 	} {
 		r.event([]byte(line))
 	}
+	r.groupTook(&group{race: true, timeout: time.Minute, pkgs: []string{"./internal/a", "./internal/b"}}, 95*time.Second)
 	r.summary(10)
 	got := out.String()
 	for _, want := range []string{
 		"broken: want 1, got 2", "still waiting", "panic: test timed out",
 		"FAIL internal/a", "67% of 1m0s", "2.5s  internal/a TestQuiet",
 		"WARNING: internal/a needed 40s, more than half its timeout of 1m0s",
+		"== 2 packages with -race, timeout 1m0s: 1m35s, builds included",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the report lacks %q:\n%s", want, got)
