@@ -79,18 +79,38 @@ type eventJSON struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// handleAdminTrialEvents is the trial's history, oldest first.
+// Pages of a trial's history in the events API: ?limit= events (at most
+// maxEventsListed), after the event ?after=.
+const (
+	eventsListed    = 50
+	maxEventsListed = 200
+)
+
+// handleAdminTrialEvents is the trial's history, oldest first, a page at a
+// time: next is the after= of the next page, null on the last.
 func handleAdminTrialEvents(logger *slog.Logger, lc *lifecycle.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r, "enterpriseTrialId")
+		var after int64
+		var limit int
+		if err == nil {
+			after, err = queryID(r, "after")
+		}
+		if err == nil {
+			limit, err = queryLimit(r, eventsListed, maxEventsListed)
+		}
+		var events []domain.Event
+		if err == nil {
+			events, err = lc.EventsAfter(r.Context(), id, after, limit+1)
+		}
 		if err != nil {
 			respondError(w, r, logger, err)
 			return
 		}
-		events, err := lc.Events(r.Context(), id)
-		if err != nil {
-			respondError(w, r, logger, err)
-			return
+		var next *int64
+		if len(events) > limit {
+			events = events[:limit]
+			next = &events[limit-1].ID
 		}
 		out := make([]eventJSON, len(events))
 		for i, e := range events {
@@ -99,7 +119,8 @@ func handleAdminTrialEvents(logger *slog.Logger, lc *lifecycle.Service) http.Han
 		encode(w, http.StatusOK, struct {
 			Success bool        `json:"success"`
 			Events  []eventJSON `json:"events"`
-		}{true, out})
+			Next    *int64      `json:"next"`
+		}{true, out, next})
 	})
 }
 

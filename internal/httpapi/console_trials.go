@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/domain"
@@ -96,7 +97,11 @@ type trialView struct {
 	Trial   domain.Trial
 	Parties lifecycle.Parties
 	Pending []lifecycle.PendingJob
-	Events  []timelineEntry
+	// Events is a page of the history, newest first: at most
+	// consoleEventsPage of them.
+	Events []timelineEntry
+	// Older is the before= of the next, older, page; 0 on the last.
+	Older int64
 	// Simulated is set when the trial lives on a test clock: its times are
 	// the clock's.
 	Simulated bool
@@ -113,9 +118,23 @@ type timelineEntry struct {
 	JobID      int64
 	RequestID  string
 	Deliveries []store.OutboxStatus
+	// DataShown is the event's data as the page shows it: at most
+	// consoleDataShown bytes of it; Truncated says the rest was left out.
+	DataShown string
+	Truncated bool
 }
 
-// trial shows one trial's whole life.
+// consoleEventsPage is how many events a page of a trial's timeline shows,
+// and consoleDataShown how much of each event's data: a member's extension
+// requests are each up to 16 KiB and a trial may hold thousands, so the
+// page is bounded by both, whatever the history holds.
+const (
+	consoleEventsPage = 50
+	consoleDataShown  = 2 << 10
+)
+
+// trial shows one trial: its parties, what is scheduled, and its history a
+// page at a time, newest first (before= pages back).
 func (c *console) trial(w http.ResponseWriter, r *http.Request) {
 	v, err := c.trialView(r)
 	if err != nil {
@@ -150,16 +169,25 @@ func (c *console) trialView(r *http.Request) (trialView, error) {
 		return trialView{}, err
 	}
 	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
-	events, err := c.lifecycle.Events(ctx, id)
+	before, err := queryID(r, "before")
 	if err != nil {
 		return trialView{}, err
+	}
+	events, err := c.lifecycle.EventsBefore(ctx, id, before, consoleEventsPage+1)
+	if err != nil {
+		return trialView{}, err
+	}
+	if len(events) > consoleEventsPage {
+		events = events[:consoleEventsPage]
+		v.Older = events[len(events)-1].ID
 	}
 	v.Events, err = c.timeline(r, events)
 	return v, err
 }
 
-// timeline pairs each event with its note, its cause and its deliveries,
-// newest first.
+// timeline pairs each event of a page, newest first, with its note, its
+// cause, its deliveries (without their payloads) and the part of its data
+// shown.
 func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEntry, error) {
 	deliveries, err := c.endpoints.DeliveriesOf(r.Context(), events)
 	if err != nil {
@@ -170,8 +198,9 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 		byEvent[m.EventID] = append(byEvent[m.EventID], m)
 	}
 	out := make([]timelineEntry, 0, len(events))
-	for i := len(events) - 1; i >= 0; i-- {
-		e := timelineEntry{Event: events[i], Deliveries: byEvent[outbox.EventID(events[i].ID)]}
+	for _, ev := range events {
+		e := timelineEntry{Event: ev, Deliveries: byEvent[outbox.EventID(ev.ID)]}
+		e.DataShown, e.Truncated = shownPart(string(ev.Data), consoleDataShown)
 		var data struct {
 			Note string `json:"note"`
 		}
@@ -184,6 +213,18 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// shownPart cuts s to at most n bytes, on a character boundary, and says
+// whether it did.
+func shownPart(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], true
 }
 
 // doneMessages are what the trial page says after each action.

@@ -118,6 +118,34 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
+// queryID reads an optional id of the query, a page's cursor: 0 when
+// absent, else a positive integer.
+func queryID(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.InvalidField(name, "%s must be a positive integer", name)
+	}
+	return id, nil
+}
+
+// queryLimit reads ?limit=, a page's size: def when absent, else a whole
+// number from 1 to most.
+func queryLimit(r *http.Request, def, most int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > most {
+		return 0, apperr.InvalidField("limit", "limit must be a whole number from 1 to %d", most)
+	}
+	return n, nil
+}
+
 // handleListUserTrials is listEnterpriseTrialsUser: a user's trials, newest
 // first. A user may list only their own; admins anyone's.
 func handleListUserTrials(logger *slog.Logger, lc *lifecycle.Service) http.Handler {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -186,11 +185,9 @@ const maxAttemptsListed = 1000
 func handleEndpointAttempts(logger *slog.Logger, eps *outbox.Endpoints) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r, "endpointId")
-		limit := 100
-		if v := r.URL.Query().Get("limit"); v != "" && err == nil {
-			if limit, err = strconv.Atoi(v); err != nil || limit <= 0 || limit > maxAttemptsListed {
-				err = apperr.InvalidField("limit", "limit must be a whole number from 1 to %d", maxAttemptsListed)
-			}
+		var limit int
+		if err == nil {
+			limit, err = queryLimit(r, 100, maxAttemptsListed)
 		}
 		var attempts []store.WebhookAttempt
 		if err == nil {

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
 
@@ -10,9 +11,18 @@ import (
 	"github.com/trialsd/trialsd/internal/store"
 )
 
+// MaxExtensionRequestsPerDay bounds the extension requests a trial keeps
+// in a day of its time (its test clock's, when it has one), whoever asks:
+// each is kept in the trial's history and sent to every webhook, and the
+// per-user and per-organization rate limits alone let one member add
+// hundreds of megabytes a day to one trial.
+const MaxExtensionRequestsPerDay = 10
+
 // RequestExtension records a member's request to extend their
 // organization's trial (trial.extension_requested, with the request's body)
-// and sends it to the webhooks; it changes no date: an admin decides.
+// and sends it to the webhooks; it changes no date: an admin decides. A
+// trial takes at most MaxExtensionRequestsPerDay in 24 hours; more is a
+// Conflict.
 func (s *Service) RequestExtension(ctx context.Context, actor domain.Actor, orgID int64, body json.RawMessage, cause string) error {
 	return s.inChange(ctx, actor, cause, func(c *change) error {
 		if err := mayRequestExtension(ctx, c.q, actor, orgID); err != nil {
@@ -25,6 +35,9 @@ func (s *Service) RequestExtension(ctx context.Context, actor domain.Actor, orgI
 		for _, t := range trials {
 			if t.State.Live() {
 				if err := c.enterClock(ctx, t); err != nil {
+					return err
+				}
+				if err := underExtensionCap(ctx, c, t); err != nil {
 					return err
 				}
 				var request any
@@ -58,6 +71,21 @@ func mayRequestExtension(ctx context.Context, q *store.Queries, actor domain.Act
 	}
 	if !member {
 		return apperr.Errorf(apperr.Forbidden, "You are not a member of organization %d", orgID)
+	}
+	return nil
+}
+
+// underExtensionCap refuses a request to a trial that already holds
+// MaxExtensionRequestsPerDay of them in the last 24 hours of the change's
+// time. The trial is locked, so concurrent requests count each other.
+func underExtensionCap(ctx context.Context, c *change, t domain.Trial) error {
+	n, err := c.q.CountTrialEventsSince(ctx, t.ID, domain.EventExtensionRequested, c.now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if n >= MaxExtensionRequestsPerDay {
+		return apperr.Errorf(apperr.Conflict, "Trial %d already has %d extension requests in the last 24 hours; retry later",
+			t.ID, MaxExtensionRequestsPerDay)
 	}
 	return nil
 }

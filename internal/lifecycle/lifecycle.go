@@ -158,11 +158,34 @@ func trialNotFound(ctx context.Context, q *store.Queries, id int64, err error) e
 // history can still be read.
 const ReasonPurged = "purged"
 
-// Events returns a trial's history, oldest first. The history outlives a
-// purged trial, so it is found even when the trial is not.
+// Events returns a trial's whole history, oldest first. The history outlives
+// a purged trial, so it is found even when the trial is not. It has no
+// bound: the API and the console read it a page at a time (EventsAfter,
+// EventsBefore).
 func (s *Service) Events(ctx context.Context, trialID int64) ([]domain.Event, error) {
 	events, err := store.New(s.pool).TrialEvents(ctx, trialID)
-	if err != nil || len(events) > 0 {
+	return s.foundEvents(ctx, trialID, 0, events, err)
+}
+
+// EventsAfter returns up to limit events of a trial's history after the
+// event with id after (0: from the first), oldest first.
+func (s *Service) EventsAfter(ctx context.Context, trialID, after int64, limit int) ([]domain.Event, error) {
+	events, err := store.New(s.pool).TrialEventsAfter(ctx, trialID, after, limit)
+	return s.foundEvents(ctx, trialID, after, events, err)
+}
+
+// EventsBefore returns up to limit events of a trial's history before the
+// event with id before (0: from the newest), newest first.
+func (s *Service) EventsBefore(ctx context.Context, trialID, before int64, limit int) ([]domain.Event, error) {
+	events, err := store.New(s.pool).TrialEventsBefore(ctx, trialID, before, limit)
+	return s.foundEvents(ctx, trialID, before, events, err)
+}
+
+// foundEvents tells an empty first page of a trial that does not exist
+// from one of a trial with no history: the first is NotFound. A later page
+// (cursor set) may be empty.
+func (s *Service) foundEvents(ctx context.Context, trialID, cursor int64, events []domain.Event, err error) ([]domain.Event, error) {
+	if err != nil || len(events) > 0 || cursor != 0 {
 		return events, err
 	}
 	if _, err := s.Trial(ctx, trialID); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
@@ -28,11 +29,53 @@ func (q *Queries) InsertTrialEvent(ctx context.Context, e domain.Event) (int64, 
 	return id, nil
 }
 
-// TrialEvents returns a trial's history, oldest first.
+// TrialEvents returns a trial's whole history, oldest first. A history has
+// no bound a reader controls: what serves it to a caller pages it
+// (TrialEventsAfter, TrialEventsBefore).
 func (q *Queries) TrialEvents(ctx context.Context, trialID int64) ([]domain.Event, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT id, trial_id, kind, at, actor, cause, data
+	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
 		FROM trial_events WHERE trial_id = $1 ORDER BY id`, trialID)
+	return collectEvents(rows, err, trialID)
+}
+
+// TrialEventsAfter returns up to limit events of a trial's history with an
+// id above after, oldest first: a page of the history in its own order,
+// whose last id is the next page's after.
+func (q *Queries) TrialEventsAfter(ctx context.Context, trialID, after int64, limit int) ([]domain.Event, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
+		FROM trial_events WHERE trial_id = $1 AND id > $2 ORDER BY id LIMIT $3`, trialID, after, limit)
+	return collectEvents(rows, err, trialID)
+}
+
+// TrialEventsBefore returns up to limit events of a trial's history with an
+// id below before (0: from the newest), newest first: a page of the
+// timeline, whose last id is the next, older, page's before.
+func (q *Queries) TrialEventsBefore(ctx context.Context, trialID, before int64, limit int) ([]domain.Event, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
+		FROM trial_events WHERE trial_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, trialID, before, limit)
+	return collectEvents(rows, err, trialID)
+}
+
+// CountTrialEventsSince counts a trial's events of kind at or after since
+// (the trial's time: its test clock's, when it has one), so a caller can
+// bound how many a user adds in a period.
+func (q *Queries) CountTrialEventsSince(ctx context.Context, trialID int64, kind string, since time.Time) (int, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `
+		SELECT count(*) FROM trial_events WHERE trial_id = $1 AND kind = $2 AND at >= $3`,
+		trialID, kind, since).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting %s events of trial %d: %w", kind, trialID, err)
+	}
+	return n, nil
+}
+
+const trialEventColumns = `id, trial_id, kind, at, actor, cause, data`
+
+func collectEvents(rows pgx.Rows, err error, trialID int64) ([]domain.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
 	}
