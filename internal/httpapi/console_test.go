@@ -298,4 +298,11 @@ func TestConsolePurgedFilter(t *testing.T) {
 	if _, body := br.get(fmt.Sprintf("/console/trials?state=purged&q=%d", ids[0])); !strings.Contains(body, row) {
 		t.Errorf("the purged trial's id did not find it:\n%.2000s", body)
 	}
+	// Its page says it was purged, and shows the history that remains.
+	resp, body := br.get(fmt.Sprintf("/console/trials/%d", ids[0]))
+	want := fmt.Sprintf("Trial %d was purged at ", ids[0])
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, `<strong class="kind">trial.purged</strong>`) ||
+		!strings.Contains(body, `<strong class="kind">trial.created</strong>`) || strings.Contains(body, "Actions") {
+		t.Errorf("a purged trial's page: %d, want its purge and its history:\n%.3000s", resp.StatusCode, body)
+	}
 }

@@ -107,6 +107,9 @@ type trialView struct {
 	Simulated bool
 	// Now is the trial's now: its clock's time when Simulated.
 	Now time.Time
+	// Purged, for a purged trial, says when: only its history is left to
+	// show.
+	Purged string
 }
 
 // timelineEntry is one event with what the timeline shows of it.
@@ -155,20 +158,17 @@ func (c *console) trialView(r *http.Request) (trialView, error) {
 	}
 	ctx := r.Context()
 	t, err := c.lifecycle.Trial(ctx, id)
-	if err != nil {
+	var v trialView
+	switch {
+	case lifecycle.IsPurged(err):
+		v = trialView{Trial: domain.Trial{ID: id}, Purged: apperr.MessageOf(err), Now: c.clock.Now()}
+	case err != nil:
 		return trialView{}, err
+	default:
+		if v, err = c.liveView(r, t); err != nil {
+			return trialView{}, err
+		}
 	}
-	v := trialView{Trial: t, Simulated: t.TestClockID != nil}
-	if v.Now, err = c.lifecycle.NowOf(ctx, t); err != nil {
-		return trialView{}, err
-	}
-	if v.Parties, err = c.lifecycle.PartiesOf(ctx, t); err != nil {
-		return trialView{}, err
-	}
-	if v.Pending, err = c.lifecycle.PendingJobs(ctx, t); err != nil {
-		return trialView{}, err
-	}
-	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
 	before, err := queryID(r, "before")
 	if err != nil {
 		return trialView{}, err
@@ -183,6 +183,25 @@ func (c *console) trialView(r *http.Request) (trialView, error) {
 	}
 	v.Events, err = c.timeline(r, events)
 	return v, err
+}
+
+// liveView is what a trial's page shows besides its history: the trial,
+// its parties and what is scheduled, timed by the trial's now.
+func (c *console) liveView(r *http.Request, t domain.Trial) (trialView, error) {
+	ctx := r.Context()
+	v := trialView{Trial: t, Simulated: t.TestClockID != nil}
+	var err error
+	if v.Now, err = c.lifecycle.NowOf(ctx, t); err != nil {
+		return trialView{}, err
+	}
+	if v.Parties, err = c.lifecycle.PartiesOf(ctx, t); err != nil {
+		return trialView{}, err
+	}
+	if v.Pending, err = c.lifecycle.PendingJobs(ctx, t); err != nil {
+		return trialView{}, err
+	}
+	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
+	return v, nil
 }
 
 // timeline pairs each event of a page, newest first, with its note, its

@@ -158,6 +158,12 @@ func trialNotFound(ctx context.Context, q *store.Queries, id int64, err error) e
 // history can still be read.
 const ReasonPurged = "purged"
 
+// IsPurged reports whether err says the trial asked for was purged.
+func IsPurged(err error) bool {
+	var e *apperr.Error
+	return errors.As(err, &e) && e.Reason == ReasonPurged
+}
+
 // Events returns a trial's whole history, oldest first. The history outlives
 // a purged trial, so it is found even when the trial is not. It has no
 // bound: the API and the console read it a page at a time (EventsAfter,
