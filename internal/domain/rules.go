@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/trialsd/trialsd/internal/apperr"
 )
@@ -73,6 +74,24 @@ func (d TrialDetails) Validate() error {
 	}
 	if v := d.UserHasMLModelsInProduction; v != nil && !slices.Contains(MLModelsInProduction, *v) {
 		return apperr.InvalidField("userHasMLModelsInProduction", "userHasMLModelsInProduction must be one of %q", MLModelsInProduction)
+	}
+	return nil
+}
+
+// The dates trialsd takes lie in [MinDate, MaxDate). Every date it derives
+// from one (a trial's expiry up to ten years after its start, the grace
+// period and the purge after that, a test clock's advances) then keeps the
+// four-digit year that RFC 3339, River's job pages and the JSON logs need:
+// a test clock at 9999-12-31 would put its trial's expiry in year 10000.
+var (
+	MinDate = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxDate = time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// CheckDate refuses a date outside [MinDate, MaxDate), naming field.
+func CheckDate(field string, t time.Time) error {
+	if t.Before(MinDate) || !t.Before(MaxDate) {
+		return apperr.InvalidField(field, "%s must be from 1970-01-01 up to 9000-01-01", field)
 	}
 	return nil
 }

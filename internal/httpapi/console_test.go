@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -305,4 +307,47 @@ func TestConsolePurgedFilter(t *testing.T) {
 		!strings.Contains(body, `<strong class="kind">trial.created</strong>`) || strings.Contains(body, "Actions") {
 		t.Errorf("a purged trial's page: %d, want its purge and its history:\n%.3000s", resp.StatusCode, body)
 	}
+}
+
+// Dates stay within four-digit years on every way in: a test clock at
+// 9999-12-31 (whose trial would expire in year 10000, which RFC 3339,
+// River's job pages and the JSON logs cannot write) is refused by the API
+// and by the lifecycle the console and the CLI go through, and so is an
+// advance or an expiration date past 9000.
+func TestDatesStayWithinFourDigitYears(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	lc := b.services.Lifecycle
+	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"edge","frozenTime":"9999-12-31T23:59:59Z"}`)
+	if msg, _ := r.body["error"].(string); r.status != http.StatusBadRequest || !strings.Contains(msg, "frozenTime must be from 1970-01-01 up to 9000-01-01") {
+		t.Errorf("API clock at 9999-12-31: %d %v, want 400", r.status, r.body)
+	}
+	if _, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "edge", FrozenTime: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}); fieldOf(err) != "frozenTime" {
+		t.Errorf("CreateTestClock at 9999-12-31: %v, want a 400 on frozenTime", err)
+	}
+	clk, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "late", FrozenTime: time.Date(8999, 6, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.AdvanceTestClock(ctx, clk.ID, time.Date(9000, 2, 1, 0, 0, 0, 0, time.UTC)); fieldOf(err) != "frozenTime" {
+		t.Errorf("an advance to 9000-02-01: %v, want a 400 on frozenTime", err)
+	}
+	r = b.post(t, "/v1/api/admin/trials", fmt.Sprintf(`{"userId":1,"testClockId":%d}`, clk.ID))
+	if r.status != http.StatusOK {
+		t.Fatalf("a trial on the clock: %d %v", r.status, r.body)
+	}
+	id := int64(r.body["id"].(float64))
+	late := time.Date(9005, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := lc.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &late}, "test"); fieldOf(err) != "expirationDate" {
+		t.Errorf("an expiration date in 9005: %v, want a 400 on expirationDate", err)
+	}
+}
+
+func fieldOf(err error) string {
+	var e *apperr.Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }

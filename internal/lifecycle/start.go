@@ -220,6 +220,11 @@ func ValidateStart(req StartTrialRequest) (ValidStart, error) {
 	if err := domain.CheckLength("notes", req.Notes, domain.MaxNotesLength); err != nil {
 		return ValidStart{}, err
 	}
+	if req.ExpirationDate != nil {
+		if err := domain.CheckDate("expirationDate", *req.ExpirationDate); err != nil {
+			return ValidStart{}, err
+		}
+	}
 	if err := req.Details.Validate(); err != nil {
 		return ValidStart{}, err
 	}

@@ -90,6 +90,9 @@ func (s *Service) CreateTestClock(ctx context.Context, req NewTestClock) (domain
 	if req.FrozenTime.IsZero() {
 		return domain.TestClock{}, apperr.InvalidField("frozenTime", "frozenTime is required")
 	}
+	if err := domain.CheckDate("frozenTime", req.FrozenTime); err != nil {
+		return domain.TestClock{}, err
+	}
 	now := s.now()
 	return store.New(s.pool).InsertTestClock(ctx, store.NewTestClock{
 		Name: name, FrozenTime: domain.Instant(req.FrozenTime),
@@ -177,7 +180,7 @@ func (s *Service) checkAdvance(clk domain.TestClock, target time.Time) error {
 	case target.Sub(clk.FrozenTime) > s.clocks.MaxAdvance:
 		return apperr.InvalidField("frozenTime", "a clock advances at most %s at a time (test_clocks.max_advance)", s.clocks.MaxAdvance)
 	}
-	return nil
+	return domain.CheckDate("frozenTime", target)
 }
 
 // stepOutcome is what one step of an advance did.

@@ -38,6 +38,11 @@ func (s *Service) UpdateTrial(ctx context.Context, actor domain.Actor, trialID i
 	if err := domain.CheckLength("notes", req.Notes, domain.MaxNotesLength); err != nil {
 		return err
 	}
+	if req.ExpirationDate != nil {
+		if err := domain.CheckDate("expirationDate", newDate); err != nil {
+			return err
+		}
+	}
 	return s.inChange(ctx, actor, cause, func(c *change) error {
 		t, err := c.lockTrial(ctx, trialID)
 		if err != nil {

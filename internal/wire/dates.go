@@ -47,5 +47,8 @@ func ParseDate(field string, s *string) (*time.Time, error) {
 		return nil, apperr.InvalidField(field, "%s has a UTC offset beyond ±23:59", field)
 	}
 	t = domain.Instant(t)
+	if err := domain.CheckDate(field, t); err != nil {
+		return nil, err
+	}
 	return &t, nil
 }

@@ -86,3 +86,20 @@ func FuzzParseDate(f *testing.F) {
 		}
 	})
 }
+
+// A date outside [1970, 9000) is refused: what trialsd derives from it (a
+// trial's expiry, its grace period, its purge) would leave RFC 3339's
+// four-digit years.
+func TestParseDateBounds(t *testing.T) {
+	t.Parallel()
+	for in, ok := range map[string]bool{
+		"9999-12-31T23:59:59Z": false, "9000-01-01T00:00:00Z": false, "8999-12-31T23:59:59.999Z": true,
+		"1970-01-01T00:00:00Z": true, "1969-12-31T23:59:59Z": false, "0001-01-01T00:00:00Z": false,
+		"1970-01-01T00:30:00+01:00": false,
+	} {
+		_, err := ParseDate("frozenTime", &in)
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "frozenTime must be from 1970-01-01 up to 9000-01-01")) {
+			t.Errorf("ParseDate(%q) = %v, want ok %v", in, err, ok)
+		}
+	}
+}
