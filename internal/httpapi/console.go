@@ -89,7 +89,7 @@ func addConsoleRoutes(mux *http.ServeMux, c *console) {
 		c.fail(w, r, apperr.Errorf(apperr.Forbidden, "Cross-origin requests are refused"))
 	}))
 	handle := func(pattern string, h http.Handler) {
-		mux.Handle(pattern, consoleHeaders(cross.Handler(h)))
+		mux.Handle(pattern, consoleHeaders(cross.Handler(c.consoleText(h))))
 	}
 	static, _ := fs.Sub(consoleFiles, "console/static")
 	handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))

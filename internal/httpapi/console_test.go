@@ -351,3 +351,43 @@ func fieldOf(err error) string {
 	}
 	return ""
 }
+
+// NUL and invalid UTF-8 in a form or a query, which Postgres refuses with
+// a 500, are a 400 on every way text enters: the console's forms and
+// search, and the API's query strings.
+func TestTextOutsideJSONBodiesIsChecked(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if r := b.post(t, "/v1/api/user/trial", `{}`); r.status != http.StatusOK {
+		t.Fatalf("create: %d %v", r.status, r.body)
+	}
+	br, token := consoleLogin(t, b)
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/console/trials/1/expiration", url.Values{"date": {"a\x00b"}, "confirm": {"yes"}}},
+		{"/console/trials/1/upgrade", url.Values{"note": {"a\x00b"}, "confirm": {"yes"}}},
+		{"/console/test-clocks", url.Values{"name": {"\x00"}, "frozenTime": {"2031-01-01T00:00"}}},
+		{"/console/test-clocks", url.Values{"name": {"\xC0\xAF"}, "frozenTime": {"2031-01-01T00:00"}}},
+	} {
+		tc.form.Set("csrf", token)
+		resp, body := br.post(tc.path, tc.form)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "must not contain NUL characters or invalid UTF-8") {
+			t.Errorf("POST %s %q: %d, want the console's 400:\n%.500s", tc.path, tc.form.Encode(), resp.StatusCode, body)
+		}
+	}
+	for _, q := range []string{"q=%00", "q=%FF"} {
+		if resp, body := br.get("/console/trials?" + q); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "<html") {
+			t.Errorf("GET /console/trials?%s: %d, want the console's 400 page", q, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/v1/api/admin/trials/upcoming?within=%00", "/v1/api/admin/trials/1/events?after=%FF"} {
+		if r := b.call(t, "GET", path, b.admin, ""); r.status != http.StatusBadRequest || r.body["success"] != false {
+			t.Errorf("GET %s: %d %v, want the API's 400", path, r.status, r.body)
+		}
+	}
+	if n := b.scalar(t, `SELECT count(*) FROM test_clocks`); n != "0" {
+		t.Errorf("%s clocks made from refused names", n)
+	}
+}

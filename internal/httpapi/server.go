@@ -67,6 +67,7 @@ func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
 	var h http.Handler = mux
+	h = refuseBadText(d.Logger, h)
 	h = limitBody(h)
 	h = recoverPanics(d.Logger, h)
 	h = observeRequests(d.Logger, d.Observer, h)
