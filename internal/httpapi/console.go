@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -165,11 +166,18 @@ func toLoginPage(respond errorResponder) errorResponder {
 }
 
 // safeNext is where a login goes on to: a path of the console or River's
-// UI, never another site.
+// UI, never another site. The path is judged as http.Redirect will send
+// it, cleaned: /console/..//x is /x.
 func safeNext(next string) string {
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || strings.HasPrefix(next, "//") ||
-		!(strings.HasPrefix(u.Path, "/console/") || strings.HasPrefix(u.Path, "/riverui/")) {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || strings.HasPrefix(next, "//") {
+		return "/console/trials"
+	}
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") {
+		clean += "/"
+	}
+	if !strings.HasPrefix(clean, "/console/") && !strings.HasPrefix(clean, "/riverui/") {
 		return "/console/trials"
 	}
 	return next
