@@ -61,6 +61,16 @@ func CodeOf(err error) Code {
 	return Internal
 }
 
+// FieldOf returns the request field the first *Error in err's chain
+// names, or "".
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
 // MessageOf returns the caller-safe message of err: its *Error's message, or
 // a generic one that reveals nothing.
 func MessageOf(err error) string {

@@ -31,3 +31,13 @@ func TestCodeAndMessage(t *testing.T) {
 		})
 	}
 }
+
+func TestFieldOf(t *testing.T) {
+	t.Parallel()
+	if got := FieldOf(fmt.Errorf("reading: %w", InvalidField("email", "bad"))); got != "email" {
+		t.Errorf("FieldOf(a wrapped field error) = %q, want email", got)
+	}
+	if got := FieldOf(errors.New("plain")); got != "" {
+		t.Errorf("FieldOf(a plain error) = %q, want none", got)
+	}
+}

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -323,14 +322,14 @@ func TestDatesStayWithinFourDigitYears(t *testing.T) {
 	if msg, _ := r.body["error"].(string); r.status != http.StatusBadRequest || !strings.Contains(msg, "frozenTime must be from 1970-01-01 up to 9000-01-01") {
 		t.Errorf("API clock at 9999-12-31: %d %v, want 400", r.status, r.body)
 	}
-	if _, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "edge", FrozenTime: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}); fieldOf(err) != "frozenTime" {
+	if _, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "edge", FrozenTime: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}); apperr.FieldOf(err) != "frozenTime" {
 		t.Errorf("CreateTestClock at 9999-12-31: %v, want a 400 on frozenTime", err)
 	}
 	clk, err := lc.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "late", FrozenTime: time.Date(8999, 6, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lc.AdvanceTestClock(ctx, clk.ID, time.Date(9000, 2, 1, 0, 0, 0, 0, time.UTC)); fieldOf(err) != "frozenTime" {
+	if _, err := lc.AdvanceTestClock(ctx, clk.ID, time.Date(9000, 2, 1, 0, 0, 0, 0, time.UTC)); apperr.FieldOf(err) != "frozenTime" {
 		t.Errorf("an advance to 9000-02-01: %v, want a 400 on frozenTime", err)
 	}
 	r = b.post(t, "/v1/api/admin/trials", fmt.Sprintf(`{"userId":1,"testClockId":%d}`, clk.ID))
@@ -339,17 +338,9 @@ func TestDatesStayWithinFourDigitYears(t *testing.T) {
 	}
 	id := int64(r.body["id"].(float64))
 	late := time.Date(9005, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := lc.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &late}, "test"); fieldOf(err) != "expirationDate" {
+	if err := lc.UpdateTrial(ctx, domain.Operator, id, lifecycle.UpdateTrialRequest{ExpirationDate: &late}, "test"); apperr.FieldOf(err) != "expirationDate" {
 		t.Errorf("an expiration date in 9005: %v, want a 400 on expirationDate", err)
 	}
-}
-
-func fieldOf(err error) string {
-	var e *apperr.Error
-	if errors.As(err, &e) {
-		return e.Field
-	}
-	return ""
 }
 
 // NUL and invalid UTF-8 in a form or a query, which Postgres refuses with

@@ -49,14 +49,6 @@ func form(email, password string) signup.Form {
 	return signup.Form{Name: &name, Username: &user, Email: &email, Password: &password, PrivacyPolicy: &yes}
 }
 
-func fieldOf(err error) string {
-	var e *apperr.Error
-	if errors.As(err, &e) {
-		return e.Field
-	}
-	return ""
-}
-
 // A sign-up's password is hashed only after every other check has passed,
 // the edge's checks last among them: a refused sign-up, however
 // many, costs no hash (each takes 19 MiB and a core).
@@ -79,7 +71,7 @@ func TestSignupHashesOnlyWhatPassedTheChecks(t *testing.T) {
 		{"a short password", signup.EnterpriseSignup{Form: form("wilma@bedrock.example", "short"), Edge: person}, "password"},
 	} {
 		tc.su.Trial.Email = tc.su.Form.Email
-		if _, err := svc.StartEnterpriseTrial(ctx, tc.su, "test"); fieldOf(err) != tc.field {
+		if _, err := svc.StartEnterpriseTrial(ctx, tc.su, "test"); apperr.FieldOf(err) != tc.field {
 			t.Fatalf("%s: %v, want a 400 on %s", tc.name, err, tc.field)
 		}
 		if n := hashes.n.Load(); n != 0 {
@@ -109,7 +101,7 @@ func TestEnterpriseSignupRefusesFreeMailForEveryCaller(t *testing.T) {
 	pro := signup.ProSignup{Form: form("wilma@gmail.com", "a-long-enough-password")}
 	long := string(make([]byte, 256))
 	pro.ProjectName = &long
-	if _, err := svc.CreateProUser(context.Background(), pro); fieldOf(err) != "projectName" {
+	if _, err := svc.CreateProUser(context.Background(), pro); apperr.FieldOf(err) != "projectName" {
 		t.Fatalf("pro sign-up with a 256-byte project name: %v, want a 400 on projectName", err)
 	}
 }
