@@ -235,9 +235,13 @@ func (c *console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	c.render(w, r, status, "error", page{Title: http.StatusText(status), Error: msg})
 }
 
+// loginForm is what the login form shows: where it goes on to, and the
+// name a failed attempt gave.
+type loginForm struct{ Next, Username string }
+
 // loginPage is the login form.
 func (c *console) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: safeNext(r.URL.Query().Get("next"))})
+	c.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginForm{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
 // loginSubmit logs an admin in through the same gate as /v1/api-login
@@ -250,7 +254,10 @@ func (c *console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status, msg := describeError(w, r, c.logger, err)
-		c.render(w, r, status, "login", page{Title: "Log in", Error: msg, Data: next})
+		// The name stays, so a mistyped password costs only the password;
+		// the password is never sent back.
+		form := loginForm{Next: next, Username: r.PostFormValue("username")}
+		c.render(w, r, status, "login", page{Title: "Log in", Error: msg, Data: form})
 		return
 	}
 	c.gate.setCookie(w, r, token)

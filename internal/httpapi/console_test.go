@@ -108,6 +108,12 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 		t.Errorf("login without its token: %d", resp.StatusCode)
 	}
 	login.Set("csrf", token)
+	// A wrong password keeps the name typed (escaped), never the password.
+	wrong := url.Values{"username": {`operator"><b>`}, "password": {"wrong horse battery"}, "next": {"/console/trials"}, "csrf": {token}}
+	resp, body = br.post("/console/login", wrong)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `value="operator&#34;&gt;&lt;b&gt;"`) || strings.Contains(body, "wrong horse") {
+		t.Errorf("a failed login: %d, want the form again with the name kept:\n%.2000s", resp.StatusCode, body)
+	}
 	resp, _ = br.post("/console/login", login)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/trials" {
 		t.Fatalf("login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
