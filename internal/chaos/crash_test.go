@@ -30,15 +30,43 @@ import (
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 
-// trialsdBinary builds the daemon once per test run.
+// built is the daemon's binary, built once for the package's tests.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// trialsdBinary builds the daemon, once for every test of the package, as
+// make build and the benchmark do (CGO_ENABLED=0, -trimpath): the binary
+// production runs, and one the go command's cache shares with them, not a
+// second compile of everything.
 func trialsdBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "trialsd")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/trialsd/trialsd/cmd/trialsd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building trialsd: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "trialsd-chaos-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "trialsd")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", built.bin, "github.com/trialsd/trialsd/cmd/trialsd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("building trialsd: %w\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 func freeAddr(t *testing.T) string {
