@@ -14,6 +14,7 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -50,7 +51,13 @@ type LoginAttempt struct {
 }
 
 // FindLogin looks up the user a username (or e-mail) names, ignoring case.
+// A name longer than any stored one (domain.MaxFieldLength) is refused
+// before it is looked up or becomes a rate limit's key: a megabyte of name
+// would otherwise be held in memory per attempt.
 func (t *Tokens) FindLogin(ctx context.Context, login string) (LoginAttempt, error) {
+	if len(login) > domain.MaxFieldLength {
+		return LoginAttempt{}, apperr.InvalidField("username", "username may be at most %d characters", domain.MaxFieldLength)
+	}
 	u, err := store.New(t.pool).UserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return LoginAttempt{}, fmt.Errorf("looking up login: %w", err)

@@ -317,3 +317,62 @@ func TestRateLimitKeysDoNotCollide(t *testing.T) {
 		t.Fatalf("the twelfth attempt on one account, by username: %d, want 429", s)
 	}
 }
+
+// Anyone may fail an admin's logins on purpose, but not lock the admin out
+// of the client they log in from: ten wrong passwords from an outside
+// address, by username and e-mail in turn, exhaust the account's budget
+// for clients it has not logged in from, while the admin's own client,
+// with the right password, still gets in. A client the account never
+// logged in from waits, as the lockout is for.
+func TestLoginLockoutSparesKnownClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.addUser(t, "barney") // logged in once, from 127.0.0.1
+	login := func(ip, name, password string) int {
+		req, _ := http.NewRequest("POST", b.server.URL+"/v1/api-login",
+			strings.NewReader(`{"username":"`+name+`","password":"`+password+`"}`))
+		if ip != "" {
+			req.Header.Set("X-Forwarded-For", ip)
+		}
+		return b.do(t, req).status
+	}
+	for i := range 10 {
+		name := "barney"
+		if i%2 == 1 {
+			name = "barney@acme.example"
+		}
+		// The account's budget is ten a minute, and barney's own login
+		// spent one: the tenth attempt is refused already.
+		if s := login("198.51.100.66", name, "guess"+strconv.Itoa(i)); s != http.StatusUnauthorized && (i < 9 || s != http.StatusTooManyRequests) {
+			t.Fatalf("wrong password %d: %d", i+1, s)
+		}
+	}
+	if s := login("203.0.113.9", "barney", "guess"); s != http.StatusTooManyRequests {
+		t.Errorf("another unknown client after the attack: %d, want 429", s)
+	}
+	if s := login("", "barney", "pa55word!"); s != http.StatusOK {
+		t.Errorf("the admin's own client with the right password: %d, want 200", s)
+	}
+	if s := login("203.0.113.10", "barney", "pa55word!"); s != http.StatusTooManyRequests {
+		t.Errorf("a new client with the right password during the lockout: %d, want 429", s)
+	}
+}
+
+// A login name longer than any account's is refused before it is looked
+// up or becomes a rate limit's key: 1 MiB names from many addresses cost
+// neither memory nor buckets.
+func TestLoginNamesAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	long := strings.Repeat("a", 1<<20-100)
+	for i := range 20 {
+		req, _ := http.NewRequest("POST", b.server.URL+"/v1/api-login", strings.NewReader(`{"username":"`+long+`","password":"x"}`))
+		req.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i+1))
+		if r := b.do(t, req); r.status != http.StatusBadRequest {
+			t.Fatalf("a 1 MiB name: %d %v, want 400", r.status, r.body)
+		}
+	}
+	if n := b.limits.LoginPerAccount.Len(); n != 0 {
+		t.Errorf("%d per-account buckets after 1 MiB names, want none", n)
+	}
+}

@@ -39,3 +39,22 @@ func TestClientAddr(t *testing.T) {
 		})
 	}
 }
+
+// An IPv6 client is limited by its /64: one host given a /64 cannot have a
+// fresh bucket per address. IPv4, and IPv4 carried in IPv6, stay whole.
+func TestLimitKey(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"2001:db8:1:2::1":      "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::9": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"203.0.113.7":          "203.0.113.7",
+		"::ffff:203.0.113.7":   "203.0.113.7",
+		"not an address":       "not an address",
+	} {
+		if got := limitKey(addr); got != want {
+			t.Errorf("limitKey(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -47,6 +47,8 @@ type testBundle struct {
 	// services are the ones behind the handler, for a test to run what the
 	// daemon's workers would (a webhook delivery).
 	services *services.Services
+	// limits are the handler's rate limits.
+	limits httpapi.Limits
 }
 
 // newServer serves the real handler over pool, with a stubbed clock, a
@@ -75,12 +77,13 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		t.Fatal(err)
 	}
 	b.tokens, b.services = s.Tokens, s
+	b.limits = httpapi.NewLimits(cfg.Signup.RateLimit, b.clock)
 	h := httpapi.NewServer(httpapi.Deps{
 		Turnstile: turnstile.New(&http.Client{Timeout: cfg.Turnstile.Timeout}, cfg.Turnstile),
 		Logger:    logger, Config: cfg,
 		Accounts: s.Accounts,
 		Tokens:   s.Tokens,
-		Limits:   httpapi.NewLimits(cfg.Signup.RateLimit, b.clock),
+		Limits:   b.limits,
 
 		Lifecycle:        s.Lifecycle,
 		Billing:          s.Billing,

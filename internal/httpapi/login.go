@@ -19,11 +19,17 @@ import (
 // limiter per purpose: keys of one purpose can never use up another's
 // budget (a login named "activate:2" once spent user 2's activations).
 type Limits struct {
-	// LoginPerClient limits login attempts per client address.
+	// LoginPerClient limits login attempts per client (clientKey).
 	LoginPerClient *ratelimit.Limiter
 	// LoginPerAccount limits login attempts per account, however the login
-	// names it (username or e-mail, in any case), from any address.
+	// names it (username or e-mail, in any case), from clients the
+	// account has not logged in from (Known): against guessing one
+	// password from many addresses. A client that logged in to the
+	// account with its password lately is not held by it, so no one can
+	// lock an admin out of the clients they use by failing on purpose.
 	LoginPerAccount *ratelimit.Limiter
+	// Known are the clients each account logged in from lately.
+	Known *KnownClients
 	// Signup limits public sign-ups per client address.
 	Signup *ratelimit.Limiter
 	// Activation limits attempts at an activation code per user.
@@ -41,6 +47,7 @@ func NewLimits(rate config.RateLimit, clk clock.Clock) Limits {
 		LoginPerClient: ratelimit.New(rate, clk), LoginPerAccount: ratelimit.New(rate, clk),
 		Signup: ratelimit.New(rate, clk), Activation: ratelimit.New(rate, clk), ActivationCodes: ratelimit.New(rate, clk),
 		ExtensionPerUser: ratelimit.New(rate, clk), ExtensionPerOrganization: ratelimit.New(rate, clk),
+		Known: NewKnownClients(clk),
 	}
 }
 
@@ -110,17 +117,26 @@ type loginGate struct {
 // login checks a username (or e-mail address) and password under the rate
 // limits, and returns the user with a new JWT.
 func (g loginGate) login(r *http.Request, username, password string) (accounts.User, string, error) {
-	if err := allow(g.limits.LoginPerClient, clientAddr(r, g.trusted)); err != nil {
+	client := clientKey(r, g.trusted)
+	if err := allow(g.limits.LoginPerClient, client); err != nil {
 		return accounts.User{}, "", err
 	}
 	attempt, err := g.tokens.FindLogin(r.Context(), username)
 	if err != nil {
 		return accounts.User{}, "", err
 	}
-	if err := allow(g.limits.LoginPerAccount, attempt.AccountKey()); err != nil {
-		return accounts.User{}, "", err
+	account := attempt.AccountKey()
+	known := g.limits.Known.has(account, client)
+	if !known {
+		if err := allow(g.limits.LoginPerAccount, account); err != nil {
+			return accounts.User{}, "", err
+		}
 	}
-	return g.tokens.Check(r.Context(), attempt, password)
+	u, token, err := g.tokens.Check(r.Context(), attempt, password)
+	if err == nil && !known {
+		g.limits.Known.add(account, client)
+	}
+	return u, token, err
 }
 
 // jwtCookie is the cookie a login sets: the browser sends it back, scripts

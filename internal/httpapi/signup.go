@@ -108,7 +108,7 @@ type signupResponse struct {
 func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, svc *signup.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := func() error {
-			if err := allow(limit.Signup, clientAddr(r, cfg.HTTP.TrustedProxies)); err != nil {
+			if err := allow(limit.Signup, clientKey(r, cfg.HTTP.TrustedProxies)); err != nil {
 				return err
 			}
 			var body struct {
@@ -148,7 +148,7 @@ func handleCreateEnterpriseTrialUser(logger *slog.Logger, obs Observer, svc *sig
 func handleCreateProUser(logger *slog.Logger, obs Observer, svc *signup.Service, v *turnstile.Verifier, limit Limits, cfg *config.Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := func() error {
-			if err := allow(limit.Signup, clientAddr(r, cfg.HTTP.TrustedProxies)); err != nil {
+			if err := allow(limit.Signup, clientKey(r, cfg.HTTP.TrustedProxies)); err != nil {
 				return err
 			}
 			var body struct {
