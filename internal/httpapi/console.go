@@ -85,12 +85,9 @@ type page struct {
 // is for a logged-in admin; every POST needs its CSRF token and a
 // same-origin request.
 func addConsoleRoutes(mux *http.ServeMux, c *console) {
-	cross := http.NewCrossOriginProtection()
-	cross.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.fail(w, r, apperr.Errorf(apperr.Forbidden, "Cross-origin requests are refused"))
-	}))
+	sameOrigin := sameOriginOnly(c.fail)
 	handle := func(pattern string, h http.Handler) {
-		mux.Handle(pattern, consoleHeaders(cross.Handler(c.consoleText(h))))
+		mux.Handle(pattern, consoleHeaders(sameOrigin(c.consoleText(h))))
 	}
 	static, _ := fs.Sub(consoleFiles, "console/static")
 	handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
@@ -107,11 +104,40 @@ func addConsoleRoutes(mux *http.ServeMux, c *console) {
 	}
 }
 
+// errCrossOrigin is what a refused cross-origin request is answered.
+var errCrossOrigin = apperr.Errorf(apperr.Forbidden, "Cross-origin requests are refused")
+
+// sameOriginOnly is the one home of the operator surfaces' origin rule,
+// for the console and River's UI alike: an unsafe request (POST, PUT,
+// PATCH, DELETE) whose Sec-Fetch-Site is not same-origin (or none), or
+// whose Origin is another site's or null, is refused with fail. Cookies
+// ride along on same-site requests, so SameSite alone would let a
+// sibling subdomain post with an admin's cookie; this does not.
+func sameOriginOnly(fail func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+	cross := http.NewCrossOriginProtection()
+	cross.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail(w, r, errCrossOrigin)
+	}))
+	return cross.Handler
+}
+
 // consoleHeaders sets the console's security headers on every response.
-func consoleHeaders(h http.Handler) http.Handler {
+func consoleHeaders(h http.Handler) http.Handler { return securityHeaders(consoleCSP, h) }
+
+// riverUICSP fits River's UI, which serves its own script and stylesheet
+// bundles but, unlike the console, needs inline styles: its toasts
+// (goober) and theme switch insert <style> elements, and its stylesheet
+// draws icons from data: images. Scripts still come only from here.
+const riverUICSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// securityHeaders sets the operator surfaces' security headers, with the
+// surface's own content security policy, on every response.
+func securityHeaders(csp string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", consoleCSP)
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")

@@ -71,7 +71,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		})
 	}
 	if d.RiverUI != nil {
-		mux.Handle("/riverui/", riverUIUser(adminOnly(d.RiverUI)))
+		// The console's headers (with a policy River's UI can run under)
+		// and its origin rule: River's UI takes an admin's cookie too.
+		sameOrigin := sameOriginOnly(func(w http.ResponseWriter, r *http.Request, err error) { respondError(w, r, log, err) })
+		mux.Handle("/riverui/", securityHeaders(riverUICSP, sameOrigin(riverUIUser(adminOnly(d.RiverUI)))))
 	}
 
 	mux.Handle(unrouted, handleUnrouted(mux))
