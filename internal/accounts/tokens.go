@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,7 +21,8 @@ import (
 )
 
 // Tokens logs users in and issues and checks their JWTs: HS256 only, with a
-// fixed issuer and an expiry, and a per-user version that revokes them all.
+// fixed issuer and an expiry, a per-user version that revokes them all, and
+// a per-token id (jti) that a logout revokes alone.
 type Tokens struct {
 	pool      *pgxpool.Pool
 	clock     clock.Clock
@@ -110,8 +113,11 @@ func (t *Tokens) Check(ctx context.Context, a LoginAttempt, password string) (Us
 // Issue signs a JWT for the user at the given token version.
 func (t *Tokens) Issue(u User, version int32) (string, error) {
 	now := t.clock.Now()
+	jti := make([]byte, 16)
+	_, _ = rand.Read(jti)
 	token := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        base64.RawURLEncoding.EncodeToString(jti),
 			Issuer:    t.cfg.JWTIssuer,
 			Subject:   strconv.FormatInt(u.ID, 10),
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -133,23 +139,19 @@ var errBadToken = apperr.Errorf(apperr.Unauthorized, "Invalid or expired token")
 
 // Authenticate returns the user a JWT was issued to, or an Unauthorized
 // error for any other algorithm (none included), a bad signature, another
-// issuer, an expired token, or one revoked since.
+// issuer, an expired token, or one revoked since (all the user's, or this
+// one by a logout).
 func (t *Tokens) Authenticate(ctx context.Context, token string) (User, error) {
-	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(t.cfg.JWTSecret), nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(t.cfg.JWTIssuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(t.clock.Now),
-	)
+	c, err := t.parse(token)
 	if err != nil {
-		return User{}, errBadToken
+		return User{}, err
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil {
 		return User{}, errBadToken
 	}
-	u, err := store.New(t.pool).UserByID(ctx, id)
+	q := store.New(t.pool)
+	u, err := q.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return User{}, errBadToken
 	}
@@ -159,5 +161,41 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (User, error) {
 	if u.TokenVersion != c.Version {
 		return User{}, errBadToken
 	}
+	if c.ID != "" {
+		revoked, err := q.TokenRevoked(ctx, c.ID)
+		if err != nil {
+			return User{}, err
+		}
+		if revoked {
+			return User{}, errBadToken
+		}
+	}
 	return fromRow(u), nil
+}
+
+// Revoke makes a JWT stop working everywhere (the denylist is in the
+// database, so every replica refuses it) until it expires; the user's other
+// tokens keep working. A token that does not work already is left alone.
+func (t *Tokens) Revoke(ctx context.Context, token string) error {
+	c, err := t.parse(token)
+	if err != nil || c.ID == "" {
+		return nil
+	}
+	return store.New(t.pool).RevokeToken(ctx, c.ID, c.ExpiresAt.Time, t.clock.Now())
+}
+
+// parse checks a JWT's algorithm, signature, issuer and expiry and returns
+// its claims.
+func (t *Tokens) parse(token string) (claims, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(t.cfg.JWTSecret), nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(t.cfg.JWTIssuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(t.clock.Now),
+	)
+	if err != nil {
+		return claims{}, errBadToken
+	}
+	return c, nil
 }

@@ -94,14 +94,14 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the purged trials' index
-	// is gone; the outbox's event id index stays (the migration before).
-	var purged, outbox int
+	// Down rolls back the newest migration only: the revoked tokens' table
+	// is gone; the purged trials' index stays (the migration before).
+	var revoked, purged int
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_indexes WHERE indexname = 'trial_events_purged_idx'),
-			(SELECT count(*) FROM pg_indexes WHERE indexname = 'outbox_webhook_event_id_idx')`).
-		Scan(&purged, &outbox); err != nil || purged != 0 || outbox != 1 {
-		t.Fatalf("after down: trial_events_purged_idx %d (want 0), outbox_webhook_event_id_idx %d (want 1) (%v)", purged, outbox, err)
+			(SELECT count(*) FROM pg_tables WHERE tablename = 'revoked_tokens'),
+			(SELECT count(*) FROM pg_indexes WHERE indexname = 'trial_events_purged_idx')`).
+		Scan(&revoked, &purged); err != nil || revoked != 0 || purged != 1 {
+		t.Fatalf("after down: revoked_tokens %d (want 0), trial_events_purged_idx %d (want 1) (%v)", revoked, purged, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

@@ -291,9 +291,16 @@ func (c *console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// logout clears the jwt cookie.
+// logout revokes the session's JWT (on every replica, until it expires;
+// the admin's other sessions stay) and clears the jwt cookie.
 func (c *console) logout(w http.ResponseWriter, r *http.Request) {
 	clearCookie(w, r)
+	if ck, err := r.Cookie(jwtCookie); err == nil && ck.Value != "" {
+		if err := c.gate.tokens.Revoke(r.Context(), ck.Value); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+	}
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 

@@ -388,3 +388,55 @@ func TestTextOutsideJSONBodiesIsChecked(t *testing.T) {
 		t.Errorf("%s clocks made from refused names", n)
 	}
 }
+
+// A console logout revokes that session's JWT, in the database: the old
+// token is refused by the console, the admin API and River's UI, while the
+// admin's other sessions keep working.
+func TestConsoleLogoutRevokesTheToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br, token := consoleLogin(t, b)
+	u, _ := url.Parse(b.server.URL)
+	var jwt string
+	for _, c := range br.client.Jar.Cookies(u) {
+		if c.Name == "jwt" {
+			jwt = c.Value
+		}
+	}
+	_, other, err := b.tokens.Login(context.Background(), "operator", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withToken := func(tok, path string, header ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", b.server.URL+path, nil)
+		req.AddCookie(&http.Cookie{Name: "jwt", Value: tok})
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if resp, _ := br.post("/console/logout", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if status := withToken(jwt, "/console/trials", "Accept", "text/html"); status != http.StatusSeeOther {
+		t.Errorf("console with the old token: %d, want the login page's 303", status)
+	}
+	if status := withToken(jwt, "/v1/api/admin/trials/upcoming"); status != http.StatusUnauthorized {
+		t.Errorf("admin API with the old token: %d, want 401", status)
+	}
+	if status := withToken(jwt, "/riverui/api/jobs"); status != http.StatusUnauthorized {
+		t.Errorf("River UI with the old token: %d, want 401", status)
+	}
+	if status := withToken(other, "/v1/api/admin/trials/upcoming"); status != http.StatusOK {
+		t.Errorf("the admin's other session after the logout: %d, want 200", status)
+	}
+	if n := b.scalar(t, `SELECT count(*) FROM revoked_tokens`); n != "1" {
+		t.Errorf("%s revoked tokens, want 1", n)
+	}
+}

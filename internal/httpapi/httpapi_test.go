@@ -93,6 +93,13 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Ready:            func(context.Context) error { return b.ready },
 		Observer:         b.metrics,
 		Metrics:          b.metrics.Handler(),
+		// River's UI stands in as a handler that answers JSON: these tests
+		// are about the doors in front of it (internal/daemon serves the
+		// real one).
+		RiverUI: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"data":[]}`))
+		}),
 	})
 	srv := httptest.NewServer(conformsToSpec(t, h))
 	t.Cleanup(srv.Close)
