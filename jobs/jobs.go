@@ -15,9 +15,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // Observer is told the outcome of every transition job, every repair and

@@ -25,11 +25,11 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 var t0 = time.Date(2026, 1, 10, 8, 0, 0, 0, time.UTC)

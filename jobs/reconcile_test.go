@@ -12,9 +12,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertest"
 
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/metrics"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // loseJobs deletes every live job of the trial, as a discarded job, a hand

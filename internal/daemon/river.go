@@ -15,9 +15,9 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/logging"
 	"github.com/trialsd/trialsd/internal/services"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // riverSetup is what the daemon's River client is built from, besides the

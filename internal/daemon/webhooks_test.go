@@ -14,8 +14,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // trickler is a webhook receiver that answers a byte a second, before its

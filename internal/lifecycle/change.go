@@ -10,8 +10,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // change is one lifecycle change in progress: the transaction it is made

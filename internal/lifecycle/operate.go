@@ -13,8 +13,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // ListFilter narrows a trial listing.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/domain"
 
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // reconcileBatch bounds how many due trials one step of the sweep reads.

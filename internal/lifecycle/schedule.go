@@ -12,9 +12,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // JobQueue is the part of River the lifecycle uses, always inside its own

@@ -14,8 +14,8 @@ import (
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // A test clock is simulated time for the trials created on it. Its trials'

@@ -3,7 +3,7 @@ package metrics
 import (
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/trialsd/trialsd/jobs/jobargs"
+	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
 // The label values the daemon's counters and gauges take, known in

@@ -25,9 +25,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // Inserter enqueues jobs in a transaction; *river.Client[pgx.Tx] is one.

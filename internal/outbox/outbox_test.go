@@ -26,10 +26,10 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // delivery is one request a receiver got.

@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/trialsd/trialsd/jobs/jobargs"
+	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
 // The harness writes trialsd's own rows with COPY but leaves every River job

@@ -17,10 +17,10 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
-	"github.com/trialsd/trialsd/jobs/jobargs"
 )
 
 // volatile are the columns that differ between any two inserts of the same

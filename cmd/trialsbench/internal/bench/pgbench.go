@@ -20,7 +20,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
-	"github.com/trialsd/trialsd/jobs/jobargs"
+	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
 // pgbench is what pgbench measured running the intake's inserts.

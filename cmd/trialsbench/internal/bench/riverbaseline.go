@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/trialsd/trialsd/internal/database"
-	"github.com/trialsd/trialsd/jobs/jobargs"
+	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
 // noopArgs is a job that does nothing: what River alone can do is the

@@ -8,7 +8,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/domain"
 
-	"github.com/trialsd/trialsd/jobs/jobargs"
+	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
 // profileUnavailable says why the storm report carries no CPU profile.
