@@ -33,7 +33,7 @@ var layers = map[string]int{
 	"internal/outbox": 3, "internal/accounts": 3, "internal/metrics": 3,
 	"internal/lifecycle": 4,
 	"internal/signup":    5, "internal/enterprise": 5,
-	"internal/billing": 6, "jobs": 6,
+	"internal/billing": 6, "internal/jobs": 6,
 	// The edges.
 	"internal/httpapi": 7, "internal/services": 7,
 	"internal/daemon": 8,
@@ -89,6 +89,37 @@ func TestImportsPointDown(t *testing.T) {
 		for _, imp := range p.Imports {
 			if r, ok := layers[imp]; ok && r >= rank {
 				t.Errorf("%s (layer %d) imports %s (layer %d): dependencies point down", p.ImportPath, rank, imp, r)
+			}
+		}
+	}
+}
+
+// folders rank the module's top folders, for a drawing of the house by
+// folders: the commands and tools on top, internal/ under them, the
+// migrations and the root package (the release) at the bottom. No import
+// may run up it, as jobs/jobargs under the workers' folder once made four
+// do.
+var folders = map[string]int{"cmd": 2, "tools": 2, "internal": 1, "migrations": 0, ".": 0}
+
+func TestFoldersImportDown(t *testing.T) {
+	t.Parallel()
+	folder := func(p string) string {
+		if p == strings.TrimSuffix(module, "/") {
+			return "." // the root package
+		}
+		f, _, _ := strings.Cut(p, "/")
+		return f
+	}
+	for _, p := range packages(t) {
+		from := folder(p.ImportPath)
+		rank, ok := folders[from]
+		if !ok {
+			t.Errorf("%s is in folder %s, which has no rank here", p.ImportPath, from)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if to := folder(imp); to != from && folders[to] >= rank {
+				t.Errorf("%s (folder %s) imports %s (folder %s): imports run down the folders", p.ImportPath, from, imp, to)
 			}
 		}
 	}

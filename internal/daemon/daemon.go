@@ -23,10 +23,10 @@ import (
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/database"
 	"github.com/trialsd/trialsd/internal/httpapi"
+	"github.com/trialsd/trialsd/internal/jobs"
 	"github.com/trialsd/trialsd/internal/metrics"
 	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/turnstile"
-	"github.com/trialsd/trialsd/jobs"
 )
 
 // Options choose what this process runs.
