@@ -125,6 +125,99 @@ func TestFoldersImportDown(t *testing.T) {
 	}
 }
 
+// behindTheStore are the packages whose exported API names no store type:
+// rows are the store's business, the domain's types cross the doors.
+var behindTheStore = []string{"internal/lifecycle", "internal/signup", "internal/enterprise", "internal/billing", "internal/httpapi"}
+
+func TestNoStoreTypeCrossesTheDoors(t *testing.T) {
+	t.Parallel()
+	for _, dir := range behindTheStore {
+		fset := token.NewFileSet()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, filepath.Join(dir, e.Name()), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, at := range storeTypesInAPI(f) {
+				t.Errorf("%s: store.%s in an exported signature or type: use a domain type", fset.Position(at.pos), at.name)
+			}
+		}
+	}
+}
+
+// storeUse is a store type named at pos.
+type storeUse struct {
+	pos  token.Pos
+	name string
+}
+
+// storeTypesInAPI finds store.X in f's exported API: exported functions'
+// and exported types' methods' signatures, and exported types (aliases
+// included), their exported fields and their interfaces' methods.
+func storeTypesInAPI(f *ast.File) []storeUse {
+	var found []storeUse
+	find := func(n ast.Node) {
+		ast.Inspect(n, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "store" {
+					found = append(found, storeUse{sel.Pos(), sel.Sel.Name})
+				}
+			}
+			return true
+		})
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv)) {
+				find(d.Type)
+			}
+		case *ast.GenDecl:
+			for _, spec := range d.Specs {
+				if ts, ok := spec.(*ast.TypeSpec); ok && ts.Name.IsExported() {
+					findExported(ts.Type, find)
+				}
+			}
+		}
+	}
+	return found
+}
+
+// findExported runs find over a type's exported parts.
+func findExported(typ ast.Expr, find func(ast.Node)) {
+	fields := func(l *ast.FieldList) {
+		for _, fld := range l.List {
+			if len(fld.Names) == 0 || fld.Names[0].IsExported() {
+				find(fld.Type)
+			}
+		}
+	}
+	switch x := typ.(type) {
+	case *ast.StructType:
+		fields(x.Fields)
+	case *ast.InterfaceType:
+		fields(x.Methods)
+	default:
+		find(x)
+	}
+}
+
+func exportedRecv(recv *ast.FieldList) bool {
+	t := recv.List[0].Type
+	if star, ok := t.(*ast.StarExpr); ok {
+		t = star.X
+	}
+	id, ok := t.(*ast.Ident)
+	return ok && id.IsExported()
+}
+
 // wiringOnly are packages that wire the services and run no SQL of their
 // own: they may not import the store, so a read they need goes to the
 // package whose figures it is (the metrics' reads to internal/metrics).

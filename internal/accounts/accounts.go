@@ -46,43 +46,29 @@ func New(pool *pgxpool.Pool, clk clock.Clock, pw *Passwords) *Service {
 	return &Service{pool: pool, clock: clk, passwords: pw}
 }
 
-// User is an authenticated account as the rest of the service sees it.
-type User struct {
-	ID       int64
-	PublicID string
-	Username string
-	Email    string
-	Name     string
-	IsAdmin  bool
-}
-
-func fromRow(u store.User) User {
-	return User{ID: u.ID, PublicID: u.PublicID, Username: u.Username, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin}
-}
-
 // CreateAdmin creates an admin, or promotes the existing user of that
 // username, and issues a new API key for them. An empty password leaves the
 // user without one (or keeps their current one when promoting).
-func (s *Service) CreateAdmin(ctx context.Context, username, email, password string) (User, string, error) {
+func (s *Service) CreateAdmin(ctx context.Context, username, email, password string) (domain.User, string, error) {
 	username, email = strings.TrimSpace(username), strings.TrimSpace(email)
 	if err := CheckUsername(username); err != nil {
-		return User{}, "", err
+		return domain.User{}, "", err
 	}
 	if email != "" {
 		if err := domain.CheckEmail("email", email); err != nil {
-			return User{}, "", err
+			return domain.User{}, "", err
 		}
 	}
 	var hash *string
 	if password != "" {
 		h, err := s.passwords.Hash(ctx, password)
 		if err != nil {
-			return User{}, "", err
+			return domain.User{}, "", err
 		}
 		hash = &h
 	}
 
-	var user User
+	var user domain.User
 	var key string
 	err := store.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
@@ -107,12 +93,12 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 			}
 			row.IsAdmin = true
 		}
-		user = fromRow(row)
+		user = row.User
 		key, err = issueKey(ctx, q, row.ID, "created by users create-admin", now)
 		return err
 	})
 	if err != nil {
-		return User{}, "", err
+		return domain.User{}, "", err
 	}
 	return user, key, nil
 }
@@ -120,16 +106,16 @@ func (s *Service) CreateAdmin(ctx context.Context, username, email, password str
 // RevokeTokens invalidates every JWT issued so far to the user with that
 // username; their API keys are left alone (apikeys revoke is theirs). The
 // user's next login gets a token that works.
-func (s *Service) RevokeTokens(ctx context.Context, username string) (User, error) {
+func (s *Service) RevokeTokens(ctx context.Context, username string) (domain.User, error) {
 	q := store.New(s.pool)
 	u, err := userByUsername(ctx, q, username)
 	if err != nil {
-		return User{}, err
+		return domain.User{}, err
 	}
 	if err := q.BumpTokenVersion(ctx, u.ID); err != nil {
-		return User{}, err
+		return domain.User{}, err
 	}
-	return fromRow(u), nil
+	return u.User, nil
 }
 
 // CreateAPIKey issues a new API key for the user and returns it; only its
@@ -150,12 +136,12 @@ func (s *Service) CreateAPIKey(ctx context.Context, username, name string) (stri
 
 // UserByUsername returns the user with that username (any case), or a
 // NotFound error.
-func (s *Service) UserByUsername(ctx context.Context, username string) (User, error) {
+func (s *Service) UserByUsername(ctx context.Context, username string) (domain.User, error) {
 	u, err := userByUsername(ctx, store.New(s.pool), username)
 	if err != nil {
-		return User{}, err
+		return domain.User{}, err
 	}
-	return fromRow(u), nil
+	return u.User, nil
 }
 
 // ListAPIKeys returns the user's keys (prefixes only), newest first.
@@ -189,27 +175,27 @@ func (s *Service) RevokeAPIKey(ctx context.Context, username, idOrPrefix string)
 
 // AuthenticateAPIKey returns the owner of key, or an Unauthorized error when
 // the key is malformed, unknown or revoked.
-func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (User, error) {
+func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (domain.User, error) {
 	if !wellFormed(key) {
-		return User{}, apperr.Errorf(apperr.Unauthorized, "Invalid API key")
+		return domain.User{}, apperr.Errorf(apperr.Unauthorized, "Invalid API key")
 	}
 	u, err := store.New(s.pool).UserByAPIKeyHash(ctx, hashKey(key))
 	if errors.Is(err, store.ErrNotFound) {
-		return User{}, apperr.Errorf(apperr.Unauthorized, "Invalid API key")
+		return domain.User{}, apperr.Errorf(apperr.Unauthorized, "Invalid API key")
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("looking up api key: %w", err)
+		return domain.User{}, fmt.Errorf("looking up api key: %w", err)
 	}
-	return fromRow(u), nil
+	return u.User, nil
 }
 
-func userByUsername(ctx context.Context, q *store.Queries, username string) (store.User, error) {
+func userByUsername(ctx context.Context, q *store.Queries, username string) (store.Account, error) {
 	u, err := q.UserByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, apperr.Errorf(apperr.NotFound, "no user named %s", username)
+		return store.Account{}, apperr.Errorf(apperr.NotFound, "no user named %s", username)
 	}
 	if err != nil {
-		return store.User{}, fmt.Errorf("looking up user %s: %w", username, err)
+		return store.Account{}, fmt.Errorf("looking up user %s: %w", username, err)
 	}
 	return u, nil
 }

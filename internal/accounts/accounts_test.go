@@ -18,6 +18,7 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/database"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -55,7 +56,7 @@ func setup(t *testing.T) *testBundle {
 }
 
 // insertUser adds a plain (non-admin) user the way sign-up would.
-func (b *testBundle) insertUser(t *testing.T, username, email string, passwordHash *string) store.User {
+func (b *testBundle) insertUser(t *testing.T, username, email string, passwordHash *string) store.Account {
 	t.Helper()
 	u, err := b.q.InsertUser(b.ctx, store.InsertUserParams{
 		Username: username, Email: email, Name: username, PasswordHash: passwordHash, Now: b.clk.Now(),
@@ -66,7 +67,7 @@ func (b *testBundle) insertUser(t *testing.T, username, email string, passwordHa
 	return u
 }
 
-func (b *testBundle) createAdmin(t *testing.T, username, email, password string) (accounts.User, string) {
+func (b *testBundle) createAdmin(t *testing.T, username, email, password string) (domain.User, string) {
 	t.Helper()
 	u, key, err := b.svc.CreateAdmin(b.ctx, username, email, password)
 	if err != nil {
@@ -302,7 +303,7 @@ func TestCreateAdminValidation(t *testing.T) {
 			if e.Field != tt.wantField {
 				t.Errorf("CreateAdmin() error field = %q, want %q", e.Field, tt.wantField)
 			}
-			if key != "" || u != (accounts.User{}) {
+			if key != "" || u != (domain.User{}) {
 				t.Errorf("CreateAdmin() = %+v, %q alongside an error; want zero values", u, key)
 			}
 			// A failed call writes nothing.
@@ -571,7 +572,7 @@ func TestAuthenticateAPIKeyRejects(t *testing.T) {
 			key := tt.key(valid)
 			u, err := b.svc.AuthenticateAPIKey(b.ctx, key)
 			wantCode(t, "AuthenticateAPIKey("+strconv.Quote(key)+")", err, apperr.Unauthorized)
-			if u != (accounts.User{}) {
+			if u != (domain.User{}) {
 				t.Errorf("AuthenticateAPIKey() returned user %+v alongside an error", u)
 			}
 			if msg := apperr.MessageOf(err); strings.Contains(msg, key) && key != "" {

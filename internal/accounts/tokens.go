@@ -49,7 +49,7 @@ var errBadLogin = apperr.Errorf(apperr.Unauthorized, "Invalid username or passwo
 // the check, so the user is read once.
 type LoginAttempt struct {
 	login string
-	user  store.User
+	user  store.Account
 	found bool
 }
 
@@ -80,10 +80,10 @@ func (a LoginAttempt) AccountKey() string {
 
 // Login checks a username (or e-mail) and password and returns the user
 // with a new JWT: FindLogin, then Check.
-func (t *Tokens) Login(ctx context.Context, login, password string) (User, string, error) {
+func (t *Tokens) Login(ctx context.Context, login, password string) (domain.User, string, error) {
 	a, err := t.FindLogin(ctx, login)
 	if err != nil {
-		return User{}, "", err
+		return domain.User{}, "", err
 	}
 	return t.Check(ctx, a, password)
 }
@@ -91,27 +91,27 @@ func (t *Tokens) Login(ctx context.Context, login, password string) (User, strin
 // Check checks the attempt's password and returns its user with a new JWT.
 // A user without a password cannot log in, not even with an empty one; an
 // unknown login costs what a wrong password does.
-func (t *Tokens) Check(ctx context.Context, a LoginAttempt, password string) (User, string, error) {
+func (t *Tokens) Check(ctx context.Context, a LoginAttempt, password string) (domain.User, string, error) {
 	var hash *string
 	if a.found {
 		hash = a.user.PasswordHash
 	}
 	ok, err := t.passwords.compare(ctx, password, hash)
 	if err != nil {
-		return User{}, "", fmt.Errorf("checking password: %w", err)
+		return domain.User{}, "", fmt.Errorf("checking password: %w", err)
 	}
 	if !ok || !a.found || a.user.PasswordHash == nil || password == "" {
-		return User{}, "", errBadLogin
+		return domain.User{}, "", errBadLogin
 	}
-	token, err := t.Issue(fromRow(a.user), a.user.TokenVersion)
+	token, err := t.Issue(a.user.User, a.user.TokenVersion)
 	if err != nil {
-		return User{}, "", err
+		return domain.User{}, "", err
 	}
-	return fromRow(a.user), token, nil
+	return a.user.User, token, nil
 }
 
 // Issue signs a JWT for the user at the given token version.
-func (t *Tokens) Issue(u User, version int32) (string, error) {
+func (t *Tokens) Issue(u domain.User, version int32) (string, error) {
 	now := t.clock.Now()
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti)
@@ -141,36 +141,36 @@ var errBadToken = apperr.Errorf(apperr.Unauthorized, "Invalid or expired token")
 // error for any other algorithm (none included), a bad signature, another
 // issuer, an expired token, or one revoked since (all the user's, or this
 // one by a logout).
-func (t *Tokens) Authenticate(ctx context.Context, token string) (User, error) {
+func (t *Tokens) Authenticate(ctx context.Context, token string) (domain.User, error) {
 	c, err := t.parse(token)
 	if err != nil {
-		return User{}, err
+		return domain.User{}, err
 	}
 	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil {
-		return User{}, errBadToken
+		return domain.User{}, errBadToken
 	}
 	q := store.New(t.pool)
 	u, err := q.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return User{}, errBadToken
+		return domain.User{}, errBadToken
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("looking up token's user: %w", err)
+		return domain.User{}, fmt.Errorf("looking up token's user: %w", err)
 	}
 	if u.TokenVersion != c.Version {
-		return User{}, errBadToken
+		return domain.User{}, errBadToken
 	}
 	if c.ID != "" {
 		revoked, err := q.TokenRevoked(ctx, c.ID)
 		if err != nil {
-			return User{}, err
+			return domain.User{}, err
 		}
 		if revoked {
-			return User{}, errBadToken
+			return domain.User{}, errBadToken
 		}
 	}
-	return fromRow(u), nil
+	return u.User, nil
 }
 
 // Revoke makes a JWT stop working everywhere (the denylist is in the

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/billing"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/signup"
@@ -38,7 +38,7 @@ func TestGrowthCountersBySourceAndPath(t *testing.T) {
 	must(t, err)
 	org, err := store.New(b.pool).OrganizationByID(ctx, orgs[1])
 	must(t, err)
-	_, err = s.Enterprise.Create(ctx, accounts.User{ID: 1, IsAdmin: true}, org.PublicID,
+	_, err = s.Enterprise.Create(ctx, domain.User{ID: 1, IsAdmin: true}, org.PublicID,
 		enterprise.Request{Email: "newcomer@acme.example", IdempotencyKey: "k1", AdditionalAdmins: []string{}}, "request:e")
 	must(t, err)
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // River's UI takes an admin's jwt cookie, so it keeps the console's origin
@@ -32,7 +32,7 @@ func TestRiverUIRefusesCrossOriginAndSetsHeaders(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, `SELECT token_version FROM users WHERE id = 1`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	token, err := b.daemon.Services().Tokens.Issue(accounts.User{ID: 1}, version)
+	token, err := b.daemon.Services().Tokens.Issue(domain.User{ID: 1}, version)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (r Request) validate() error {
 
 // Create creates an enterprise in the organization with public id orgID on
 // behalf of caller (an admin, or an admin of the organization).
-func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string, req Request, cause string) (Response, error) {
+func (s *Service) Create(ctx context.Context, caller domain.User, orgID string, req Request, cause string) (Response, error) {
 	if err := req.validate(); err != nil {
 		return Response{}, err
 	}
@@ -135,7 +135,7 @@ func (s *Service) Create(ctx context.Context, caller accounts.User, orgID string
 // creation is one create-enterprise request on its way through its
 // transaction.
 type creation struct {
-	caller accounts.User
+	caller domain.User
 	orgID  string // the organization's public id
 	req    Request
 	// sum is the SHA-256 of the canonical request, what its idempotency
@@ -210,8 +210,12 @@ func (s *Service) create(ctx context.Context, tx pgx.Tx, c creation, org domain.
 	if len(admins) != len(unique(c.req.AdditionalAdmins)) {
 		return Response{}, apperr.InvalidField("additionalAdmins", "additionalAdmins names users that do not exist")
 	}
-	for _, a := range append(admins, user) {
-		if err := q.MakeAdmin(ctx, org.ID, a.ID, now); err != nil {
+	ids := []int64{user.ID}
+	for _, a := range admins {
+		ids = append(ids, a.ID)
+	}
+	for _, id := range ids {
+		if err := q.MakeAdmin(ctx, org.ID, id, now); err != nil {
 			return Response{}, err
 		}
 	}
@@ -265,7 +269,7 @@ func errNoOrganization(publicID string) error {
 // live trial, since creating the enterprise upgrades the trial, which is a
 // site admin's decision (else a trial's user would upgrade it for free). A
 // caller who is not a member is told the organization does not exist.
-func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org domain.Organization, trials []domain.Trial) error {
+func mayCreate(ctx context.Context, q *store.Queries, caller domain.User, org domain.Organization, trials []domain.Trial) error {
 	role, err := q.MemberRole(ctx, org.ID, caller.ID)
 	if err != nil {
 		return err
@@ -289,14 +293,14 @@ func mayCreate(ctx context.Context, q *store.Queries, caller accounts.User, org 
 // An existing user is attached only once they have verified the address:
 // anyone may sign up unverified as cfo@bigcorp.example, and must not become
 // BigCorp's admin by it.
-func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (store.User, error) {
+func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (domain.User, error) {
 	u, err := q.UserByEmail(ctx, email)
 	if err == nil && !u.EmailVerified {
-		return store.User{}, apperr.WithReason(apperr.Conflict, "EmailNotVerified",
+		return domain.User{}, apperr.WithReason(apperr.Conflict, "EmailNotVerified",
 			"The account with e-mail %s has not verified its address; it can be the enterprise's user once it has", email)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return u, err
+		return u.User, err
 	}
 	local := strings.ToLower(email[:strings.LastIndex(email, "@")])
 	base := strings.Trim(notUsername.ReplaceAllString(local, "-"), "-")
@@ -312,10 +316,10 @@ func (s *Service) userFor(ctx context.Context, q *store.Queries, email string) (
 		}
 		u, err = q.InsertUser(ctx, store.InsertUserParams{Username: username, Email: email, Name: local, Now: s.clock.Now()})
 		if !errors.Is(err, domain.ErrUsernameTaken) {
-			return u, err
+			return u.User, err
 		}
 	}
-	return store.User{}, fmt.Errorf("could not derive a free username for %s", email)
+	return domain.User{}, fmt.Errorf("could not derive a free username for %s", email)
 }
 
 func unique(ids []string) map[string]bool {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // authMode says which credentials an operation accepts.
@@ -43,9 +44,9 @@ func (a authenticator) require(mode authMode, respond errorResponder) func(http.
 	}
 }
 
-func (a authenticator) resolve(r *http.Request, mode authMode) (accounts.User, error) {
-	var found *accounts.User
-	use := func(u accounts.User) error {
+func (a authenticator) resolve(r *http.Request, mode authMode) (domain.User, error) {
+	var found *domain.User
+	use := func(u domain.User) error {
 		if found != nil && found.ID != u.ID {
 			return apperr.Errorf(apperr.Unauthorized, "The credentials sent name different users")
 		}
@@ -64,26 +65,26 @@ func (a authenticator) resolve(r *http.Request, mode authMode) (accounts.User, e
 	for _, tok := range tokens {
 		u, err := a.tokens.Authenticate(r.Context(), tok)
 		if err != nil {
-			return accounts.User{}, err
+			return domain.User{}, err
 		}
 		if err := use(u); err != nil {
-			return accounts.User{}, err
+			return domain.User{}, err
 		}
 	}
 	if key := r.Header.Get("x-api-key"); key != "" && mode != jwtOnly {
 		u, err := a.accounts.AuthenticateAPIKey(r.Context(), key)
 		if err != nil {
-			return accounts.User{}, err
+			return domain.User{}, err
 		}
 		if err := use(u); err != nil {
-			return accounts.User{}, err
+			return domain.User{}, err
 		}
 	}
 	if found == nil {
 		if mode == jwtOnly {
-			return accounts.User{}, apperr.Errorf(apperr.Unauthorized, "Authentication required: this operation takes a JWT (log in with /v1/api-login)")
+			return domain.User{}, apperr.Errorf(apperr.Unauthorized, "Authentication required: this operation takes a JWT (log in with /v1/api-login)")
 		}
-		return accounts.User{}, apperr.Errorf(apperr.Unauthorized, "Authentication required: send an x-api-key header or a JWT")
+		return domain.User{}, apperr.Errorf(apperr.Unauthorized, "Authentication required: send an x-api-key header or a JWT")
 	}
 	return *found, nil
 }
@@ -102,7 +103,7 @@ func requireAdmin(logger *slog.Logger) func(http.Handler) http.Handler {
 }
 
 // caller is the authenticated user of the request.
-func caller(ctx context.Context) accounts.User {
-	u, _ := ctx.Value(userKey).(accounts.User)
+func caller(ctx context.Context) domain.User {
+	u, _ := ctx.Value(userKey).(domain.User)
 	return u
 }

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
 )
@@ -67,7 +67,7 @@ type console struct {
 type page struct {
 	Title string
 	CSRF  string
-	Admin accounts.User
+	Admin domain.User
 	// Now is the time the page's relative times count from: the daemon's
 	// clock unless the page sets it, as a test-clock trial's page does with
 	// its clock's time, which NowOf then names.

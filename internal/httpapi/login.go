@@ -12,6 +12,7 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/ratelimit"
 )
 
@@ -116,20 +117,20 @@ type loginGate struct {
 
 // login checks a username (or e-mail address) and password under the rate
 // limits, and returns the user with a new JWT.
-func (g loginGate) login(r *http.Request, username, password string) (accounts.User, string, error) {
+func (g loginGate) login(r *http.Request, username, password string) (domain.User, string, error) {
 	client := clientKey(r, g.trusted)
 	if err := allow(g.limits.LoginPerClient, client); err != nil {
-		return accounts.User{}, "", err
+		return domain.User{}, "", err
 	}
 	attempt, err := g.tokens.FindLogin(r.Context(), username)
 	if err != nil {
-		return accounts.User{}, "", err
+		return domain.User{}, "", err
 	}
 	account := attempt.AccountKey()
 	known := g.limits.Known.has(account, client)
 	if !known {
 		if err := allow(g.limits.LoginPerAccount, account); err != nil {
-			return accounts.User{}, "", err
+			return domain.User{}, "", err
 		}
 	}
 	u, token, err := g.tokens.Check(r.Context(), attempt, password)

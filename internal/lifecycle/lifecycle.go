@@ -63,7 +63,7 @@ type Deps struct {
 // Activation sends a user a new activation code, in the caller's
 // transaction; *signup.Codes is one.
 type Activation interface {
-	SendCodeTx(ctx context.Context, tx pgx.Tx, u store.User) error
+	SendCodeTx(ctx context.Context, tx pgx.Tx, u domain.User) error
 }
 
 // New returns the lifecycle service.
@@ -216,7 +216,7 @@ func notFoundAs(err error, format string, args ...any) error {
 // Parties are a trial's user and organization, as an operator reads them
 // beside the trial.
 type Parties struct {
-	User         store.User
+	User         domain.User
 	Organization domain.Organization
 }
 
@@ -231,5 +231,5 @@ func (s *Service) PartiesOf(ctx context.Context, t domain.Trial) (Parties, error
 	if err != nil {
 		return Parties{}, fmt.Errorf("reading organization %d of trial %d: %w", t.OrganizationID, t.ID, err)
 	}
-	return Parties{User: u, Organization: org}, nil
+	return Parties{User: u.User, Organization: org}, nil
 }

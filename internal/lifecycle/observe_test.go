@@ -132,7 +132,7 @@ func TestObserverHearsCallerTransactionsOnCommit(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if started, err = b.svc.StartTrialTx(ctx, tx, u, valid, "request:s"); err != nil {
+			if started, err = b.svc.StartTrialTx(ctx, tx, u.User, valid, "request:s"); err != nil {
 				return err
 			}
 			if !commit {

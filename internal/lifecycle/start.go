@@ -83,19 +83,19 @@ func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartT
 
 // lockUser locks whose trial it is: the actor, or the user an admin names.
 // Locking the user serialises one user's concurrent requests.
-func (c *change) lockUser(ctx context.Context, userID int64) (store.User, error) {
+func (c *change) lockUser(ctx context.Context, userID int64) (domain.User, error) {
 	target := c.actor.UserID
 	if userID != 0 && userID != c.actor.UserID {
 		if !c.actor.Admin {
-			return store.User{}, apperr.Errorf(apperr.Forbidden, "Only admins can start a trial for another user")
+			return domain.User{}, apperr.Errorf(apperr.Forbidden, "Only admins can start a trial for another user")
 		}
 		target = userID
 	}
 	user, err := c.q.UserByIDForUpdate(ctx, target)
 	if err != nil {
-		return store.User{}, notFoundAs(err, "User %d not found", target)
+		return domain.User{}, notFoundAs(err, "User %d not found", target)
 	}
-	return user, nil
+	return user.User, nil
 }
 
 // StartTrialTx gives user, just created in tx by a public sign-up, their
@@ -103,7 +103,7 @@ func (c *change) lockUser(ctx context.Context, userID int64) (store.User, error)
 // The request was validated before the sign-up's costly steps, once: a
 // ValidStart is the proof. The caller reports the start with
 // started.Committed once tx committed.
-func (s *Service) StartTrialTx(ctx context.Context, tx pgx.Tx, user store.User, v ValidStart, cause string) (StartedTrial, error) {
+func (s *Service) StartTrialTx(ctx context.Context, tx pgx.Tx, user domain.User, v ValidStart, cause string) (StartedTrial, error) {
 	req := v.req
 	c := s.begin(tx, domain.Actor{UserID: user.ID}, cause)
 	c.signup = true
@@ -141,7 +141,7 @@ func (c *change) terms(req StartTrialRequest) (trialTerms, error) {
 
 // startTrial creates the trial organization with user as its admin, the
 // trial, its first event and its schedule.
-func (c *change) startTrial(ctx context.Context, user store.User, req StartTrialRequest, terms trialTerms) (StartedTrial, error) {
+func (c *change) startTrial(ctx context.Context, user domain.User, req StartTrialRequest, terms trialTerms) (StartedTrial, error) {
 	orgName := firstNonEmpty(req.OrganizationName, req.Name, &user.Name, &user.Username)
 	org, err := c.q.InsertOrganization(ctx, store.NewOrganization{Name: orgName, Trial: true, EnterpriseFeatures: true, Now: c.now})
 	if err != nil {
@@ -176,7 +176,7 @@ func (c *change) startTrial(ctx context.Context, user store.User, req StartTrial
 // updateContact replaces the user's e-mail and name with the request's,
 // when given and different. A new address is unverified: its owner gets a
 // code to verify it.
-func (c *change) updateContact(ctx context.Context, user store.User, req StartTrialRequest) error {
+func (c *change) updateContact(ctx context.Context, user domain.User, req StartTrialRequest) error {
 	email, name := user.Email, user.Name
 	if req.Email != nil && *req.Email != "" {
 		email = *req.Email

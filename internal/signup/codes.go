@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trialsd/trialsd/internal/domain"
+
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -35,7 +37,7 @@ func NewCodes(clk clock.Clock, writer *outbox.Writer) *Codes {
 
 // SendCodeTx sends u a new activation code for their e-mail address, in
 // tx, replacing the last one.
-func (c *Codes) SendCodeTx(ctx context.Context, tx pgx.Tx, u store.User) error {
+func (c *Codes) SendCodeTx(ctx context.Context, tx pgx.Tx, u domain.User) error {
 	code, err := newCode()
 	if err != nil {
 		return err
@@ -71,7 +73,7 @@ func (s *Service) RequestActivation(ctx context.Context, userID int64) error {
 		if err != nil {
 			return err
 		}
-		return s.codes.SendCodeTx(ctx, tx, u)
+		return s.codes.SendCodeTx(ctx, tx, u.User)
 	})
 }
 

@@ -64,7 +64,7 @@ func (s *Service) StartEnterpriseTrial(ctx context.Context, su EnterpriseSignup,
 		if err != nil {
 			return err
 		}
-		started, err = s.lifecycle.StartTrialTx(ctx, tx, user, start, cause)
+		started, err = s.lifecycle.StartTrialTx(ctx, tx, user.User, start, cause)
 		return err
 	})
 	if err != nil {

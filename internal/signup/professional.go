@@ -63,7 +63,7 @@ func (s *Service) CreateProUser(ctx context.Context, su ProSignup) (Created, err
 			return err
 		}
 		out = Created{UserID: row.ID, ProjectID: projectID}
-		return s.codes.SendCodeTx(ctx, tx, row)
+		return s.codes.SendCodeTx(ctx, tx, row.User)
 	})
 	return out, err
 }

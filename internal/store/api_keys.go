@@ -31,7 +31,7 @@ func (q *Queries) InsertAPIKey(ctx context.Context, userID int64, name string, h
 }
 
 // UserByAPIKeyHash returns the owner of the unrevoked key with this hash.
-func (q *Queries) UserByAPIKeyHash(ctx context.Context, hash []byte) (User, error) {
+func (q *Queries) UserByAPIKeyHash(ctx context.Context, hash []byte) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `
 		SELECT `+prefixed("u.", userColumns)+`
 		FROM api_keys k JOIN users u ON u.id = k.user_id

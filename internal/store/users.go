@@ -16,28 +16,19 @@ const (
 	UsersEmailKey    = "users_email_lower_key"
 )
 
-// User is a row of users.
-type User struct {
-	ID            int64
-	PublicID      string
-	Username      string
-	Email         string
-	Name          string
-	PasswordHash  *string
-	IsAdmin       bool
-	EmailVerified bool
-	Plan          domain.Plan
-	PlanState     domain.PlanState
-	TokenVersion  int32
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+// Account is a row of users: the user, with the secrets only the accounts
+// service reads (the password's hash and the tokens' version).
+type Account struct {
+	domain.User
+	PasswordHash *string
+	TokenVersion int32
 }
 
 const userColumns = `id, public_id, username, email, name, password_hash, is_admin,
 	email_verified, plan, plan_state, token_version, created_at, updated_at`
 
-func scanUser(row pgx.Row) (User, error) {
-	var u User
+func scanUser(row pgx.Row) (Account, error) {
+	var u Account
 	err := row.Scan(&u.ID, &u.PublicID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin,
 		&u.EmailVerified, &u.Plan, &u.PlanState, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt)
 	return u, notFound(err)
@@ -61,7 +52,7 @@ type InsertUserParams struct {
 // InsertUser creates a user. A taken username or e-mail (case-insensitive)
 // is domain.ErrUsernameTaken or domain.ErrEmailTaken, wrapping the
 // UniqueViolation that names UsersUsernameKey or UsersEmailKey.
-func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (User, error) {
+func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (Account, error) {
 	u, err := scanUser(q.db.QueryRow(ctx, `
 		INSERT INTO users (username, email, name, password_hash, is_admin, job_title, company_name,
 			plan, plan_state, created_at, updated_at)
@@ -69,7 +60,7 @@ func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (User, err
 		RETURNING `+userColumns,
 		p.Username, p.Email, p.Name, p.PasswordHash, p.IsAdmin, p.JobTitle, p.CompanyName, p.Plan, p.PlanState, p.Now))
 	if err != nil {
-		return User{}, fmt.Errorf("inserting user: %w", taken(err))
+		return Account{}, fmt.Errorf("inserting user: %w", taken(err))
 	}
 	return u, nil
 }
@@ -87,18 +78,18 @@ func taken(err error) error {
 }
 
 // UserByID returns the user with id.
-func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
+func (q *Queries) UserByID(ctx context.Context, id int64) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
 // UserByIDForUpdate returns the user with id and locks the row until the
 // transaction ends, serialising concurrent requests of one user.
-func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (User, error) {
+func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
 }
 
 // UserByUsername looks a user up by username, ignoring case.
-func (q *Queries) UserByUsername(ctx context.Context, username string) (User, error) {
+func (q *Queries) UserByUsername(ctx context.Context, username string) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1)`, username))
 }
 
@@ -183,7 +174,7 @@ func (q *Queries) DeleteUsers(ctx context.Context, ids []int64) error {
 }
 
 // UserByLogin looks a user up by username or e-mail, ignoring case.
-func (q *Queries) UserByLogin(ctx context.Context, login string) (User, error) {
+func (q *Queries) UserByLogin(ctx context.Context, login string) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `
 		SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)
 		ORDER BY lower(username) = lower($1) DESC LIMIT 1`, login))
@@ -209,15 +200,15 @@ func (q *Queries) ActivatePlan(ctx context.Context, id int64, now time.Time) (bo
 }
 
 // UserByEmail looks a user up by e-mail, ignoring case.
-func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
+func (q *Queries) UserByEmail(ctx context.Context, email string) (Account, error) {
 	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
 }
 
 // UsersByPublicIDs returns the users with these public ids (unknown ones
 // are absent).
-func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]User, error) {
+func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]Account, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE public_id = ANY($1)`, publicIDs)
-	return collect(rows, err, "looking up users", func(row pgx.CollectableRow) (User, error) { return scanUser(row) })
+	return collect(rows, err, "looking up users", func(row pgx.CollectableRow) (Account, error) { return scanUser(row) })
 }
 
 // SetActivationCode stores the hash of a user's e-mail activation code.
