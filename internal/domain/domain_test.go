@@ -3,6 +3,7 @@ package domain_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -86,6 +87,32 @@ func TestTrialDetailsValidate(t *testing.T) {
 			t.Errorf("%s: %v, want nil", tc.name, err)
 		case tc.field != "" && (!errors.As(err, &e) || e.Field != tc.field):
 			t.Errorf("%s: %v, want an error on %s", tc.name, err, tc.field)
+		}
+	}
+}
+
+func TestParseCause(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]domain.Cause{
+		domain.JobCause(42): {JobID: 42}, domain.RequestCause("req-1"): {RequestID: "req-1"},
+		"payment:evt_9": {}, "cli:trials-extend": {}, "job:x": {},
+	} {
+		if got := domain.ParseCause(in); got != want {
+			t.Errorf("domain.ParseCause(%q) = %+v, want %+v", in, got, want)
+		}
+	}
+}
+
+// An operator may move, upgrade or delete a live trial, restore a deleted
+// one, and do nothing to an upgraded one.
+func TestStateActions(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[domain.State]string{
+		domain.StateActive: "[expiration upgrade delete]", domain.StateExpired: "[expiration upgrade delete]",
+		domain.StateDeleted: "[restore]", domain.StateUpgraded: "[]",
+	} {
+		if got := fmt.Sprint(s.Actions()); got != want {
+			t.Errorf("%s.Actions() = %s, want %s", s, got, want)
 		}
 	}
 }

@@ -28,6 +28,33 @@ const StatePurged State = "purged"
 // States are every state, in lifecycle order.
 var States = []State{StateActive, StateExpired, StateDeleted, StateUpgraded}
 
+// Action is an operator's action on a trial, as the console offers it.
+type Action string
+
+// The operator's actions on a trial.
+const (
+	ActionMoveExpiration Action = "expiration"
+	ActionUpgrade        Action = "upgrade"
+	ActionDelete         Action = "delete"
+	ActionRestore        Action = "restore"
+)
+
+// Actions are every operator's action, in the order pages offer them.
+var Actions = []Action{ActionMoveExpiration, ActionUpgrade, ActionDelete, ActionRestore}
+
+// Actions are what an operator may do to a trial in s: the rules the
+// lifecycle enforces, said once for the pages that offer them. An upgraded
+// trial has none.
+func (s State) Actions() []Action {
+	switch {
+	case s.Live():
+		return []Action{ActionMoveExpiration, ActionUpgrade, ActionDelete}
+	case s == StateDeleted:
+		return []Action{ActionRestore}
+	}
+	return nil
+}
+
 // Live reports whether a trial in s still holds its organization's
 // enterprise features or may get them back by an extension (active or
 // expired): what deleting, extending and attaching enterprises refuse

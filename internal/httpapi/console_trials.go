@@ -144,7 +144,7 @@ func (c *console) trial(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	p := page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Flash: doneMessages[r.URL.Query().Get("done")], Now: v.Now}
+	p := page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Flash: doneMessages[domain.Action(r.URL.Query().Get("done"))], Now: v.Now}
 	if v.Simulated {
 		p.NowOf = fmt.Sprintf("test clock %d", *v.Trial.TestClockID)
 	}
@@ -225,10 +225,8 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 		}
 		_ = json.Unmarshal(e.Data, &data) // data the lifecycle wrote; a note or none
 		e.Note = data.Note
-		if job, ok := strings.CutPrefix(e.Cause, "job:"); ok {
-			e.JobID, _ = strconv.ParseInt(job, 10, 64)
-		}
-		e.RequestID, _ = strings.CutPrefix(e.Cause, "request:")
+		cause := domain.ParseCause(e.Cause)
+		e.JobID, e.RequestID = cause.JobID, cause.RequestID
 		out = append(out, e)
 	}
 	return out, nil
@@ -247,11 +245,17 @@ func shownPart(s string, n int) (string, bool) {
 }
 
 // doneMessages are what the trial page says after each action.
-var doneMessages = map[string]string{
-	"expiration": "The expiration date was changed.",
-	"upgrade":    "The trial was upgraded.",
-	"delete":     "The trial was deleted.",
-	"restore":    "The trial's organization was restored.",
+var doneMessages = map[domain.Action]string{
+	domain.ActionMoveExpiration: "The expiration date was changed.",
+	domain.ActionUpgrade:        "The trial was upgraded.",
+	domain.ActionDelete:         "The trial was deleted.",
+	domain.ActionRestore:        "The trial's organization was restored.",
+}
+
+// Can reports whether the trial's state allows the action (State.Actions),
+// for the page to offer only those.
+func (v trialView) Can(action domain.Action) bool {
+	return slices.Contains(v.Trial.State.Actions(), action)
 }
 
 // act applies one of a trial's actions, confirmed, with the operator's
@@ -263,8 +267,8 @@ func (c *console) act(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	action := r.PathValue("action")
-	if _, ok := doneMessages[action]; !ok {
+	action := domain.Action(r.PathValue("action"))
+	if !slices.Contains(domain.Actions, action) {
 		c.fail(w, r, apperr.Errorf(apperr.NotFound, "No such action"))
 		return
 	}
@@ -280,11 +284,11 @@ func (c *console) act(w http.ResponseWriter, r *http.Request) {
 }
 
 // apply runs the lifecycle operation an action names.
-func (c *console) apply(r *http.Request, id int64, action string) error {
+func (c *console) apply(r *http.Request, id int64, action domain.Action) error {
 	ctx, actor, cause := r.Context(), actorOf(r), causeOf(r)
 	note := lifecycle.WithNote(strings.TrimSpace(r.PostFormValue("note")))
 	switch action {
-	case "expiration":
+	case domain.ActionMoveExpiration:
 		t, err := c.lifecycle.Trial(ctx, id)
 		if err != nil {
 			return err
@@ -294,11 +298,11 @@ func (c *console) apply(r *http.Request, id int64, action string) error {
 			return err
 		}
 		return c.lifecycle.UpdateTrial(ctx, actor, id, lifecycle.UpdateTrialRequest{ExpirationDate: &to}, cause, note)
-	case "upgrade":
+	case domain.ActionUpgrade:
 		return c.lifecycle.Upgrade(ctx, actor, id, cause, note)
-	case "delete":
+	case domain.ActionDelete:
 		return c.lifecycle.DeleteTrialNow(ctx, actor, id, cause, note)
-	default: // restore
+	default: // domain.ActionRestore
 		t, err := c.lifecycle.Trial(ctx, id)
 		if err != nil {
 			return err
