@@ -313,8 +313,7 @@ var consoleFuncs = template.FuncMap{
 		}
 		return "—"
 	},
-	"rel":  relative,
-	"json": func(b []byte) string { return string(b) },
+	"rel": relative,
 }
 
 // timeOf reads a time or a non-nil time pointer.
