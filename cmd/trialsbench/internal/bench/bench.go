@@ -57,6 +57,9 @@ type Options struct {
 	// StormLead is how long after loading the first trial is due; 0 picks
 	// one from the number of trials.
 	StormLead time.Duration
+	// StormReplicas is how many daemons work the storm's database: with
+	// more than one, the storm runs as it does beside a second replica.
+	StormReplicas int
 	// BurstTrials are loaded already due, for the drain throughput that is
 	// compared with River's no-op throughput.
 	BurstTrials int
@@ -97,7 +100,7 @@ func DefaultOptions() Options {
 		Scenarios: DefaultScenarios, OutDir: "bench/out",
 		AdminURL:    "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		Pgbench:     "/usr/lib/postgresql/15/bin/pgbench",
-		StormTrials: 100_000, StormWindow: 60 * time.Second, BurstTrials: 100_000, Timeout: 10 * time.Minute,
+		StormTrials: 100_000, StormWindow: 60 * time.Second, StormReplicas: 1, BurstTrials: 100_000, Timeout: 10 * time.Minute,
 		CronInterval:   60 * time.Second,
 		IntakeDuration: 15 * time.Second, IntakeClients: 16, IntakeUsers: 100_000,
 		ScaleTrials: 10_000_000, ScaleStormTrials: 20_000, ScaleListRequests: 2000, ScaleScrapes: 20,

@@ -59,6 +59,8 @@ type StormReport struct {
 	// window the daemon cannot go faster than trials fall due.
 	SustainedPerSecond float64 `json:"sustainedPerSecond"`
 	Lag                Dist    `json:"lag"`
+	// Replicas is how many daemons worked the window (-storm-replicas).
+	Replicas int `json:"replicas"`
 	// Daemon is the daemon's CPU and memory from the window's start to the
 	// last expiry; Postgres is every postgres process's CPU meanwhile.
 	Daemon usage `json:"daemon"`
@@ -92,7 +94,7 @@ type StormReport struct {
 func (r *StormReport) table() [][2]string {
 	return [][2]string{
 		{"river settings", r.River.String()},
-		{"trials due within window", fmt.Sprintf("%d within %gs (%d expired)", r.Trials, r.WindowS, r.Expired)},
+		{"trials due within window", fmt.Sprintf("%d within %gs (%d expired, %d daemon(s))", r.Trials, r.WindowS, r.Expired, max(r.Replicas, 1))},
 		{"sustained transitions/s", fmtRate(r.SustainedPerSecond, "/s")},
 		{"lag (expired − due)", fmtDist(r.Lag)},
 		{"daemon CPU / peak RSS", fmt.Sprintf("%.1f s CPU, %.1f MB peak (idle before: %.1f MB)", r.Daemon.CPUSeconds, mb(r.Daemon.PeakRSSBytes), mb(r.RSSIdleBytes))},
@@ -145,6 +147,7 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	defer func() { err = errors.Join(err, db.Drop(context.WithoutCancel(ctx))) }()
 	rep.Database = db.Name
 	rep.River = settingsOf(cfg)
+	rep.Replicas = h.opts.StormReplicas
 	adminID, err := createAdmin(ctx, db.Pool)
 	if err != nil {
 		return err
@@ -161,6 +164,13 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 		return err
 	}
 	defer func() { err = errors.Join(err, d.stop()) }()
+	for i := 2; i <= h.opts.StormReplicas; i++ {
+		replica, startErr := h.setup.start(ctx, db.URL, fmt.Sprintf("%s-replica-%d", ScenarioStorm, i), false)
+		if startErr != nil {
+			return startErr
+		}
+		defer func() { err = errors.Join(err, replica.stop()) }()
+	}
 	if u, err := readProc(d.Pid); err == nil {
 		rep.RSSIdleBytes = u.RSS
 	}
