@@ -150,25 +150,15 @@ func (t *Tokens) Authenticate(ctx context.Context, token string) (domain.User, e
 	if err != nil {
 		return domain.User{}, errBadToken
 	}
-	q := store.New(t.pool)
-	u, err := q.UserByID(ctx, id)
+	u, revoked, err := store.New(t.pool).TokenUser(ctx, id, c.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return domain.User{}, errBadToken
 	}
 	if err != nil {
 		return domain.User{}, fmt.Errorf("looking up token's user: %w", err)
 	}
-	if u.TokenVersion != c.Version {
+	if u.TokenVersion != c.Version || revoked {
 		return domain.User{}, errBadToken
-	}
-	if c.ID != "" {
-		revoked, err := q.TokenRevoked(ctx, c.ID)
-		if err != nil {
-			return domain.User{}, err
-		}
-		if revoked {
-			return domain.User{}, errBadToken
-		}
 	}
 	return u.User, nil
 }

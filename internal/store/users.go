@@ -29,9 +29,14 @@ const userColumns = `id, public_id, username, email, name, password_hash, is_adm
 
 func scanUser(row pgx.Row) (Account, error) {
 	var u Account
-	err := row.Scan(&u.ID, &u.PublicID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin,
-		&u.EmailVerified, &u.Plan, &u.PlanState, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(userFields(&u)...)
 	return u, notFound(err)
+}
+
+// userFields are the destinations of userColumns in u, then more's.
+func userFields(u *Account, more ...any) []any {
+	return append([]any{&u.ID, &u.PublicID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin,
+		&u.EmailVerified, &u.Plan, &u.PlanState, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt}, more...)
 }
 
 // InsertUserParams are the columns a new user is created with.
