@@ -71,6 +71,16 @@ func FieldOf(err error) string {
 	return ""
 }
 
+// ReasonOf returns the name the first *Error in err's chain has of its
+// own (Reason), or "".
+func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}
+
 // MessageOf returns the caller-safe message of err: its *Error's message, or
 // a generic one that reveals nothing.
 func MessageOf(err error) string {

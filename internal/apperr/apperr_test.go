@@ -41,3 +41,13 @@ func TestFieldOf(t *testing.T) {
 		t.Errorf("FieldOf(a plain error) = %q, want none", got)
 	}
 }
+
+func TestReasonOf(t *testing.T) {
+	t.Parallel()
+	if got := ReasonOf(fmt.Errorf("x: %w", WithReason(Conflict, "Taken", "taken"))); got != "Taken" {
+		t.Errorf("ReasonOf(a wrapped named error) = %q, want Taken", got)
+	}
+	if got := ReasonOf(errors.New("plain")); got != "" {
+		t.Errorf("ReasonOf(a plain error) = %q, want none", got)
+	}
+}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -184,8 +183,8 @@ func (a *app) trialsExtendCommand() *cobra.Command {
 			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				req := lifecycle.UpdateTrialRequest{ExpirationDate: &date, KeepActive: !expire}
 				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, req, "cli:trials-extend"); err != nil {
-					if e := (*apperr.Error)(nil); errors.As(err, &e) && e.Reason == lifecycle.ReasonWouldExpire {
-						return apperr.InvalidField("until", "%s (pass --expire to do that)", e.Message)
+					if apperr.ReasonOf(err) == lifecycle.ReasonWouldExpire {
+						return apperr.InvalidField("until", "%s (pass --expire to do that)", apperr.MessageOf(err))
 					}
 					return err
 				}

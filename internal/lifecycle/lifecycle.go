@@ -159,10 +159,7 @@ func trialNotFound(ctx context.Context, q *store.Queries, id int64, err error) e
 const ReasonPurged = "purged"
 
 // IsPurged reports whether err says the trial asked for was purged.
-func IsPurged(err error) bool {
-	var e *apperr.Error
-	return errors.As(err, &e) && e.Reason == ReasonPurged
-}
+func IsPurged(err error) bool { return apperr.ReasonOf(err) == ReasonPurged }
 
 // Events returns a trial's whole history, oldest first. The history outlives
 // a purged trial, so it is found even when the trial is not. It has no
