@@ -46,8 +46,10 @@ type Daemon struct {
 	river    *river.Client[pgx.Tx]
 	services *services.Services
 	metrics  *metrics.Metrics
-	riverUI  *riverui.Handler
-	handler  http.Handler
+	// figures are the database reads behind the metrics' gauges.
+	figures metrics.Database
+	riverUI *riverui.Handler
+	handler http.Handler
 
 	stopRefresh context.CancelFunc
 	refreshDone sync.WaitGroup
@@ -71,7 +73,8 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	d.river = client
 	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics})
 	d.metrics.SetWorkersEnabled(opts.Workers)
-	d.metrics.ReadTrialsFrom(metrics.NewDatabase(pool, clk).TrialFigures, logger)
+	d.figures = metrics.NewDatabase(pool, clk)
+	d.metrics.ReadTrialsFrom(d.figures.TrialFigures, logger)
 	// Workers are added after the client exists because they need the
 	// services, which need the client to enqueue; River reads the bundle
 	// when it starts working.
@@ -278,8 +281,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // MetricSources are the database reads behind the daemon's refreshed gauges.
 func (d *Daemon) MetricSources() metrics.Sources {
-	db := metrics.NewDatabase(d.pool, d.clock)
-	return metrics.Sources{Queues: db.QueueStats, Upcoming: db.Upcoming, Ready: d.Ready}
+	return metrics.Sources{Queues: d.figures.QueueStats, Upcoming: d.figures.Upcoming, Ready: d.Ready}
 }
 
 // riverUIHandler is nil when the UI is off, so no route is registered.
