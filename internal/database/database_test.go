@@ -94,14 +94,18 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the revoked tokens' table
-	// is gone; the purged trials' index stays (the migration before).
-	var revoked, purged int
+	// Down rolls back the newest migration only: the look-ahead counters'
+	// table, triggers and functions are gone; the revoked tokens' table
+	// stays (the migration before).
+	var due, triggers, funcs, revoked int
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_tables WHERE tablename = 'revoked_tokens'),
-			(SELECT count(*) FROM pg_indexes WHERE indexname = 'trial_events_purged_idx')`).
-		Scan(&revoked, &purged); err != nil || revoked != 0 || purged != 1 {
-		t.Fatalf("after down: revoked_tokens %d (want 0), trial_events_purged_idx %d (want 1) (%v)", revoked, purged, err)
+			(SELECT count(*) FROM pg_tables WHERE tablename = 'trial_due_counts'),
+			(SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trials_due_counts_%'),
+			(SELECT count(*) FROM pg_proc WHERE proname LIKE 'trial_due_%'),
+			(SELECT count(*) FROM pg_tables WHERE tablename = 'revoked_tokens')`).
+		Scan(&due, &triggers, &funcs, &revoked); err != nil || due+triggers+funcs != 0 || revoked != 1 {
+		t.Fatalf("after down: trial_due_counts %d, its triggers %d, functions %d (want 0 each), revoked_tokens %d (want 1) (%v)",
+			due, triggers, funcs, revoked, err)
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

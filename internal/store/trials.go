@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
@@ -186,51 +184,6 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int6
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
 	return counts, nil
-}
-
-// CountTrialsEndingBy counts, for each instant of by, the active real-time trials
-// whose expiration date is at or before it (those overdue included: they
-// end at the next expiry sweep), in one pass over
-// trials_state_expiration_idx up to the latest instant: a count per
-// instant walked the nearer windows' entries again (docs/performance.md,
-// "Scale", has both timings).
-func (q *Queries) CountTrialsEndingBy(ctx context.Context, by []time.Time) ([]int64, error) {
-	if len(by) == 0 {
-		return nil, nil
-	}
-	cols := make([]string, len(by))
-	args := make([]any, len(by)+1)
-	latest := by[0]
-	for i, b := range by {
-		cols[i] = fmt.Sprintf("count(*) FILTER (WHERE expiration_date <= $%d)", i+1)
-		args[i] = b
-		if b.After(latest) {
-			latest = b
-		}
-	}
-	args[len(by)] = latest
-	counts := make([]int64, len(by))
-	dest := make([]any, len(by))
-	for i := range counts {
-		dest[i] = &counts[i]
-	}
-	err := q.db.QueryRow(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM trials
-		WHERE state = 'active' AND expiration_date <= $`+strconv.Itoa(len(by)+1)+` AND test_clock_id IS NULL`, args...).Scan(dest...)
-	if err != nil {
-		return nil, fmt.Errorf("counting trials ending: %w", err)
-	}
-	return counts, nil
-}
-
-// CountDeletionsDueBy counts the expired real-time trials whose grace period ends at
-// or before by, on trials_grace_ends_at_idx.
-func (q *Queries) CountDeletionsDueBy(ctx context.Context, by time.Time) (int64, error) {
-	var n int64
-	err := q.db.QueryRow(ctx, `SELECT count(*) FROM trials WHERE state = 'expired' AND grace_ends_at <= $1 AND test_clock_id IS NULL`, by).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("counting deletions due: %w", err)
-	}
-	return n, nil
 }
 
 // FoldTrialStateCounts folds the counter shards of backends that have gone
