@@ -21,7 +21,9 @@ type ReconcileReport struct {
 	Checked int
 	// Repaired counts the jobs re-enqueued, by job kind.
 	Repaired map[string]int
-	// FoldedCounters is how many counter rows of gone backends were folded.
+	// FoldedCounters is how many counter rows were folded: the
+	// trials-by-state and look-ahead rows of gone backends, and the
+	// look-ahead buckets past their horizon.
 	FoldedCounters int64
 	// DeletedTestClocks counts the test clocks deleted at the end of their
 	// retention.
@@ -35,19 +37,13 @@ type ReconcileReport struct {
 // batches, never the whole table; a transition further ahead is checked by a
 // later sweep before it is due.
 //
-// It also folds the trials-by-state counters of backends that have gone,
-// which would otherwise gain a few rows with every new connection, and
-// deletes the test clocks whose retention has ended.
+// It also folds the counters the trials' triggers keep (by state, and the
+// look-ahead buckets), which would otherwise gain a few rows with every new
+// connection and every minute, and deletes the test clocks whose retention
+// has ended.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
-	// Housekeeping: a failed fold is logged, and the repairs go on.
-	folded, err := store.New(s.pool).FoldTrialStateCounts(ctx)
-	if err != nil {
-		s.logger.WarnContext(ctx, "folding the trials-by-state counters failed; the next sweep tries again", "error", err)
-	}
-	report := ReconcileReport{Repaired: map[string]int{}, FoldedCounters: folded}
-	if report.DeletedTestClocks, err = s.sweepTestClocks(ctx); err != nil {
-		s.logger.WarnContext(ctx, "deleting test clocks past their retention failed; the next sweep tries again", "error", err)
-	}
+	report := ReconcileReport{Repaired: map[string]int{}}
+	s.housekeep(ctx, &report)
 	by := s.now().Add(s.cfg.ReconcileHorizon)
 	var afterDue time.Time
 	var afterID int64
@@ -77,6 +73,30 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 				s.logger.WarnContext(ctx, "reconcile re-enqueued a missing transition", "trial_id", id, "kind", kind)
 			}
 		}
+	}
+}
+
+// dueCountsLag is how far behind the clock the look-ahead buckets are
+// folded: every look-ahead window starts at now, so their counts stay exact
+// on a replica whose clock lags this one's by less.
+const dueCountsLag = 24 * time.Hour
+
+// housekeep folds the trials' counters and deletes the test clocks past
+// their retention, into report. A failure is logged, and the repairs go
+// on: the next sweep tries again.
+func (s *Service) housekeep(ctx context.Context, report *ReconcileReport) {
+	q := store.New(s.pool)
+	folded, err := q.FoldTrialStateCounts(ctx)
+	if err != nil {
+		s.logger.WarnContext(ctx, "folding the trials-by-state counters failed; the next sweep tries again", "error", err)
+	}
+	due, err := q.FoldTrialDueCounts(ctx, s.now().Add(-dueCountsLag))
+	if err != nil {
+		s.logger.WarnContext(ctx, "folding the look-ahead counters failed; the next sweep tries again", "error", err)
+	}
+	report.FoldedCounters = folded + due
+	if report.DeletedTestClocks, err = s.sweepTestClocks(ctx); err != nil {
+		s.logger.WarnContext(ctx, "deleting test clocks past their retention failed; the next sweep tries again", "error", err)
 	}
 }
 
