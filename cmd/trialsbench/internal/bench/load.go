@@ -115,7 +115,7 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 			return loaded{}, err
 		}
 	}
-	if err := finishLoad(ctx, tx, l.N); err != nil {
+	if err := finishLoad(ctx, tx, base.trialID(0), l.N); err != nil {
 		return loaded{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -180,13 +180,39 @@ func (l trialLoad) tables(b idBase, jobIDs []int64) []loadTable {
 	}
 }
 
-// finishLoad does what the disabled triggers would have done and moves the
-// sequences past the loaded ids.
-func finishLoad(ctx context.Context, tx pgx.Tx, n int) error {
+// finishLoad does what the disabled triggers would have done for the n
+// trials from id first and moves the sequences past the loaded ids.
+func finishLoad(ctx context.Context, tx pgx.Tx, first int64, n int) error {
 	if err := countActive(ctx, tx, n); err != nil {
 		return err
 	}
+	if err := countDue(ctx, tx, first, n); err != nil {
+		return err
+	}
 	return resetSequences(ctx, tx)
+}
+
+// countDue does what the trials trigger would have done for the n new
+// active trials from id first, when the schema keeps the look-ahead counts
+// (migration 00014): one pass over the loaded rows.
+func countDue(ctx context.Context, tx pgx.Tx, first int64, n int) error {
+	var counted bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('trial_due_counts') IS NOT NULL`).Scan(&counted); err != nil {
+		return fmt.Errorf("looking for trial_due_counts: %w", err)
+	}
+	if !counted {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO trial_due_counts AS c (kind, span, bucket, shard, n)
+		SELECT 'ending', s.span, trial_due_bucket(s.span, t.expiration_date), 0, count(*)
+		FROM trials t, unnest('{day,hour,minute}'::text[]) s (span)
+		WHERE t.id BETWEEN $1 AND $2
+		GROUP BY 1, 2, 3
+		ON CONFLICT (kind, span, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n`, first, first+int64(n)-1)
+	if err != nil {
+		return fmt.Errorf("counting loaded trials by due date: %w", err)
+	}
+	return nil
 }
 
 // countActive does what the trials trigger would have done for n new

@@ -86,6 +86,9 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	if want, have := stateCounts(t, viaService), stateCounts(t, viaCopy); want != have || want == "" {
 		t.Errorf("trial_state_counts: StartTrial %q, loader %q", want, have)
 	}
+	if want, have := dueCounts(t, viaService), dueCounts(t, viaCopy); want != have || want == "" {
+		t.Errorf("trial_due_counts: StartTrial %q, loader %q", want, have)
+	}
 }
 
 // benchServices are the daemon's services on a fresh database, on a River
@@ -162,6 +165,18 @@ func stateCounts(t *testing.T, pool *pgxpool.Pool) string {
 	var s string
 	if err := pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(state || '=' || n, ',' ORDER BY state), '')
 		FROM (SELECT state, sum(n) AS n FROM trial_state_counts GROUP BY state) x`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// dueCounts is trial_due_counts summed over shards, as text.
+func dueCounts(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var s string
+	if err := pool.QueryRow(context.Background(), `SELECT coalesce(string_agg(k, ',' ORDER BY k), '')
+		FROM (SELECT kind || '/' || span || '/' || bucket || '=' || sum(n) AS k FROM trial_due_counts
+			GROUP BY kind, span, bucket HAVING sum(n) <> 0) x`).Scan(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s
