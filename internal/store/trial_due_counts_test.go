@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -134,6 +135,7 @@ func (f *dueFixture) mix(ctx context.Context) {
 // whole table, as the gauges counted before 00014.
 func (f *dueFixture) check(ctx context.Context, db store.DBTX, instants []time.Time) {
 	f.t.Helper()
+	wrong := 0
 	for len(instants) > 0 {
 		chunk := instants[:min(len(instants), 60)]
 		instants = instants[len(chunk):]
@@ -154,6 +156,9 @@ func (f *dueFixture) check(ctx context.Context, db store.DBTX, instants []time.T
 				f.t.Fatal(err)
 			}
 			if ending[i] != wantEnding || deletions != wantDeletions {
+				if wrong++; wrong > 5 {
+					f.t.Fatal("and more")
+				}
 				f.t.Errorf("at %s: kept counts ending %d, deletions %d; the table has %d, %d",
 					by.Format(time.RFC3339Nano), ending[i], deletions, wantEnding, wantDeletions)
 			}
@@ -197,7 +202,8 @@ func (f *dueFixture) instants(ctx context.Context, db store.DBTX, from time.Time
 			add(now.Add(w))
 		}
 	}
-	return out
+	slices.SortFunc(out, time.Time.Compare)
+	return slices.CompactFunc(out, time.Time.Equal)
 }
 
 // The kept look-ahead counts equal a count over the table through every
@@ -318,8 +324,11 @@ func TestTrialDueCountsUnderConcurrentChanges(t *testing.T) {
 	}
 	wg.Wait()
 	close(done)
-	if err := <-folds; err != nil || folded == 0 {
-		t.Fatalf("the folds took %d rows (%v)", folded, err)
+	if err := <-folds; err != nil {
+		t.Fatal(err)
+	}
+	if folded == 0 {
+		t.Error("the folds took no rows beside the workers")
 	}
 	f.mix(ctx)
 	f.check(ctx, pool, f.instants(ctx, pool, before))
