@@ -84,9 +84,10 @@ type TrialFigures struct {
 
 // Upcoming are the database's figures behind the look-ahead gauges, read
 // by the refresher: the active trials ending within each of EndingWindows,
-// and the deletions due within DeletionWindow. They are counts over the
-// trials' indexes, which grow with the trials while the state counters do
-// not (docs/performance.md, "Scale"), so a scrape never waits for them.
+// and the deletions due within DeletionWindow. They come from counters by
+// due date that the trials' triggers keep (migration 00014), a few
+// milliseconds at any size; the refresher keeps them off the scrape, which
+// stays one read of the state counters.
 type Upcoming struct {
 	EndingWithin map[string]int64
 	DeletionsDue int64

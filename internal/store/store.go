@@ -26,9 +26,10 @@
 // message first and its webhook endpoint after; an admin's change of an
 // endpoint locks only the endpoint.
 //
-// The trials-by-state counters that triggers keep are outside the order: each
-// backend writes a shard of its own (migration 00004), so no transaction
-// waits on another's. A lock that breaks the order anyway ends in a deadlock,
+// The counters that triggers keep (trials by state, and by due date for the
+// look-ahead gauges) are outside the order: each backend writes a shard of
+// its own (migrations 00004 and 00014), so no transaction waits on
+// another's. A lock that breaks the order anyway ends in a deadlock,
 // which Postgres resolves by aborting one transaction; InTx runs that one
 // again.
 package store
