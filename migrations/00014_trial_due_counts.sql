@@ -59,43 +59,52 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
--- trial_due_counts_apply counts a statement's changed trials in their
--- buckets, one delta per bucket key: old rows out, new rows in. An update
--- that keeps a trial's state and dates nets to nothing and writes nothing.
+-- trial_due_keys are the counter keys a trial row counts under: the day,
+-- hour and minute of its expiration_date while it is active ('ending'), of
+-- its grace_ends_at while it is expired ('deletion'); none otherwise. The
+-- one statement of what is counted, for the triggers and the backfill.
+CREATE FUNCTION trial_due_keys(state text, expiration_date timestamptz, grace_ends_at timestamptz)
+RETURNS TABLE (kind text, span text, bucket timestamptz)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT d.kind, s.span, trial_due_bucket(s.span, d.at)
+    FROM (VALUES ('ending', expiration_date, state = 'active'),
+            ('deletion', grace_ends_at, state = 'expired' AND grace_ends_at IS NOT NULL)) d (kind, at, counted),
+        unnest('{day,hour,minute}'::text[]) s (span)
+    WHERE d.counted
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+-- trial_due_counts_apply counts a statement's changed real-time trials in
+-- their buckets, one delta per bucket key: old rows out, new rows in. An
+-- update that keeps a trial's state and dates nets to nothing and writes
+-- nothing. Each operation has only its own transition tables, hence a
+-- statement each.
 CREATE FUNCTION trial_due_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     my_shard integer := pg_backend_pid();
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO trial_due_counts AS c (kind, span, bucket, shard, n)
-        SELECT d.kind, s.span, trial_due_bucket(s.span, d.at), my_shard, sum(r.d)
-        FROM (SELECT state, expiration_date, grace_ends_at, 1 AS d FROM new_rows WHERE test_clock_id IS NULL) r,
-            LATERAL (VALUES ('ending', r.expiration_date, r.state = 'active'),
-                ('deletion', r.grace_ends_at, r.state = 'expired' AND r.grace_ends_at IS NOT NULL)) d (kind, at, counted),
-            unnest('{day,hour,minute}'::text[]) s (span)
-        WHERE d.counted
+        SELECT k.kind, k.span, k.bucket, my_shard, count(*)
+        FROM new_rows r, LATERAL trial_due_keys(r.state, r.expiration_date, r.grace_ends_at) k
+        WHERE r.test_clock_id IS NULL
         GROUP BY 1, 2, 3
         ON CONFLICT (kind, span, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO trial_due_counts AS c (kind, span, bucket, shard, n)
-        SELECT d.kind, s.span, trial_due_bucket(s.span, d.at), my_shard, sum(r.d)
-        FROM (SELECT state, expiration_date, grace_ends_at, -1 AS d FROM old_rows WHERE test_clock_id IS NULL) r,
-            LATERAL (VALUES ('ending', r.expiration_date, r.state = 'active'),
-                ('deletion', r.grace_ends_at, r.state = 'expired' AND r.grace_ends_at IS NOT NULL)) d (kind, at, counted),
-            unnest('{day,hour,minute}'::text[]) s (span)
-        WHERE d.counted
+        SELECT k.kind, k.span, k.bucket, my_shard, -count(*)
+        FROM old_rows r, LATERAL trial_due_keys(r.state, r.expiration_date, r.grace_ends_at) k
+        WHERE r.test_clock_id IS NULL
         GROUP BY 1, 2, 3
         ON CONFLICT (kind, span, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
     ELSE
         INSERT INTO trial_due_counts AS c (kind, span, bucket, shard, n)
-        SELECT d.kind, s.span, trial_due_bucket(s.span, d.at), my_shard, sum(r.d)
+        SELECT k.kind, k.span, k.bucket, my_shard, sum(r.d)
         FROM (SELECT state, expiration_date, grace_ends_at, -1 AS d FROM old_rows WHERE test_clock_id IS NULL
               UNION ALL
               SELECT state, expiration_date, grace_ends_at, 1 FROM new_rows WHERE test_clock_id IS NULL) r,
-            LATERAL (VALUES ('ending', r.expiration_date, r.state = 'active'),
-                ('deletion', r.grace_ends_at, r.state = 'expired' AND r.grace_ends_at IS NOT NULL)) d (kind, at, counted),
-            unnest('{day,hour,minute}'::text[]) s (span)
-        WHERE d.counted
+            LATERAL trial_due_keys(r.state, r.expiration_date, r.grace_ends_at) k
         GROUP BY 1, 2, 3 HAVING sum(r.d) <> 0
         ON CONFLICT (kind, span, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
     END IF;
@@ -154,12 +163,9 @@ CREATE TRIGGER trials_due_counts_delete AFTER DELETE ON trials
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION trial_due_counts_apply();
 
 INSERT INTO trial_due_counts (kind, span, bucket, shard, n)
-SELECT d.kind, s.span, trial_due_bucket(s.span, d.at), 0, count(*)
-FROM trials r,
-    LATERAL (VALUES ('ending', r.expiration_date, r.state = 'active'),
-        ('deletion', r.grace_ends_at, r.state = 'expired' AND r.grace_ends_at IS NOT NULL)) d (kind, at, counted),
-    unnest('{day,hour,minute}'::text[]) s (span)
-WHERE r.test_clock_id IS NULL AND r.state IN ('active', 'expired') AND d.counted
+SELECT k.kind, k.span, k.bucket, 0, count(*)
+FROM trials r, LATERAL trial_due_keys(r.state, r.expiration_date, r.grace_ends_at) k
+WHERE r.test_clock_id IS NULL AND r.state IN ('active', 'expired')
 GROUP BY 1, 2, 3;
 
 -- +goose Down
@@ -168,5 +174,6 @@ DROP TRIGGER trials_due_counts_update ON trials;
 DROP TRIGGER trials_due_counts_insert ON trials;
 DROP FUNCTION trial_due_counts_fold(timestamptz);
 DROP FUNCTION trial_due_counts_apply();
+DROP FUNCTION trial_due_keys(text, timestamptz, timestamptz);
 DROP TABLE trial_due_counts;
 DROP FUNCTION trial_due_bucket(text, timestamptz);

@@ -389,29 +389,10 @@ func TestTrialDueCountersNeverWait(t *testing.T) {
 	pool, url := testdb.NewWithURL(t)
 	f := newDueFixture(t, pool)
 	exp := dueBase.Add(14*day + 90*time.Second)
-	conns := make([]*pgx.Conn, 20)
-	for i := range conns {
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, `BEGIN`); err != nil {
-			t.Fatal(err)
-		}
-		wait, cancel := context.WithTimeout(ctx, 5*time.Second) // bounds a hang, not a speed
-		_, err = f.start(wait, c, exp, false)
-		cancel()
-		if err != nil {
-			t.Fatalf("backend %d waited on another's counter: %v", i, err)
-		}
-	}
-	for i, c := range conns {
-		if _, err := c.Exec(ctx, `COMMIT`); err != nil {
-			t.Fatalf("backend %d: %v", i, err)
-		}
-	}
+	writeOnOpenBackends(t, url, 20, func(ctx context.Context, c *pgx.Conn, _ int) error {
+		_, err := f.start(ctx, c, exp, false)
+		return err
+	})
 	f.check(ctx, pool, []time.Time{exp, exp.Add(-time.Microsecond), exp.Add(time.Hour), exp.Add(day)})
 }
 

@@ -182,34 +182,10 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 	}
 	// 40 backends at once, each expiring its own trial in an open
 	// transaction: with shared shards some pair would collide and wait.
-	conns := make([]*pgx.Conn, 40)
-	pids := make([]int32, len(conns))
-	for i := range conns {
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-		defer c.Close(ctx)
-		pids[i] = int32(c.PgConn().PID())
-		if _, err := c.Exec(ctx, `BEGIN`); err != nil {
-			t.Fatal(err)
-		}
-		wait, cancel := context.WithTimeout(ctx, 5*time.Second) // bounds a hang, not a speed
-		_, err = c.Exec(wait, `UPDATE trials SET expired_date = $1 WHERE id = (SELECT id FROM trials ORDER BY id OFFSET $2 LIMIT 1)`, now, i)
-		cancel()
-		if err != nil {
-			t.Fatalf("backend %d waited on another's counter: %v", i, err)
-		}
-	}
-	for i, c := range conns {
-		if _, err := c.Exec(ctx, `COMMIT`); err != nil {
-			t.Fatalf("backend %d: %v", i, err)
-		}
-		if err := c.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pids := writeOnOpenBackends(t, url, 40, func(ctx context.Context, c *pgx.Conn, i int) error {
+		_, err := c.Exec(ctx, `UPDATE trials SET expired_date = $1 WHERE id = (SELECT id FROM trials ORDER BY id OFFSET $2 LIMIT 1)`, now, i)
+		return err
+	})
 	before, err := q.CountTrialsByState(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -247,4 +223,42 @@ func TestTrialStateCountersNeverWaitAndFold(t *testing.T) {
 			t.Errorf("%s: %d before the fold, %d after", state, n, after[state])
 		}
 	}
+}
+
+// writeOnOpenBackends opens n backends, has each run write(i) in a
+// transaction while the earlier ones keep theirs open, fails the test if
+// one waited (on another's row), then commits and closes them all, and
+// returns their process ids.
+func writeOnOpenBackends(t *testing.T, url string, n int, write func(ctx context.Context, c *pgx.Conn, i int) error) []int32 {
+	t.Helper()
+	ctx := context.Background()
+	conns := make([]*pgx.Conn, n)
+	pids := make([]int32, n)
+	for i := range conns {
+		c, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		defer c.Close(ctx)
+		pids[i] = int32(c.PgConn().PID())
+		if _, err := c.Exec(ctx, `BEGIN`); err != nil {
+			t.Fatal(err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second) // bounds a hang, not a speed
+		err = write(wait, c, i)
+		cancel()
+		if err != nil {
+			t.Fatalf("backend %d waited on another's counter: %v", i, err)
+		}
+	}
+	for i, c := range conns {
+		if _, err := c.Exec(ctx, `COMMIT`); err != nil {
+			t.Fatalf("backend %d: %v", i, err)
+		}
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pids
 }

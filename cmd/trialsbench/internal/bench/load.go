@@ -204,8 +204,8 @@ func countDue(ctx context.Context, tx pgx.Tx, first int64, n int) error {
 		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO trial_due_counts AS c (kind, span, bucket, shard, n)
-		SELECT 'ending', s.span, trial_due_bucket(s.span, t.expiration_date), 0, count(*)
-		FROM trials t, unnest('{day,hour,minute}'::text[]) s (span)
+		SELECT k.kind, k.span, k.bucket, 0, count(*)
+		FROM trials t, LATERAL trial_due_keys(t.state, t.expiration_date, t.grace_ends_at) k
 		WHERE t.id BETWEEN $1 AND $2
 		GROUP BY 1, 2, 3
 		ON CONFLICT (kind, span, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n`, first, first+int64(n)-1)
