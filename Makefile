@@ -9,7 +9,10 @@ LDFLAGS   := -s -w -X main.commit=$(COMMIT)
 # Throw-away secrets for development only; production supplies its own.
 DEV_SECRET := $(shell head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-.PHONY: build run test test-compat test-docs chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
+SQLC_VERSION := v1.31.1
+SQLC         := bin/sqlc-$(SQLC_VERSION)
+
+.PHONY: generate generate-check build run test test-compat test-docs chaos fuzz fuzz-smoke vulncheck lint lint-openapi migrate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trialsd
@@ -66,6 +69,21 @@ fuzz-smoke:
 vulncheck:
 	@if $(GO) run golang.org/x/vuln/cmd/govulncheck@v1.1.4 ./... ; then :; \
 	else echo "vulncheck: govulncheck failed or could not reach vuln.go.dev (no network here?); nothing was checked"; exit 1; fi
+
+## generate: the store's query code from internal/store/queries/*.sql and the
+## migrations, with the sqlc version pinned here (built into bin/ on first use;
+## it needs cgo and takes about two minutes).
+generate: $(SQLC)
+	$(SQLC) generate
+
+## generate-check: fail when the checked-in generated code is not what
+## `make generate` writes (CI runs it).
+generate-check: $(SQLC)
+	@$(SQLC) diff || { echo "internal/store/internal/dbsqlc is stale: run make generate and commit the result"; exit 1; }
+
+$(SQLC):
+	GOBIN=$(CURDIR)/bin CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+	mv bin/sqlc $@
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -5,15 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // InsertEnterprise creates an organization's enterprise and returns its
 // public id.
 func (q *Queries) InsertEnterprise(ctx context.Context, orgID, userID int64, thirdParty json.RawMessage, now time.Time) (string, error) {
-	var publicID string
-	err := q.db.QueryRow(ctx, `
-		INSERT INTO enterprises (organization_id, user_id, third_party_identifiers, created_at)
-		VALUES ($1, $2, $3, $4) RETURNING public_id`, orgID, userID, thirdParty, now).Scan(&publicID)
+	publicID, err := q.gen.InsertEnterprise(ctx, dbsqlc.InsertEnterpriseParams{
+		OrganizationID: orgID, UserID: userID, ThirdPartyIdentifiers: thirdParty, CreatedAt: now})
 	if err != nil {
 		return "", fmt.Errorf("inserting enterprise: %w", err)
 	}

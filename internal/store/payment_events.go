@@ -5,16 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // InsertPaymentEvent records a payment provider's event and reports whether
 // it is new; a repeated event id is not recorded again.
 func (q *Queries) InsertPaymentEvent(ctx context.Context, id, typ string, payload json.RawMessage, at time.Time) (bool, error) {
-	tag, err := q.db.Exec(ctx, `
-		INSERT INTO payment_events (id, type, payload, received_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (id) DO NOTHING`, id, typ, payload, at)
+	n, err := q.gen.InsertPaymentEvent(ctx, dbsqlc.InsertPaymentEventParams{ID: id, Type: typ, Payload: payload, ReceivedAt: at})
 	if err != nil {
 		return false, fmt.Errorf("recording payment event %s: %w", id, err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }

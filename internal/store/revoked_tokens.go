@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // RevokeToken refuses the JWT with id jti from now until it expires, and
 // prunes the tokens that have expired by now: none of them can be used
 // again anyway.
 func (q *Queries) RevokeToken(ctx context.Context, jti string, expires, now time.Time) error {
-	if _, err := q.db.Exec(ctx, `
-		WITH pruned AS (DELETE FROM revoked_tokens WHERE expires_at < $3)
-		INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`,
-		jti, expires, now); err != nil {
+	if err := q.gen.RevokeToken(ctx, dbsqlc.RevokeTokenParams{Jti: jti, ExpiresAt: expires, Now: now}); err != nil {
 		return fmt.Errorf("revoking token: %w", err)
 	}
 	return nil
