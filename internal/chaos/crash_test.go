@@ -94,8 +94,6 @@ func startDaemon(t *testing.T, bin, dbURL, name string, extra ...string) *exec.C
 		"TRIALSD_AUTH_JWT_SECRET=chaos-chaos-chaos-chaos-chaos-chaos",
 		"TRIALSD_TURNSTILE_ENABLED=false",
 		"TRIALSD_RIVER_JOB_TIMEOUT=2s",
-		// Following on, as shipped, within the short job time.
-		"TRIALSD_LIFECYCLE_EXPIRE_FOLLOW=1s",
 		"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER=3s",
 		"TRIALSD_RIVER_FETCH_POLL_INTERVAL=100ms",
 		// Many expiry jobs running at once, as the kill points need: with

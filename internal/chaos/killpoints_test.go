@@ -155,7 +155,7 @@ func TestKillAfterCommit(t *testing.T) {
 	// Closed before the storm starts: no expiry job can be marked completed,
 	// so committed transitions with running jobs are sure to pile up.
 	g.close()
-	first := startDaemon(t, bin, dbURL, "first")
+	first := startDaemon(t, bin, dbURL, "first", "TRIALSD_LIFECYCLE_EXPIRE_POLL=0s")
 	waitFor(t, 60*time.Second, "committed transitions whose jobs are not completed", func() bool {
 		return g.waiting() >= 1 && committedNotCompleted() >= 10
 	})

@@ -118,25 +118,23 @@ type Lifecycle struct {
 	// ReconcileHorizon is how far ahead the reconciler looks for transitions
 	// without a job; it must exceed the interval between two sweeps.
 	ReconcileHorizon time.Duration
-	// ExpireBatch bounds how many due trials one expiry job applies in its
-	// transaction: its own and others due by then that no one holds. One
-	// commit per expiry caps a storm at the commit rate; 1 turns it off.
+	// ExpireBatch bounds how many due trials one expiry sweep claims and
+	// expires in its transaction: one commit per expiry would cap a storm
+	// at the commit rate.
 	ExpireBatch int
-	// ExpireFollow is how long an expiry job may go on expiring trials as
-	// they fall due after its own, batch after batch: in a storm one job
-	// then does the work within moments of each date, where otherwise each
-	// due trial waits for a job River makes available in its scheduler's
-	// passes. Shorter than river.job_timeout; 0 turns following off.
-	ExpireFollow time.Duration
+	// ExpirePoll is how often each replica sweeps for due trials
+	// (lifecycle.ExpireDue); a sweep that came back full goes again at
+	// once. It bounds the expiry lag while a sweep keeps up. 0 turns
+	// sweeping off: each trial then waits for its own expiry job.
+	ExpirePoll time.Duration
 }
 
 // River tunes the job queue that runs every transition.
 type River struct {
 	MaxWorkers int
-	// ExpiryWorkers is how many expiry jobs run at once. Each expires up
-	// to lifecycle.expire_batch trials and deletes the claimed ones' jobs,
-	// so a few keep up with a storm; more would fetch those jobs first,
-	// only for them to find their trial expired.
+	// ExpiryWorkers is how many expiry jobs run at once, on their own
+	// queue. The sweeps do a storm's work and delete the jobs they did it
+	// for; the jobs left are the backstop, one trial each.
 	ExpiryWorkers int
 	// OutboxWorkers is how many webhook deliveries run at once; each
 	// endpoint takes at most webhooks.endpoint_concurrency of them.
@@ -371,7 +369,6 @@ func (c *Config) validate() error {
 		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
 		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
-		{"lifecycle.expire_follow", c.Lifecycle.ExpireFollow > 0 && c.Lifecycle.ExpireFollow >= c.River.JobTimeout, "must be shorter than river.job_timeout, or a following expiry job is cancelled mid-batch"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
 	}
 	return firstFailure(checks)

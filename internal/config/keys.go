@@ -111,7 +111,7 @@ var keys = []key{
 		c.Lifecycle.ExpireBatch, err = positiveInt(raw)
 		return err
 	}},
-	{"lifecycle.expire_follow", "15s", durOrOff(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireFollow })},
+	{"lifecycle.expire_poll", "100ms", durOrOff(func(c *Config) *time.Duration { return &c.Lifecycle.ExpirePoll })},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,8 +50,9 @@ type Daemon struct {
 	riverUI *riverui.Handler
 	handler http.Handler
 
-	stopRefresh context.CancelFunc
-	refreshDone sync.WaitGroup
+	// stopRefresh and stopSweeps stop the metrics refresher and the
+	// expiry sweeps, and wait for them; nil while they do not run.
+	stopRefresh, stopSweeps func()
 
 	// listening receives the API listener's address once it accepts requests.
 	listening chan string
@@ -174,22 +174,44 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return fmt.Errorf("starting River: %w", err)
 		}
 	}
-	refreshCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d.stopRefresh = cancel
-	d.refreshDone.Add(1)
-	go func() {
-		defer d.refreshDone.Done()
-		d.metrics.RunRefresher(refreshCtx, d.cfg.Metrics.RefreshInterval, d.MetricSources(), d.logger)
-	}()
+	if d.opts.Workers && d.cfg.Lifecycle.ExpirePoll > 0 {
+		sweeper := jobs.ExpirySweeper{
+			Lifecycle: d.services.Lifecycle, Observer: d.metrics, Every: d.cfg.Lifecycle.ExpirePoll,
+			Logger: d.logger.With("component", "expiry_sweep"),
+		}
+		d.stopSweeps = background(ctx, sweeper.Run)
+	}
+	d.stopRefresh = background(ctx, func(ctx context.Context) {
+		d.metrics.RunRefresher(ctx, d.cfg.Metrics.RefreshInterval, d.MetricSources(), d.logger)
+	})
 	return nil
 }
 
-// Stop lets running jobs finish within river.shutdown_timeout, then cancels
-// the rest (River retries them later), and stops the refresher.
+// background runs fn in a goroutine of its own, outliving ctx's
+// cancellation, until the stop it returns is called; stop waits for fn to
+// return.
+func background(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// Stop ends the expiry sweeps (one under way rolls back: its trials keep
+// their jobs), lets running jobs finish within river.shutdown_timeout, then
+// cancels the rest (River retries them later), and stops the refresher.
 func (d *Daemon) Stop(ctx context.Context) error {
 	var err error
+	if d.stopSweeps != nil {
+		d.stopSweeps()
+	}
 	if d.opts.Workers {
-		d.services.Lifecycle.StopFollowing()
 		stopCtx, cancel := context.WithTimeout(ctx, d.cfg.River.ShutdownTimeout)
 		err = d.river.Stop(stopCtx)
 		cancel()
@@ -205,7 +227,6 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 	if d.stopRefresh != nil {
 		d.stopRefresh()
-		d.refreshDone.Wait()
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -21,6 +23,7 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/daemon"
+	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -63,6 +66,9 @@ func setupClocked(t *testing.T, w io.Writer, clk clock.Clock, configure ...func(
 	cfg := config.Default()
 	cfg.Auth.JWTSecret = strings.Repeat("s", 32)
 	cfg.River.FetchPollInterval = 50 * time.Millisecond
+	// The tests watch expiries through the trials' jobs, in River's events;
+	// TestSweepExpiresWithoutTheJob turns the sweeps back on.
+	cfg.Lifecycle.ExpirePoll = 0
 	for _, c := range configure {
 		c(cfg)
 	}
@@ -150,6 +156,56 @@ func waitForJob(t *testing.T, events <-chan *river.Event, kind string) *river.Ev
 		case <-timeout:
 			t.Fatalf("no %s job finished", kind)
 			return nil
+		}
+	}
+}
+
+// As shipped, the daemon's sweep expires a due trial without its job: the
+// job is deleted unworked, the event names the sweep, and the expiry is
+// counted as applied with its lag. Stopping the daemon stops the sweeps.
+func TestSweepExpiresWithoutTheJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Lifecycle.ExpirePoll = config.Default().Lifecycle.ExpirePoll })
+	expires := t0.Add(2 * time.Second)
+	status, body := b.do(t, "POST", "/v1/api/user/trial", b.admin, `{"expirationDate":"`+expires.Format(time.RFC3339Nano)+`"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	id := int64(body["id"].(float64))
+	b.clock.Set(expires.Add(time.Second))
+	b.start(t)
+
+	ctx := context.Background()
+	var cause string
+	deadline := time.Now().Add(30 * time.Second) // bounds a hang only
+	for {
+		err := b.pool.QueryRow(ctx, `SELECT cause FROM trial_events WHERE trial_id = $1 AND kind = 'trial.expired'`, id).Scan(&cause)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the due trial was not swept")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cause != lifecycle.SweepCause {
+		t.Errorf("expired event's cause = %q, want %q", cause, lifecycle.SweepCause)
+	}
+	var expiryJobs int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'trial.expire'`).Scan(&expiryJobs); err != nil || expiryJobs != 0 {
+		t.Errorf("%d trial.expire jobs left (%v), want the swept trial's deleted", expiryJobs, err)
+	}
+	m := b.scrape(t)
+	for _, line := range []string{
+		`trialsd_transitions_total{kind="expire",outcome="applied"} 1`,
+		`trialsd_transition_lag_seconds_sum{kind="expire"} 1`,
+		`trialsd_jobs_worked_total{kind="trial.expire",outcome="completed"} 0`,
+	} {
+		if !strings.Contains(m, line+"\n") {
+			t.Errorf("metrics lack %q", line)
 		}
 	}
 }

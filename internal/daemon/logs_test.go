@@ -65,6 +65,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	cfg.Webhooks.AllowPrivateNetworks = true
 	cfg.Billing.CallbackSecret = billingSecret
 	cfg.River.FetchPollInterval = 50 * time.Millisecond
+	// The expiry's job, and the logs of its run, are what this waits for.
+	cfg.Lifecycle.ExpirePoll = 0
 	var logs syncBuffer
 	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	stub := clock.NewStub(t0)

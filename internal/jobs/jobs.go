@@ -215,9 +215,6 @@ func (r reporter) report(ctx context.Context, job *rivertype.JobRow, kind string
 		return err
 	}
 	r.obs.Transition(kind, string(res.Outcome), res.At.Sub(res.Due))
-	for _, c := range res.Claimed {
-		r.obs.Transition(kind, string(lifecycle.Applied), c.At.Sub(c.Due))
-	}
 	if job.Queue == jobargs.QueueTestClock {
 		return r.svc.StepJobDone(ctx, job.ID)
 	}

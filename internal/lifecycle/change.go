@@ -41,9 +41,6 @@ type change struct {
 	path   domain.ConversionPath
 	// seen are the events recorded so far, reported once committed.
 	seen []domain.Committed
-	// retired is what the change's deletions of done jobs came to, for
-	// the service's held jobs once it commits.
-	retired jobsRetired
 	// note is the operator's reason for the change (WithNote), recorded in
 	// the data of every event it records; empty: none.
 	note string
@@ -82,7 +79,6 @@ func (s *Service) inChange(ctx context.Context, actor domain.Actor, cause string
 		return fn(c)
 	})
 	if err == nil {
-		s.held.settle(c.now, c.retired)
 		s.report(ctx, c.seen)
 	}
 	return err

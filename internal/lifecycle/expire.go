@@ -6,111 +6,95 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/domain"
-
 	"github.com/riverqueue/river"
 
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
-// Expire applies the Expire transition: at its expiration date an active
-// trial becomes expired, its organization loses enterprise features, and its
-// Delete is scheduled for the end of the grace period. It runs under the
-// trial's row lock and checks that the transition is still due, so running
-// it twice, late, or after the trial was rescheduled, upgraded or purged does
-// nothing (Skipped, or AlreadyApplied). Run before the date, it returns a
-// *NotDueError.
+// Expire is the trial's own expiry job: at its expiration date an active
+// trial becomes expired, its organization loses enterprise features, and
+// its Delete is scheduled for the end of the grace period. It runs under
+// the trial's row lock and checks that the transition is still due, so
+// running it twice, late, or after the trial was rescheduled, upgraded,
+// purged or expired by a sweep (ExpireDue) does nothing (Skipped, or
+// AlreadyApplied). Run before the date, it returns a *NotDueError.
 //
-// In the same transaction it claims up to lifecycle.expire_batch-1 other
-// trials already due that no other transaction holds and expires them too,
-// each with its own event caused by this job: in a storm one commit carries
-// many expiries, where one commit per expiry would cap throughput at the
-// commit rate. Their own jobs then find them expired (AlreadyApplied); on
-// the daemon that committed the batch, without reading them (appliedExpiries).
+// The job is the durable half of expiry: it exists for every active trial
+// from the transaction that set its date, so a trial expires even when no
+// sweep runs.
 func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause string) (Result, error) {
-	if s.applied.take(trialID, generation) || s.takenByFollower(ctx, trialID, generation) {
-		// This job runs: if the batch found it held, no batch need
-		// retry deleting it.
-		s.held.done(trialGen{trialID, generation})
-		return Result{Outcome: AlreadyApplied}, nil
-	}
-	var claimed []domain.Trial
-	res, err := s.transition(ctx, step{
+	return s.transition(ctx, step{
 		trialID: trialID, generation: generation, from: domain.StateActive, to: domain.StateExpired, cause: cause,
-		due: func(t domain.Trial) time.Time { return t.ExpirationDate },
-		apply: func(ctx context.Context, c *change, t *domain.Trial) (err error) {
-			claimed = nil // a retried transaction starts over
-			// The job's own trial keeps no pending job behind (a late
-			// reminder, or its expiry job when called outside it).
-			if err := c.retireJobs(ctx, t); err != nil {
-				return err
-			}
-			claimed, err = c.expireBatch(ctx, t)
-			return err
-		},
+		due:   func(t domain.Trial) time.Time { return t.ExpirationDate },
+		apply: func(ctx context.Context, c *change, t *domain.Trial) error { return c.expire(ctx, t) },
 	})
-	if err != nil || res.Outcome != Applied {
-		return res, err
-	}
-	res.Claimed = s.claimed(claimed, res.At)
-	res.Claimed = append(res.Claimed, s.followExpiries(ctx, cause, res.At)...)
-	return res, nil
 }
 
-// claimed remembers the trials a committed batch expired at `at`, for
-// their own jobs (appliedExpiries), and returns them as claims.
-func (s *Service) claimed(trials []domain.Trial, at time.Time) []Claim {
-	if len(trials) == 0 {
-		return nil
-	}
-	keys := make([]trialGen, len(trials))
-	out := make([]Claim, len(trials))
-	for i, t := range trials {
-		keys[i], out[i] = trialGen{t.ID, t.ScheduleGen}, Claim{Due: t.ExpirationDate, At: at}
-	}
-	s.applied.add(keys)
-	return out
+// SweepCause is the cause recorded for the expiries a sweep applies.
+const SweepCause = "sweep:expiry"
+
+// Sweep is what one ExpireDue did: the trials it expired, each with when
+// it was due and when the sweep applied it, and whether it took as many
+// as it may (lifecycle.expire_batch), so that more may be due.
+type Sweep struct {
+	Expired []Claim
+	Full    bool
 }
 
-// expireBatch expires own and the other active trials due by now that it
-// can claim without waiting, set-based, and returns the others. The
-// others' pending jobs are deleted in one statement (deleteDoneJobs); one
-// River had already started finds its transition applied and completes as
-// AlreadyApplied.
-func (c *change) expireBatch(ctx context.Context, own *domain.Trial) ([]domain.Trial, error) {
-	var others []domain.Trial
-	if batch := c.s.cfg.ExpireBatch; batch > 1 && c.clock == nil {
-		var err error
-		// Trials due before the job's own are left to their own jobs, which
-		// River fetches first: the claim scans only [own due, now], not the
-		// index entries of every trial a storm has already expired.
-		due := store.DueWindow{From: own.ExpirationDate, By: c.now}
-		if others, err = c.claimDue(ctx, due, own.ID, batch-1); err != nil {
-			return nil, err
+// ExpireDue is the fast half of expiry: in one transaction it expires up
+// to lifecycle.expire_batch active trials due by now, longest due first,
+// set-based, each with its own trial.expired event and Delete job, and
+// deletes their pending expiry jobs through River (their work is done). A
+// trial another transaction holds is passed over (FOR UPDATE SKIP LOCKED),
+// so replicas sweeping at once share the due trials and never wait on one
+// another. A job River had already started when the sweep committed finds
+// its trial expired and completes as AlreadyApplied. Test clocks' trials
+// are left to their jobs: they are due by their clock.
+func (s *Service) ExpireDue(ctx context.Context) (Sweep, error) {
+	var sw Sweep
+	err := s.inChange(ctx, domain.System, SweepCause, func(c *change) error {
+		sw = Sweep{}
+		trials, err := c.q.ClaimDueActiveTrials(ctx, c.now, s.cfg.ExpireBatch)
+		if err != nil || len(trials) == 0 {
+			return err
 		}
+		done := recordedJobs(trials)
+		if _, err := c.expireTrials(ctx, trials); err != nil {
+			return err
+		}
+		// Last, so the job rows are held only while the commit nears:
+		// River's scheduler waits for the rows it would make available.
+		if err := c.deleteDoneJobs(ctx, done); err != nil {
+			return err
+		}
+		sw.Full = len(trials) == s.cfg.ExpireBatch
+		for _, t := range trials {
+			sw.Expired = append(sw.Expired, Claim{Due: t.ExpirationDate, At: c.now})
+		}
+		return nil
+	})
+	if err != nil {
+		return Sweep{}, fmt.Errorf("sweeping due expiries: %w", err)
 	}
-	trials := append([]domain.Trial{*own}, others...)
+	return sw, nil
+}
+
+// expire expires t now, as its own job or an operator's move of its date
+// into the past does: its pending jobs are retired, and it goes through
+// expireTrials as a set of one.
+func (c *change) expire(ctx context.Context, t *domain.Trial) error {
+	if err := c.retireJobs(ctx, t); err != nil {
+		return err
+	}
+	trials := []domain.Trial{*t}
 	jobIDs, err := c.expireTrials(ctx, trials)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	*own = trials[0]
-	own.TransitionJobID = &jobIDs[0]
-	return trials[1:], nil
-}
-
-// claimDue locks up to limit active trials due within the window that no
-// one holds, except one, and deletes their pending jobs: the batch does
-// their work.
-func (c *change) claimDue(ctx context.Context, due store.DueWindow, except int64, limit int) ([]domain.Trial, error) {
-	claimed, err := c.q.ClaimDueActiveTrials(ctx, due, except, limit)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.deleteDoneJobs(ctx, claimed); err != nil {
-		return nil, err
-	}
-	return claimed, nil
+	*t = trials[0]
+	t.TransitionJobID = &jobIDs[0]
+	return nil
 }
 
 // expireTrials expires the trials now, set-based, and returns the ids of
@@ -187,25 +171,6 @@ func (c *change) expiredEvents(trials []domain.Trial, graceEndsAt time.Time) ([]
 // expiredEventData is the data of a trial.expired event.
 func expiredEventData(t domain.Trial) map[string]any {
 	return map[string]any{"expirationDate": t.ExpirationDate, "graceEndsAt": t.GraceEndsAt}
-}
-
-// applyExpire expires t now and schedules its Delete.
-func (c *change) applyExpire(ctx context.Context, t *domain.Trial) error {
-	if err := c.retireJobs(ctx, t); err != nil {
-		return err
-	}
-	t.ExpiredDate = ptrTime(c.now)
-	t.GraceEndsAt = ptrTime(c.now.Add(c.s.cfg.GracePeriod))
-	if err := c.setDates(ctx, t); err != nil {
-		return err
-	}
-	if err := c.q.SetEnterpriseFeatures(ctx, t.OrganizationID, false); err != nil {
-		return err
-	}
-	if err := c.record(ctx, *t, domain.EventExpired, expiredEventData(*t)); err != nil {
-		return err
-	}
-	return c.schedule(ctx, *t, nil)
 }
 
 // step is one job-driven transition for the transition frame: the job's

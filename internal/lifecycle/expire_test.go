@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,145 +81,162 @@ func (b *testBundle) jobState(t *testing.T, id int64) string {
 	return state
 }
 
-// An expiry job claims the other trials already due since its own, up to
-// the batch size, passing over any another transaction holds and any not
-// yet due; each
-// claimed trial gets its own event caused by the job, its enterprise
-// features removed and its own Delete job; its own expiry job is deleted
-// from the queue, and, had River started it, would find the transition
-// applied.
-func TestExpireClaimsDueTrials(t *testing.T) {
+// A sweep expires the trials due by now, longest due first, up to the
+// batch size, passing over any another transaction holds and any not yet
+// due; each gets its own event caused by the sweep, its enterprise
+// features removed and its own Delete job, and its expiry job is deleted
+// from the queue. A full sweep says so, and the next takes the rest. A
+// swept trial's own job, had River started it, finds the work done.
+func TestExpireDueSweepsDueTrials(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
 	b.cfg.ExpireBatch = 4
 	b.svc = b.newService(t)
-	// Due, in expiration order: own (the job's), d1..d4; then one held by
-	// another transaction, one due in the future, and one due before the
-	// job's own, which River fetches first.
+	// Due, in expiration order: d0..d4, one of them held; then one due in
+	// the future.
 	trials := startTrials(t, b,
-		t0.Add(1*time.Minute),                                                                      // own
-		t0.Add(2*time.Minute), t0.Add(3*time.Minute), t0.Add(4*time.Minute), t0.Add(5*time.Minute), // d1..d4
-		t0.Add(4*time.Minute+30*time.Second), // held
-		t0.Add(2*time.Hour),                  // not due
-		t0.Add(30*time.Second),               // due before own
+		t0.Add(1*time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute), t0.Add(4*time.Minute), t0.Add(5*time.Minute),
+		t0.Add(90*time.Second), // held
+		t0.Add(2*time.Hour),    // not due
 	)
-	own, held, notDue, earlier := trials[0], trials[5], trials[6], trials[7]
+	held, notDue := trials[5], trials[6]
 	now := b.clock.Advance(time.Hour)
-
 	lock := b.holdTrial(t, held.ID)
 
-	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:99")
-	if err != nil || res.Outcome != lifecycle.Applied {
-		t.Fatalf("Expire = %+v, %v; want applied", res, err)
+	first := sweep(t, b)
+	if !first.Full || len(first.Expired) != 4 {
+		t.Fatalf("first sweep = %+v; want full, 4 expired", first)
 	}
-	// Batch of 4: its own trial and the three most recently due it could
-	// claim, newest first (River fetches the oldest due first).
-	wantClaimed := []domain.Trial{trials[4], trials[3], trials[2]}
-	if len(res.Claimed) != len(wantClaimed) {
-		t.Fatalf("claimed %d trials (%v), want %d", len(res.Claimed), res.Claimed, len(wantClaimed))
-	}
-	for i, tr := range wantClaimed {
-		if !res.Claimed[i].Due.Equal(tr.ExpirationDate) {
-			t.Errorf("claimed due %d = %v, want %v", i, res.Claimed[i], tr.ExpirationDate)
+	for i, tr := range trials[:4] {
+		if want := (lifecycle.Claim{Due: tr.ExpirationDate, At: now}); first.Expired[i] != want {
+			t.Errorf("expired[%d] = %+v, want %+v (longest due first)", i, first.Expired[i], want)
 		}
+		checkSwept(t, b, tr, now)
+	}
+	if got, _ := b.svc.Trial(ctx, trials[4].ID); got.State != domain.StateActive {
+		t.Errorf("trial beyond the batch is %s, want active until the next sweep", got.State)
 	}
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 
-	for _, tr := range append([]domain.Trial{own}, wantClaimed...) {
-		got, err := b.svc.Trial(ctx, tr.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != domain.StateExpired || !got.ExpiredDate.Equal(now) || !got.GraceEndsAt.Equal(now.Add(b.cfg.GracePeriod)) {
-			t.Errorf("trial %d = %s expired %v grace %v, want expired at %v", tr.ID, got.State, got.ExpiredDate, got.GraceEndsAt, now)
-		}
-		ev := b.events(t, tr.ID, domain.EventExpired)
-		if len(ev) != 1 || ev[0].Cause != "job:99" || ev[0].Actor != domain.System.String() || !ev[0].At.Equal(now) {
-			t.Errorf("trial %d expired events = %+v, want one caused by job:99", tr.ID, ev)
-		}
-		var enterprise bool
-		var deleteArgs []byte
-		if err := b.pool.QueryRow(ctx, `SELECT o.enterprise_features, j.args FROM trials t
-			JOIN organizations o ON o.id = t.organization_id
-			JOIN river_job j ON j.id = t.transition_job_id AND j.kind = 'trial.delete' AND j.state = 'scheduled'
-			WHERE t.id = $1 AND j.scheduled_at = t.grace_ends_at AND j.unique_key IS NULL`, tr.ID).Scan(&enterprise, &deleteArgs); err != nil {
-			t.Errorf("trial %d: no scheduled Delete job without a unique key recorded at its grace end: %v", tr.ID, err)
-		} else if enterprise {
-			t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
-		}
+	if second := sweep(t, b); second.Full || len(second.Expired) != 2 {
+		t.Fatalf("second sweep = %+v; want not full, the 2 left (the one beyond the batch, the one let go)", second)
 	}
-	for _, tr := range []domain.Trial{trials[1], held, notDue, earlier} {
-		if got, _ := b.svc.Trial(ctx, tr.ID); got.State != domain.StateActive {
-			t.Errorf("trial %d is %s, want still active (beyond the batch, held, not due, or due before the job's own)", tr.ID, got.State)
-		}
+	checkSwept(t, b, trials[4], now)
+	checkSwept(t, b, held, now)
+	if got, _ := b.svc.Trial(ctx, notDue.ID); got.State != domain.StateActive {
+		t.Errorf("trial not due is %s, want active", got.State)
 	}
-	// The claimed trials' own jobs are gone from the queue, since the batch
-	// did their work; the others' stay scheduled.
-	for _, tr := range wantClaimed {
-		if state := b.jobState(t, *tr.TransitionJobID); state != "" {
-			t.Errorf("claimed trial %d's expiry job is %s, want deleted", tr.ID, state)
-		}
+	if state := b.jobState(t, *notDue.TransitionJobID); state != "scheduled" {
+		t.Errorf("the not-due trial's expiry job is %q, want scheduled", state)
 	}
-	for _, tr := range []domain.Trial{trials[1], held, notDue, earlier} {
-		if state := b.jobState(t, *tr.TransitionJobID); state != "scheduled" {
-			t.Errorf("trial %d's expiry job is %q, want scheduled", tr.ID, state)
-		}
+	if third := sweep(t, b); third.Full || len(third.Expired) != 0 {
+		t.Fatalf("third sweep = %+v; want nothing", third)
 	}
 
-	// A claimed trial's own job finds its transition done.
-	res, err = b.svc.Expire(ctx, trials[2].ID, trials[2].ScheduleGen, "job:100")
+	res, err := b.svc.Expire(ctx, trials[2].ID, trials[2].ScheduleGen, "job:100")
 	if err != nil || res.Outcome != lifecycle.AlreadyApplied {
-		t.Fatalf("claimed trial's own Expire = %+v, %v; want already applied", res, err)
+		t.Fatalf("swept trial's own Expire = %+v, %v; want already applied", res, err)
 	}
 	if n := len(b.events(t, trials[2].ID, domain.EventExpired)); n != 1 {
-		t.Fatalf("%d expired events after the claimed trial's own job, want 1", n)
+		t.Fatalf("%d expired events after the swept trial's own job, want 1", n)
 	}
 }
 
-// With a batch of 1 every expiry is a transaction of its own.
-func TestExpireBatchOfOne(t *testing.T) {
+// sweep runs one ExpireDue.
+func sweep(t *testing.T, b *testBundle) lifecycle.Sweep {
+	t.Helper()
+	sw, err := b.svc.ExpireDue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// checkSwept checks that a sweep expired tr at now: expired, with its
+// grace period, one trial.expired event caused by the sweep, its
+// organization's enterprise features off, a scheduled Delete job at the
+// grace end recorded as its next transition, and its expiry job gone.
+func checkSwept(t *testing.T, b *testBundle, tr domain.Trial, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := b.svc.Trial(ctx, tr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != domain.StateExpired || !got.ExpiredDate.Equal(now) || !got.GraceEndsAt.Equal(now.Add(b.cfg.GracePeriod)) {
+		t.Errorf("trial %d = %s expired %v grace %v, want expired at %v", tr.ID, got.State, got.ExpiredDate, got.GraceEndsAt, now)
+	}
+	ev := b.events(t, tr.ID, domain.EventExpired)
+	if len(ev) != 1 || ev[0].Cause != lifecycle.SweepCause || ev[0].Actor != domain.System.String() || !ev[0].At.Equal(now) {
+		t.Errorf("trial %d expired events = %+v, want one caused by %s", tr.ID, ev, lifecycle.SweepCause)
+	}
+	var enterprise bool
+	if err := b.pool.QueryRow(ctx, `SELECT o.enterprise_features FROM trials t
+		JOIN organizations o ON o.id = t.organization_id
+		JOIN river_job j ON j.id = t.transition_job_id AND j.kind = 'trial.delete' AND j.state = 'scheduled'
+		WHERE t.id = $1 AND j.scheduled_at = t.grace_ends_at AND j.unique_key IS NULL`, tr.ID).Scan(&enterprise); err != nil {
+		t.Errorf("trial %d: no scheduled Delete job without a unique key recorded at its grace end: %v", tr.ID, err)
+	} else if enterprise {
+		t.Errorf("trial %d's organization keeps enterprise features", tr.ID)
+	}
+	if state := b.jobState(t, *tr.TransitionJobID); state != "" {
+		t.Errorf("swept trial %d's expiry job is %s, want deleted", tr.ID, state)
+	}
+}
+
+// A trial's own expiry job expires its trial alone: the other due trials
+// are the sweeps' (or their own jobs').
+func TestExpireJobExpiresItsTrialAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	b.cfg.ExpireBatch = 1
-	b.svc = b.newService(t)
 	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute))
-	b.clock.Advance(time.Hour)
-	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:1")
-	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 0 {
-		t.Fatalf("Expire = %+v, %v; want applied alone", res, err)
+	now := b.clock.Advance(time.Hour)
+	res, err := b.svc.Expire(ctx, trials[1].ID, trials[1].ScheduleGen, "job:1")
+	if err != nil || res.Outcome != lifecycle.Applied || !res.Due.Equal(trials[1].ExpirationDate) || !res.At.Equal(now) {
+		t.Fatalf("Expire = %+v, %v; want applied, due %v, at %v", res, err, trials[1].ExpirationDate, now)
 	}
-	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != domain.StateActive {
+	if ev := b.events(t, trials[1].ID, domain.EventExpired); len(ev) != 1 || ev[0].Cause != "job:1" {
+		t.Errorf("expired events = %+v, want one caused by job:1", ev)
+	}
+	if got, _ := b.svc.Trial(ctx, trials[0].ID); got.State != domain.StateActive {
 		t.Fatalf("the other due trial is %s, want active", got.State)
 	}
 }
 
-// The daemon that applied a batch answers the claimed trials' own jobs from
-// memory, once each: the trial is not read again. Removing a claimed row
-// behind the daemon's back shows it: the own job still reports the batch's
-// expiry, and a second run, which reads, finds the row gone.
-func TestClaimedTrialsOwnJobsAnswerFromMemory(t *testing.T) {
+// A sweep neither waits for an expiry job someone holds (River, making it
+// available or running it) nor deletes it: it expires the trial, and the
+// job, once let go and run, finds the work done.
+func TestSweepLeavesAHeldJobToRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute))
-	b.clock.Advance(time.Hour)
-	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:1")
-	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
-		t.Fatalf("Expire = %+v, %v; want applied with one claimed", res, err)
+	trials := startTrials(t, b, t0.Add(time.Minute))
+	tr := trials[0]
+	now := b.clock.Advance(time.Hour)
+
+	lock := b.holdJob(t, *tr.TransitionJobID)
+	sweepCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sw, err := b.svc.ExpireDue(sweepCtx)
+	if err != nil || len(sw.Expired) != 1 {
+		t.Fatalf("ExpireDue = %+v, %v; want the trial expired without waiting for its held job", sw, err)
 	}
-	claimed := trials[1]
-	if _, err := b.pool.Exec(ctx, `DELETE FROM trials WHERE id = $1`, claimed.ID); err != nil {
+	if state := b.jobState(t, *tr.TransitionJobID); state != "scheduled" {
+		t.Fatalf("held job is %q, want left scheduled", state)
+	}
+	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []lifecycle.Outcome{lifecycle.AlreadyApplied, lifecycle.Skipped} {
-		res, err := b.svc.Expire(ctx, claimed.ID, claimed.ScheduleGen, "job:2")
-		if err != nil || res.Outcome != want {
-			t.Errorf("own job, run %d = %+v, %v; want %s", i+1, res, err, want)
-		}
+	res, err := b.svc.Expire(ctx, tr.ID, tr.ScheduleGen, "job:2")
+	if err != nil || res.Outcome != lifecycle.AlreadyApplied {
+		t.Fatalf("held job's Expire = %+v, %v; want already applied", res, err)
+	}
+	if ev := b.events(t, tr.ID, domain.EventExpired); len(ev) != 1 || !ev[0].At.Equal(now) {
+		t.Errorf("expired events = %+v, want the sweep's alone", ev)
 	}
 }
 
@@ -254,139 +270,5 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 		if err != nil || res.Outcome != tt.want {
 			t.Errorf("%s: Expire = %+v, %v; want %s without waiting for the lock", tt.name, res, err, tt.want)
 		}
-	}
-}
-
-// followSetup is a service that follows for 15 s, with three trials: own,
-// whose job runs now, next, due half a second after it, and later, due in
-// an hour.
-func followSetup(t *testing.T) (b *testBundle, own, next, later domain.Trial) {
-	t.Helper()
-	b = setup(t)
-	b.cfg.ExpireFollow = 15 * time.Second
-	b.svc = b.newService(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), t0.Add(time.Hour))
-	b.clock.Set(trials[0].ExpirationDate)
-	return b, trials[0], trials[1], trials[2]
-}
-
-// After its own batch an expiry job follows: it waits for the next trial to
-// fall due, expires it in a batch of its own, caused by the job, and
-// deletes that trial's job. A trial due beyond the follower's horizon is
-// left to its own job.
-func TestExpireFollowsTrialsFallingDue(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b, own, next, later := followSetup(t)
-	// The follower waits for next in real time; the test's clock gets there
-	// at once.
-	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due.Add(100 * time.Millisecond)) })
-
-	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:7")
-	if err != nil || res.Outcome != lifecycle.Applied {
-		t.Fatalf("Expire = %+v, %v; want applied", res, err)
-	}
-	want := lifecycle.Claim{Due: next.ExpirationDate, At: next.ExpirationDate.Add(100 * time.Millisecond)}
-	if len(res.Claimed) != 1 || !res.Claimed[0].Due.Equal(want.Due) || !res.Claimed[0].At.Equal(want.At) {
-		t.Fatalf("claimed %+v, want only %+v: the next trial, in a batch after the job's own", res.Claimed, want)
-	}
-	if ev := b.events(t, next.ID, domain.EventExpired); len(ev) != 1 || ev[0].Cause != "job:7" || !ev[0].At.Equal(want.At) {
-		t.Errorf("next trial's expired events = %+v, want one caused by job:7 at %v", ev, want.At)
-	}
-	if state := b.jobState(t, *next.TransitionJobID); state != "" {
-		t.Errorf("next trial's expiry job is %s, want deleted", state)
-	}
-	if got, _ := b.svc.Trial(ctx, later.ID); got.State != domain.StateActive {
-		t.Errorf("trial due in an hour is %s, want active", got.State)
-	}
-}
-
-// A process that is stopping keeps its expiry jobs from following.
-func TestStopFollowing(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	b.cfg.ExpireFollow = 15 * time.Second
-	b.svc = b.newService(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond))
-	b.clock.Set(trials[0].ExpirationDate)
-	lifecycle.OnFollowWait(b.svc, func(due time.Time) { b.clock.Set(due) })
-	b.svc.StopFollowing()
-	res, err := b.svc.Expire(ctx, trials[0].ID, trials[0].ScheduleGen, "job:8")
-	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 0 {
-		t.Fatalf("Expire = %+v, %v; want applied, following nothing", res, err)
-	}
-	if got, _ := b.svc.Trial(ctx, trials[1].ID); got.State != domain.StateActive {
-		t.Errorf("next trial is %s, want active", got.State)
-	}
-}
-
-// A batch expires a claimed trial whose job someone holds, without waiting
-// for it, and leaves the job; the next batch, once the job is let go,
-// deletes it, so it never runs at the head of the queue for nothing.
-func TestExpireDeletesHeldJobsLater(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	trials := startTrials(t, b, t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(160*time.Second))
-	first, claimed, second := trials[0], trials[1], trials[2]
-	b.clock.Advance(150 * time.Second) // first and claimed due, second not yet
-
-	lock := b.holdJob(t, *claimed.TransitionJobID)
-	res, err := b.svc.Expire(ctx, first.ID, first.ScheduleGen, "job:1")
-	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
-		t.Fatalf("Expire = %+v, %v; want applied with the held job's trial claimed", res, err)
-	}
-	if state := b.jobState(t, *claimed.TransitionJobID); state != "scheduled" {
-		t.Fatalf("held job is %q, want left scheduled while held", state)
-	}
-	if err := lock.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	b.clock.Advance(10 * time.Second)
-	if res, err := b.svc.Expire(ctx, second.ID, second.ScheduleGen, "job:2"); err != nil || res.Outcome != lifecycle.Applied {
-		t.Fatalf("second Expire = %+v, %v; want applied", res, err)
-	}
-	if state := b.jobState(t, *claimed.TransitionJobID); state != "" {
-		t.Errorf("the claimed trial's job is %q after the next batch, want deleted", state)
-	}
-}
-
-// While a job follows, the job River fetches for a trial falling due
-// leaves it to the follower's next batch: the trial is expired once, by
-// the following job, and its own job finds the work done.
-func TestExpiryJobsLeaveTheirTrialsToTheFollower(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b, own, next, _ := followSetup(t)
-	type result struct {
-		res lifecycle.Result
-		err error
-	}
-	fetched := make(chan result, 1)
-	var once sync.Once
-	// At the follower's first wait the next trial falls due, and River
-	// fetches its job.
-	lifecycle.OnFollowWait(b.svc, func(due time.Time) {
-		once.Do(func() {
-			b.clock.Set(due.Add(100 * time.Millisecond))
-			go func() {
-				res, err := b.svc.Expire(ctx, next.ID, next.ScheduleGen, "job:8")
-				fetched <- result{res, err}
-			}()
-		})
-	})
-
-	res, err := b.svc.Expire(ctx, own.ID, own.ScheduleGen, "job:7")
-	if err != nil || res.Outcome != lifecycle.Applied || len(res.Claimed) != 1 {
-		t.Fatalf("following Expire = %+v, %v; want applied, following the next trial", res, err)
-	}
-	got := <-fetched
-	if got.err != nil || got.res.Outcome != lifecycle.AlreadyApplied {
-		t.Fatalf("the next trial's own Expire = %+v, %v; want already applied by the follower", got.res, got.err)
-	}
-	if ev := b.events(t, next.ID, domain.EventExpired); len(ev) != 1 || ev[0].Cause != "job:7" {
-		t.Errorf("next trial's expired events = %+v, want one, caused by the following job:7", ev)
 	}
 }

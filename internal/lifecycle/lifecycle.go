@@ -34,10 +34,7 @@ type Service struct {
 	webhooks   *outbox.Writer
 	activation Activation
 	observer   Observer
-	applied    *appliedExpiries
 	clocks     config.TestClocks
-	follow     follower
-	held       *heldJobs
 }
 
 // Deps are what the lifecycle service works with.
@@ -70,8 +67,8 @@ type Activation interface {
 func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
-		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer, applied: newAppliedExpiries(appliedCap), held: newHeldJobs(),
-		clocks: d.TestClocks, follow: newFollower(),
+		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer,
+		clocks: d.TestClocks,
 	}
 }
 
@@ -86,10 +83,10 @@ const (
 	// a duplicate, late, retried or stale job lands here and does nothing.
 	Skipped Outcome = "skipped"
 	// AlreadyApplied: the job's own transition is done already, for its
-	// generation: another job claimed the trial with its own in one
-	// transaction, or an earlier attempt of this job committed and died
-	// before River recorded it. Counted apart from Skipped so a storm's
-	// batching shows on the dashboards.
+	// generation: a sweep expired the trial (ExpireDue) after River had
+	// started the job, or an earlier attempt of this job committed and
+	// died before River recorded it. Counted apart from Skipped so the
+	// sweeps' share shows on the dashboards.
 	AlreadyApplied Outcome = "already_applied"
 )
 
@@ -99,13 +96,10 @@ type Result struct {
 	// Due is when the transition was scheduled for, and At when it was
 	// applied; set when Applied, for lag metrics.
 	Due, At time.Time
-	// Claimed are the other trials the job applied the same transition to:
-	// in its transaction, at At, and in the batches it followed with.
-	Claimed []Claim
 }
 
-// Claim is a trial a job's batch applied a transition to: when it was due
-// and when the batch applied it.
+// Claim is a trial a sweep expired: when it was due and when the sweep
+// applied it.
 type Claim struct {
 	Due, At time.Time
 }

@@ -147,44 +147,21 @@ func (c *change) cancelJobs(ctx context.Context, ids []int64) error {
 // maxDeleteMany is the most jobs River deletes in one JobDeleteMany.
 const maxDeleteMany = 10_000
 
-// deleteDoneJobs deletes the pending jobs of trials whose work another job
-// did (a batch expiry's claimed trials), with the held jobs earlier
-// batches left (heldJobs), in one statement through River. Running them
+// deleteDoneJobs deletes those of the jobs ids still pending, jobs of
+// trials whose work a sweep did, in one statement through River per maxDeleteMany. Running them
 // would only find their transition applied, at the cost of River's fetch
-// and completion updates each, and would keep the queue full after the
-// transitions were done. They are deleted rather than cancelled because
-// cancelled says the work will not happen, and here it has (the trial's
-// event names the job that did it). A job River has already started is
-// left to run: it finds its transition applied. A transition job someone
-// holds is noted, for heldJobs once the change commits.
-func (c *change) deleteDoneJobs(ctx context.Context, trials []domain.Trial) error {
-	retry := c.s.held.live(c.now)
-	ids := recordedJobs(trials)
-	for _, j := range retry {
-		ids = append(ids, j.id)
-	}
-	deleted := make(map[int64]bool, len(ids))
+// and completion updates each. They are deleted rather than cancelled
+// because cancelled says the work will not happen, and here it has. River
+// deletes only what no one holds: a job it has started, or is making
+// available, is left to run and completes as AlreadyApplied.
+func (c *change) deleteDoneJobs(ctx context.Context, ids []int64) error {
 	for len(ids) > 0 {
 		n := min(len(ids), maxDeleteMany)
 		params := river.NewJobDeleteManyParams().IDs(ids[:n]...).States(store.PendingJobStates...).First(n)
-		res, err := c.s.jobs.JobDeleteManyTx(ctx, c.tx, params)
-		if err != nil {
-			return fmt.Errorf("deleting %d jobs done by a batch: %w", n, err)
-		}
-		for _, j := range res.Jobs {
-			deleted[j.ID] = true
+		if _, err := c.s.jobs.JobDeleteManyTx(ctx, c.tx, params); err != nil {
+			return fmt.Errorf("deleting %d jobs done by a sweep: %w", n, err)
 		}
 		ids = ids[n:]
-	}
-	for _, j := range retry {
-		if deleted[j.id] {
-			c.retired.retried = append(c.retired.retried, j)
-		}
-	}
-	for _, t := range trials {
-		if t.TransitionJobID != nil && !deleted[*t.TransitionJobID] {
-			c.retired.held = append(c.retired.held, heldJob{id: *t.TransitionJobID, trial: trialGen{t.ID, t.ScheduleGen}})
-		}
 	}
 	return nil
 }

@@ -104,7 +104,7 @@ func (c *change) moveExpiration(ctx context.Context, t *domain.Trial, to time.Ti
 		if err := c.cancelSchedule(ctx, t); err != nil {
 			return err
 		}
-		return c.applyExpire(ctx, t)
+		return c.expire(ctx, t)
 	}
 	return c.reschedule(ctx, t, nil)
 }

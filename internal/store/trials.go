@@ -263,65 +263,22 @@ func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Posit
 	return s, notFound(err)
 }
 
-// ClaimDueActiveTrials locks and returns up to limit active trials whose
-// expiration date falls within due, most recently due first, other than
-// except. Rows another transaction holds are skipped rather than waited
-// for, so workers claiming at the same time share the due trials between
-// them and never block one another. Only real-time trials are claimed: a
-// test clock's trials are due by their clock.
-//
-// The newest due go first because River fetches expiry jobs oldest due
-// first: a claim from the same end takes exactly the trials whose jobs are
-// being fetched, and each of those jobs then waits on the claim's row lock,
-// holding a connection (docs/performance.md has the measurement). From the
-// other end, the claims and River's fetches meet only once.
-func (q *Queries) ClaimDueActiveTrials(ctx context.Context, due DueWindow, except int64, limit int) ([]domain.Trial, error) {
-	order := "DESC"
-	if due.Order == OldestFirst {
-		order = "ASC"
-	}
+// ClaimDueActiveTrials locks and returns up to limit active trials due by
+// `by`, longest due first. Rows another transaction holds are skipped
+// rather than waited for, so sweeps at the same time share the due trials
+// between them and never block one another, nor a trial's own job. Only
+// real-time trials are claimed: a test clock's trials are due by their
+// clock.
+func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, limit int) ([]domain.Trial, error) {
 	trials, err := collectTrials(q.db.Query(ctx, `
 		SELECT `+trialColumns+` FROM trials
-		WHERE state = 'active' AND expiration_date BETWEEN $1 AND $2 AND id <> $3 AND test_clock_id IS NULL
-		ORDER BY expiration_date `+order+` LIMIT $4
-		FOR UPDATE SKIP LOCKED`, due.From, due.By, except, limit))
+		WHERE state = 'active' AND expiration_date <= $1 AND test_clock_id IS NULL
+		ORDER BY expiration_date LIMIT $2
+		FOR UPDATE SKIP LOCKED`, by, limit))
 	if err != nil {
 		return nil, fmt.Errorf("claiming due trials: %w", err)
 	}
 	return trials, nil
-}
-
-// DueWindow is the span of expiration dates a claim takes trials from,
-// From and By included, and which end it takes first.
-type DueWindow struct {
-	From, By time.Time
-	Order    ClaimOrder
-}
-
-// ClaimOrder is the end of a DueWindow a claim starts from.
-type ClaimOrder int
-
-const (
-	// NewestFirst claims the most recently due first: a job's own batch,
-	// leaving the oldest to the jobs River fetches.
-	NewestFirst ClaimOrder = iota
-	// OldestFirst claims the longest due first: a following job's batch,
-	// which no fetch competes with and which must not let the oldest wait.
-	OldestFirst
-)
-
-// NextDueActiveTrial returns the earliest expiration date after `after` of
-// an active trial on the daemon's clock (ok false when there is none).
-func (q *Queries) NextDueActiveTrial(ctx context.Context, after time.Time) (next time.Time, ok bool, err error) {
-	var at *time.Time
-	if err := q.db.QueryRow(ctx, `SELECT min(expiration_date) FROM trials
-		WHERE state = 'active' AND expiration_date > $1 AND test_clock_id IS NULL`, after).Scan(&at); err != nil {
-		return time.Time{}, false, fmt.Errorf("reading the next due trial: %w", err)
-	}
-	if at == nil {
-		return time.Time{}, false, nil
-	}
-	return *at, true, nil
 }
 
 // ExpireTrials marks each trial ids[i] expired at `at`, its grace period

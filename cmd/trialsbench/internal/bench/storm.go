@@ -70,9 +70,9 @@ type StormReport struct {
 	BurstTrials  int        `json:"burstTrials"`
 	Burst        drain      `json:"burst"`
 	// BurstJobs is the backlog's expiry jobs that ran, by River's
-	// finalized_at. A batch expires many trials at once and deletes their
-	// jobs that have not started; those River had started run after it,
-	// answering already_applied. The ratio takes transitions, as the target
+	// finalized_at. A sweep expires many trials at once and deletes their
+	// jobs; those River held meanwhile run after it, answering
+	// already_applied. The ratio takes transitions, as the target
 	// defines it; BurstJobsDeleted and QueueEmptyAfterS say when the queue
 	// was empty too: the last job's end after the last transition's (0 when
 	// none ran later).
@@ -100,7 +100,7 @@ func (r *StormReport) table() [][2]string {
 		{"daemon CPU / peak RSS", fmt.Sprintf("%.1f s CPU, %.1f MB peak (idle before: %.1f MB)", r.Daemon.CPUSeconds, mb(r.Daemon.PeakRSSBytes), mb(r.RSSIdleBytes))},
 		{"postgres CPU meanwhile", fmt.Sprintf("%.1f s", r.Daemon.PostgresCPUSeconds)},
 		{"backlog drain", fmt.Sprintf("%d trials already due: %s over %.2fs", r.BurstTrials, fmtRate(r.Burst.PerSecond, "transitions/s"), r.Burst.SpanS)},
-		{"backlog's expiry jobs", fmt.Sprintf("%d ran (%s over %.2fs), %d deleted by batches; queue empty %.2fs after the last transition",
+		{"backlog's expiry jobs", fmt.Sprintf("%d ran (%s over %.2fs), %d deleted by sweeps; queue empty %.2fs after the last transition",
 			r.BurstJobs.Done, fmtRate(r.BurstJobs.PerSecond, "jobs/s"), r.BurstJobs.SpanS, r.BurstJobsDeleted, r.QueueEmptyAfterS)},
 		{"backlog daemon CPU / postgres CPU", fmt.Sprintf("%.1f s / %.1f s, peak RSS %.1f MB", r.BurstDaemon.CPUSeconds, r.BurstDaemon.PostgresCPUSeconds, mb(r.BurstDaemon.PeakRSSBytes))},
 		{"CPU profile", r.Profile},
