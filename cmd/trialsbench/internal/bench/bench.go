@@ -60,6 +60,10 @@ type Options struct {
 	// StormReplicas is how many daemons work the storm's database: with
 	// more than one, the storm runs as it does beside a second replica.
 	StormReplicas int
+	// StormNeighbourTrials, when set, fall due within the storm's window on
+	// a database of their own with a daemon of their own, on the same
+	// Postgres: the storm as it runs beside another service's burst.
+	StormNeighbourTrials int
 	// BurstTrials are loaded already due, for the drain throughput that is
 	// compared with River's no-op throughput.
 	BurstTrials int
@@ -115,6 +119,7 @@ func SmokeOptions() Options {
 	o := DefaultOptions()
 	o.Scenarios = append(slices.Clone(DefaultScenarios), ScenarioScale)
 	o.StormTrials, o.StormWindow, o.BurstTrials, o.Timeout = 200, time.Second, 200, 60*time.Second
+	o.StormNeighbourTrials = 100
 	o.CronInterval = 500 * time.Millisecond
 	o.IntakeDuration, o.IntakeClients, o.IntakeUsers = time.Second, 4, 5000
 	o.ScaleTrials, o.ScaleStormTrials, o.ScaleListRequests, o.ScaleScrapes = 2000, 200, 50, 3

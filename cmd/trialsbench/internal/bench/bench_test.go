@@ -40,6 +40,9 @@ func TestBenchSmoke(t *testing.T) {
 	if storm.Expired != opts.StormTrials || storm.Lag.N != opts.StormTrials || storm.Lag.Max < storm.Lag.P50 {
 		t.Errorf("storm: %d expired, lag %+v; want all %d", storm.Expired, storm.Lag, opts.StormTrials)
 	}
+	if storm.NeighbourTrials != opts.StormNeighbourTrials || storm.NeighbourLag.N != opts.StormNeighbourTrials {
+		t.Errorf("storm: neighbour of %d trials, lag %+v; want all %d", storm.NeighbourTrials, storm.NeighbourLag, opts.StormNeighbourTrials)
+	}
 	// The sweeps delete the backlog's jobs; those River held meanwhile run.
 	if storm.BurstJobs.Done > opts.BurstTrials || storm.QueueEmptyAfterS < 0 {
 		t.Errorf("storm: of the backlog's %d expiry jobs %d ran (queue empty %.3fs after the last transition)",

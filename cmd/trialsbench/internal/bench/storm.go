@@ -61,6 +61,11 @@ type StormReport struct {
 	Lag                Dist    `json:"lag"`
 	// Replicas is how many daemons worked the window (-storm-replicas).
 	Replicas int `json:"replicas"`
+	// NeighbourTrials fell due within the same window on a database of
+	// their own, worked by a daemon of their own on the same Postgres
+	// (-storm-neighbour-trials); NeighbourLag is theirs.
+	NeighbourTrials int  `json:"neighbourTrials,omitempty"`
+	NeighbourLag    Dist `json:"neighbourLag,omitempty"`
 	// Daemon is the daemon's CPU and memory from the window's start to the
 	// last expiry; Postgres is every postgres process's CPU meanwhile.
 	Daemon usage `json:"daemon"`
@@ -97,6 +102,7 @@ func (r *StormReport) table() [][2]string {
 		{"trials due within window", fmt.Sprintf("%d within %gs (%d expired, %d daemon(s))", r.Trials, r.WindowS, r.Expired, max(r.Replicas, 1))},
 		{"sustained transitions/s", fmtRate(r.SustainedPerSecond, "/s")},
 		{"lag (expired − due)", fmtDist(r.Lag)},
+		{"neighbour's storm and lag", r.neighbour()},
 		{"daemon CPU / peak RSS", fmt.Sprintf("%.1f s CPU, %.1f MB peak (idle before: %.1f MB)", r.Daemon.CPUSeconds, mb(r.Daemon.PeakRSSBytes), mb(r.RSSIdleBytes))},
 		{"postgres CPU meanwhile", fmt.Sprintf("%.1f s", r.Daemon.PostgresCPUSeconds)},
 		{"backlog drain", fmt.Sprintf("%d trials already due: %s over %.2fs", r.BurstTrials, fmtRate(r.Burst.PerSecond, "transitions/s"), r.Burst.SpanS)},
@@ -123,6 +129,13 @@ func (h *harness) runStorm(ctx context.Context) (report, error) {
 	}
 	rep.ElapsedS = round1(time.Since(began).Seconds())
 	return rep, nil
+}
+
+func (r *StormReport) neighbour() string {
+	if r.NeighbourTrials == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d trials on a database and daemon of their own: %s", r.NeighbourTrials, fmtDist(r.NeighbourLag))
 }
 
 // charts is the lag of trials by the second they fell due.
@@ -176,10 +189,15 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	}
 	lead := h.opts.StormLead
 	if lead == 0 {
-		lead = autoLead(h.opts.StormTrials)
+		lead = autoLead(h.opts.StormTrials + h.opts.StormNeighbourTrials)
 	}
 	from := domain.Instant(time.Now().Add(lead))
 	loadBegan := time.Now()
+	neighbour, err := h.startNeighbour(ctx, from)
+	defer func() { err = errors.Join(err, neighbour.stop(ctx)) }()
+	if err != nil {
+		return err
+	}
 	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
 	if err != nil {
 		return err
@@ -207,6 +225,10 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	rep.Expired = len(lags)
 	rep.Lag = distOf(lagValues(lags))
 	rep.LagOverTime = lagSeries(lags)
+	rep.NeighbourTrials = h.opts.StormNeighbourTrials
+	if rep.NeighbourLag, err = neighbour.finish(ctx, h); err != nil {
+		return errors.Join(waitErr, err)
+	}
 	// From the first due date (the window's start) to the last expiry.
 	var span float64
 	for _, x := range lags {
