@@ -127,7 +127,7 @@ func (s *Service) Apply(ctx context.Context, ev Event, raw json.RawMessage) (Out
 		if ev.Type != TypePaymentSucceeded {
 			return nil
 		}
-		cause := "payment:" + ev.ID
+		cause := domain.PaymentCause(ev.ID)
 		if ev.UserID != nil {
 			activated, err := s.signup.ActivatePlanTx(ctx, tx, *ev.UserID)
 			if err != nil {

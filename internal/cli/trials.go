@@ -182,7 +182,7 @@ func (a *app) trialsExtendCommand() *cobra.Command {
 			}
 			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
 				req := lifecycle.UpdateTrialRequest{ExpirationDate: &date, KeepActive: !expire}
-				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, req, "cli:trials-extend"); err != nil {
+				if err := s.Lifecycle.UpdateTrial(ctx, domain.Operator, id, req, domain.CommandCause("trials-extend")); err != nil {
 					if apperr.ReasonOf(err) == lifecycle.ReasonWouldExpire {
 						return apperr.InvalidField("until", "%s (pass --expire to do that)", apperr.MessageOf(err))
 					}
@@ -214,7 +214,7 @@ func (a *app) trialsUpgradeCommand() *cobra.Command {
 				return err
 			}
 			return a.withServices(cmd, func(ctx context.Context, s *services.Services) error {
-				if err := s.Lifecycle.Upgrade(ctx, domain.Operator, id, "cli:trials-upgrade"); err != nil {
+				if err := s.Lifecycle.Upgrade(ctx, domain.Operator, id, domain.CommandCause("trials-upgrade")); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.env.Stdout, "trial %d upgraded\n", id)

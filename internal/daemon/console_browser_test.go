@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +77,9 @@ func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 // An operator with only a browser: River's UI sends them to the login
 // page and, once logged in, shows River's jobs; they find a user's trial
 // by e-mail, extend it by 7 days with a note (a <script> in it stays
-// text), see trial.extended with the note in the timeline, cannot post
-// without the form's token, upgrade the trial and find it under
+// text), see trial.extended with the note in the timeline, are not made
+// to upgrade it by another site's form, upgrade it themselves (which a
+// forged upgrade would have made a conflict) and find it under
 // "upgraded".
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
@@ -135,17 +138,19 @@ func TestConsoleInABrowser(t *testing.T) {
 	if pwned != 0 {
 		t.Error("the note's script ran")
 	}
-	// A form like the page's, without its token (the console's CSP
-	// forbids fetch, so the page posts a form).
-	forged := `const f = document.createElement("form"); f.method = "post"; f.action = "/console/trials/` + id + `/upgrade";
-		const c = document.createElement("input"); c.name = "confirm"; c.value = "yes"; f.append(c);
-		document.body.append(f); f.submit(); 0`
-	resp, err := chromedp.RunResponse(ctx, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
-		_, err := chromedp.Evaluate[int](forged)(ctx, tab)
-		return err
+	// Another site's page (another port of 127.0.0.1: another origin, the
+	// same site, so the browser sends the login cookie along) posts the
+	// console's upgrade form; Sec-Fetch-Site tells the console it is not
+	// its own page.
+	forger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<form method="post" action="%s/console/trials/%s/upgrade"><input name="confirm" value="yes"><button id="forge">win a prize</button></form>`, b.server.URL, id)
 	}))
-	if err != nil || resp.Status != 403 {
-		t.Errorf("a POST without the CSRF token: %v, %v; want 403", err, resp)
+	t.Cleanup(forger.Close)
+	run(t, ctx, "another site's page", chromedp.Navigate(forger.URL), chromedp.WaitVisible(chromedp.CSS(`#forge`)))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`#forge`)))
+	if err != nil || resp.Status != http.StatusForbidden {
+		t.Errorf("another site's form posted to the console: %v, %v; want 403", err, resp)
 	}
 	run(t, ctx, "back to the trial", chromedp.Navigate(b.server.URL+"/console/trials/"+id), chromedp.WaitVisible(chromedp.CSS(`#days`)))
 	run(t, ctx, "confirm the upgrade", chromedp.Click(chromedp.CSS(`form[action$="/upgrade"] input[name=confirm]`)))

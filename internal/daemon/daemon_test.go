@@ -23,7 +23,7 @@ import (
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/daemon"
-	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/testdb"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -191,8 +191,8 @@ func TestSweepExpiresWithoutTheJob(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if cause != lifecycle.SweepCause {
-		t.Errorf("expired event's cause = %q, want %q", cause, lifecycle.SweepCause)
+	if cause != domain.SweepCause {
+		t.Errorf("expired event's cause = %q, want %q", cause, domain.SweepCause)
 	}
 	var expiryJobs int
 	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'trial.expire'`).Scan(&expiryJobs); err != nil || expiryJobs != 0 {

@@ -38,30 +38,60 @@ func (a Actor) String() string {
 	}
 }
 
+// The causes a change records (trial_events.cause), written by these
+// functions and constants and read back by ParseCause alone.
+const (
+	// SweepCause is the cause of the expiries a sweep applies.
+	SweepCause = "sweep:expiry"
+	// ReconcileCause is the cause of the repairs the reconcile sweep makes.
+	ReconcileCause = "reconcile"
+	// TestClockDeleteCause is the cause of what deleting a test clock does
+	// to its trials.
+	TestClockDeleteCause = "test-clock-delete"
+)
+
 // JobCause is the cause recorded for a transition a job applied.
 func JobCause(jobID int64) string { return fmt.Sprintf("job:%d", jobID) }
 
 // RequestCause is the cause recorded for a change an API request made.
 func RequestCause(requestID string) string { return "request:" + requestID }
 
-// Cause is a recorded cause read back: what made a change, as JobCause and
-// RequestCause write it.
+// PaymentCause is the cause recorded for a change a payment callback made,
+// by the provider's event id.
+func PaymentCause(eventID string) string { return "payment:" + eventID }
+
+// CommandCause is the cause recorded for a change an operator command
+// made, such as "trials-extend".
+func CommandCause(command string) string { return "cli:" + command }
+
+// Cause is a recorded cause read back: what made a change. At most one
+// field is set; none for the constant causes (SweepCause and the others),
+// which read as themselves.
 type Cause struct {
-	// JobID is the River job that made the change; 0 when none did.
+	// JobID is the River job that made the change.
 	JobID int64
-	// RequestID is the API or console request that made it; "" when none.
+	// RequestID is the API or console request that made it.
 	RequestID string
+	// PaymentEventID is the payment provider's event that made it.
+	PaymentEventID string
+	// Command is the operator command that made it.
+	Command string
 }
 
-// ParseCause reads a recorded cause, the one reader of what JobCause and
-// RequestCause write; any other cause (payment:, cli:) is neither.
+// ParseCause reads a recorded cause, the one reader of what the cause
+// functions write. A job cause whose id is not a number reads as no cause.
 func ParseCause(cause string) Cause {
-	if job, ok := strings.CutPrefix(cause, "job:"); ok {
-		id, _ := strconv.ParseInt(job, 10, 64)
+	kind, ref, _ := strings.Cut(cause, ":")
+	switch kind {
+	case "job":
+		id, _ := strconv.ParseInt(ref, 10, 64)
 		return Cause{JobID: id}
-	}
-	if req, ok := strings.CutPrefix(cause, "request:"); ok {
-		return Cause{RequestID: req}
+	case "request":
+		return Cause{RequestID: ref}
+	case "payment":
+		return Cause{PaymentEventID: ref}
+	case "cli":
+		return Cause{Command: ref}
 	}
 	return Cause{}
 }

@@ -95,7 +95,8 @@ func TestParseCause(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]domain.Cause{
 		domain.JobCause(42): {JobID: 42}, domain.RequestCause("req-1"): {RequestID: "req-1"},
-		"payment:evt_9": {}, "cli:trials-extend": {}, "job:x": {},
+		domain.PaymentCause("evt_9"): {PaymentEventID: "evt_9"}, domain.CommandCause("trials-extend"): {Command: "trials-extend"},
+		domain.SweepCause: {}, domain.ReconcileCause: {}, domain.TestClockDeleteCause: {}, "job:x": {},
 	} {
 		if got := domain.ParseCause(in); got != want {
 			t.Errorf("domain.ParseCause(%q) = %+v, want %+v", in, got, want)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,22 +61,11 @@ func (b *browser) post(path string, form url.Values, header ...string) (*http.Re
 	return b.send(req)
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-func (b *browser) csrf(body string) string {
-	b.t.Helper()
-	m := csrfField.FindStringSubmatch(body)
-	if m == nil {
-		b.t.Fatalf("no csrf field in %.300s", body)
-	}
-	return m[1]
-}
-
 // The console's doors: a browser not logged in is sent to the login page
 // (an API client keeps its JSON 401), the login takes an admin's password
-// and its CSRF token and sets the jwt cookie as it should be, every POST
-// without its token or from another origin is refused, a note is shown as
-// text, and logging out clears the cookie.
+// and sets the jwt cookie as it should be, every POST from another site
+// (a sibling subdomain included) is refused, a note is shown as text, and
+// logging out clears the cookie.
 func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -102,14 +90,14 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 			t.Errorf("%s = %q", h, resp.Header.Get(h))
 		}
 	}
-	token := br.csrf(body)
 	login := url.Values{"username": {"operator"}, "password": {"correct horse battery"}, "next": {"/console/trials"}}
-	if resp, _ := br.post("/console/login", login); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("login without its token: %d", resp.StatusCode)
+	// A login forged by another site would log the admin's browser in to
+	// the forger's account.
+	if resp, _ := br.post("/console/login", login, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden || hasJWT(resp) {
+		t.Errorf("login from another site: %d", resp.StatusCode)
 	}
-	login.Set("csrf", token)
 	// A wrong password keeps the name typed (escaped), never the password.
-	wrong := url.Values{"username": {`operator"><b>`}, "password": {"wrong horse battery"}, "next": {"/console/trials"}, "csrf": {token}}
+	wrong := url.Values{"username": {`operator"><b>`}, "password": {"wrong horse battery"}, "next": {"/console/trials"}}
 	resp, body = br.post("/console/login", wrong)
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `value="operator&#34;&gt;&lt;b&gt;"`) || strings.Contains(body, "wrong horse") {
 		t.Errorf("a failed login: %d, want the form again with the name kept:\n%.2000s", resp.StatusCode, body)
@@ -123,12 +111,15 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 	}
 
 	act := url.Values{"confirm": {"yes"}, "note": {"<script>alert(1)</script>"}, "days": {"7"}}
-	if resp, _ := br.post("/console/trials/"+id+"/expiration", act); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("action without its token: %d", resp.StatusCode)
-	}
-	act.Set("csrf", token)
-	if resp, _ := br.post("/console/trials/"+id+"/expiration", act, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("action from another site: %d", resp.StatusCode)
+	for _, from := range [][]string{
+		{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://other.acme.example", "Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://evil.example"}, // a browser without Sec-Fetch-Site
+		{"Origin", "null"},
+	} {
+		if resp, _ := br.post("/console/trials/"+id+"/expiration", act, from...); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("action with %q: %d, want 403", from, resp.StatusCode)
+		}
 	}
 	if n := b.scalar(t, `SELECT count(*) FROM trial_events WHERE kind = 'trial.extended'`); n != "0" {
 		t.Fatalf("a refused action recorded %s events", n)
@@ -141,11 +132,10 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 		t.Errorf("the note is not shown as text")
 	}
 
-	resp, body = br.get("/console/trials")
-	if resp.StatusCode != http.StatusOK {
+	if resp, _ = br.get("/console/trials"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("trials: %d", resp.StatusCode)
 	}
-	resp, _ = br.post("/console/logout", url.Values{"csrf": {br.csrf(body)}})
+	resp, _ = br.post("/console/logout", url.Values{})
 	if c := resp.Header.Get("Set-Cookie"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(c, "jwt=;") || !strings.Contains(c, "Max-Age=0") {
 		t.Errorf("logout: %d %q", resp.StatusCode, c)
 	}
@@ -159,38 +149,34 @@ func TestConsoleLoginCSRFAndEscaping(t *testing.T) {
 	}
 }
 
-// consoleLogin logs an admin in to the console and returns its browser and
-// CSRF token.
-func consoleLogin(t *testing.T, b *testBundle) (*browser, string) {
+// consoleLogin logs an admin in to the console and returns its browser.
+func consoleLogin(t *testing.T, b *testBundle) *browser {
 	t.Helper()
 	if _, _, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAdmin(context.Background(), "operator", "ops@acme.example", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
 	br := newBrowser(t, b.server.URL)
-	_, body := br.get("/console/login")
-	token := br.csrf(body)
-	login := url.Values{"username": {"operator"}, "password": {"correct horse battery"}, "csrf": {token}}
+	login := url.Values{"username": {"operator"}, "password": {"correct horse battery"}}
 	if resp, _ := br.post("/console/login", login); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	return br, token
+	return br
 }
 
 // The test clocks' page creates a clock, advances it (the page follows the
 // clock while it advances), refuses a second advance, and deletes it only
-// when confirmed; its forms need their token like every other.
+// when confirmed; its forms are refused from another site like every other.
 func TestConsoleTestClocks(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	br, token := consoleLogin(t, b)
+	br := consoleLogin(t, b)
 	if resp, body := br.get("/console/test-clocks"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "No test clock yet") {
 		t.Fatalf("empty page: %d %.300s", resp.StatusCode, body)
 	}
 	create := url.Values{"name": {"rehearsal"}, "frozenTime": {"2031-01-01T00:00"}}
-	if resp, _ := br.post("/console/test-clocks", create); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("create without its token: %d", resp.StatusCode)
+	if resp, _ := br.post("/console/test-clocks", create, "Origin", "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("create from another site: %d", resp.StatusCode)
 	}
-	create.Set("csrf", token)
 	if resp, body := br.post("/console/test-clocks", create); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create: %d %.500s", resp.StatusCode, body)
 	}
@@ -199,7 +185,7 @@ func TestConsoleTestClocks(t *testing.T) {
 		t.Fatalf("after create: %.2000s", body)
 	}
 	id := b.scalar(t, `SELECT max(id) FROM test_clocks`)
-	advance := url.Values{"days": {"15"}, "csrf": {token}}
+	advance := url.Values{"days": {"15"}}
 	if resp, body := br.post("/console/test-clocks/"+id+"/advance", advance); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("advance: %d %.500s", resp.StatusCode, body)
 	}
@@ -210,7 +196,7 @@ func TestConsoleTestClocks(t *testing.T) {
 	if resp, body := br.post("/console/test-clocks/"+id+"/advance", advance); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "already advancing") {
 		t.Errorf("a second advance: %d %.300s", resp.StatusCode, body)
 	}
-	del := url.Values{"csrf": {token}}
+	del := url.Values{}
 	if resp, _ := br.post("/console/test-clocks/"+id+"/delete", del); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("delete unconfirmed: %d", resp.StatusCode)
 	}
@@ -230,7 +216,7 @@ func TestConsoleTestClocks(t *testing.T) {
 func TestConsoleTimesClockTrialsByTheirClock(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	br, _ := consoleLogin(t, b)
+	br := consoleLogin(t, b)
 	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"rehearsal","frozenTime":"2031-01-01T00:00:00Z"}`)
 	if r.status != http.StatusOK {
 		t.Fatalf("create clock: %d %v", r.status, r.body)
@@ -290,7 +276,7 @@ func TestConsolePurgedFilter(t *testing.T) {
 		ids = append(ids, int64(r.body["id"].(float64)))
 	}
 	purgeTrial(t, b, ids[0])
-	br, _ := consoleLogin(t, b) // after the purge: the clock is weeks later
+	br := consoleLogin(t, b) // after the purge: the clock is weeks later
 	_, body := br.get("/console/trials?state=purged")
 	row := fmt.Sprintf(`<td><a href="/console/trials/%d">%d</a></td>`, ids[0], ids[0])
 	if !strings.Contains(body, row) || strings.Contains(body, fmt.Sprintf(`/console/trials/%d"`, ids[1])) {
@@ -358,7 +344,7 @@ func TestTextOutsideJSONBodiesIsChecked(t *testing.T) {
 	if r := b.post(t, "/v1/api/user/trial", `{}`); r.status != http.StatusOK {
 		t.Fatalf("create: %d %v", r.status, r.body)
 	}
-	br, token := consoleLogin(t, b)
+	br := consoleLogin(t, b)
 	for _, tc := range []struct {
 		path string
 		form url.Values
@@ -368,7 +354,6 @@ func TestTextOutsideJSONBodiesIsChecked(t *testing.T) {
 		{"/console/test-clocks", url.Values{"name": {"\x00"}, "frozenTime": {"2031-01-01T00:00"}}},
 		{"/console/test-clocks", url.Values{"name": {"\xC0\xAF"}, "frozenTime": {"2031-01-01T00:00"}}},
 	} {
-		tc.form.Set("csrf", token)
 		resp, body := br.post(tc.path, tc.form)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "must not contain NUL characters or invalid UTF-8") {
 			t.Errorf("POST %s %q: %d, want the console's 400:\n%.500s", tc.path, tc.form.Encode(), resp.StatusCode, body)
@@ -395,7 +380,7 @@ func TestTextOutsideJSONBodiesIsChecked(t *testing.T) {
 func TestConsoleLogoutRevokesTheToken(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	br, token := consoleLogin(t, b)
+	br := consoleLogin(t, b)
 	u, _ := url.Parse(b.server.URL)
 	var jwt string
 	for _, c := range br.client.Jar.Cookies(u) {
@@ -421,7 +406,7 @@ func TestConsoleLogoutRevokesTheToken(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if resp, _ := br.post("/console/logout", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := br.post("/console/logout", url.Values{}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	if status := withToken(jwt, "/console/trials", "Accept", "text/html"); status != http.StatusSeeOther {
@@ -439,4 +424,14 @@ func TestConsoleLogoutRevokesTheToken(t *testing.T) {
 	if n := b.scalar(t, `SELECT count(*) FROM revoked_tokens`); n != "1" {
 		t.Errorf("%s revoked tokens, want 1", n)
 	}
+}
+
+// hasJWT reports whether resp sets a session cookie.
+func hasJWT(resp *http.Response) bool {
+	for _, c := range resp.Cookies() {
+		if c.Name == "jwt" && c.Value != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -91,7 +91,7 @@ func TestTrialHistoryIsPaged(t *testing.T) {
 	})
 
 	t.Run("console", func(t *testing.T) {
-		br, _ := consoleLogin(t, b)
+		br := consoleLogin(t, b)
 		number := regexp.MustCompile(`\{&#34;n&#34;: (\d+)`)
 		older := regexp.MustCompile(`href="(/console/trials/1\?before=\d+)">Older events`)
 		seen := map[int]int{}

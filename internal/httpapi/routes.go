@@ -1,6 +1,10 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/trialsd/trialsd/internal/console"
+)
 
 // addRoutes is the whole API surface, in one screen.
 func addRoutes(mux *http.ServeMux, d Deps) {
@@ -65,16 +69,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	riverUIUser := user
 	if d.Config.Console.Enabled {
 		riverUIUser = auth.require(anyCredential, toLoginPage(respondError))
-		addConsoleRoutes(mux, &console{
-			logger: log, auth: auth, gate: gate, clock: d.clock(), lifecycle: lc, endpoints: eps,
-			testClocks: d.Config.TestClocks.Enabled, riverUI: d.RiverUI != nil,
+		console.Routes(mux, console.Deps{
+			Host: consoleHost{logger: log, auth: auth, gate: gate}, Logger: log, Clock: d.clock(), Lifecycle: lc, Endpoints: eps,
+			TestClocks: d.Config.TestClocks.Enabled, RiverUI: d.RiverUI != nil,
 		})
 	}
 	if d.RiverUI != nil {
 		// The console's headers (with a policy River's UI can run under)
 		// and its origin rule: River's UI takes an admin's cookie too.
-		sameOrigin := sameOriginOnly(func(w http.ResponseWriter, r *http.Request, err error) { respondError(w, r, log, err) })
-		mux.Handle("/riverui/", securityHeaders(riverUICSP, sameOrigin(riverUIUser(adminOnly(d.RiverUI)))))
+		sameOrigin := console.SameOriginOnly(func(w http.ResponseWriter, r *http.Request, err error) { respondError(w, r, log, err) })
+		mux.Handle("/riverui/", console.SecurityHeaders(riverUICSP, sameOrigin(riverUIUser(adminOnly(d.RiverUI)))))
 	}
 
 	mux.Handle(unrouted, handleUnrouted(mux))

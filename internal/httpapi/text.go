@@ -72,15 +72,3 @@ func refuseBadText(logger *slog.Logger, h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
-
-// consoleText is requestText for the console's pages: a refusal is the
-// console's error page.
-func (c *console) consoleText(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := requestText(r); err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}

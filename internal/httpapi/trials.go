@@ -111,25 +111,13 @@ func handleAdminGetTrial(logger *slog.Logger, lc *lifecycle.Service) http.Handle
 
 // pathID parses a positive integer path parameter.
 func pathID(r *http.Request, name string) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, apperr.InvalidField(name, "%s must be a positive integer", name)
-	}
-	return id, nil
+	return wire.ParseID(name, r.PathValue(name))
 }
 
 // queryID reads an optional id of the query, a page's cursor: 0 when
 // absent, else a positive integer.
 func queryID(r *http.Request, name string) (int64, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return 0, nil
-	}
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, apperr.InvalidField(name, "%s must be a positive integer", name)
-	}
-	return id, nil
+	return wire.ParseOptionalID(name, r.URL.Query().Get(name))
 }
 
 // queryLimit reads ?limit=, a page's size: def when absent, else a whole

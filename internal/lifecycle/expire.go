@@ -29,9 +29,6 @@ func (s *Service) Expire(ctx context.Context, trialID, generation int64, cause s
 	})
 }
 
-// SweepCause is the cause recorded for the expiries a sweep applies.
-const SweepCause = "sweep:expiry"
-
 // Sweep is what one ExpireDue did: the trials it expired, each with when
 // it was due and when the sweep applied it, and whether it took as many
 // as it may (lifecycle.expire_batch), so that more may be due.
@@ -51,7 +48,7 @@ type Sweep struct {
 // are left to their jobs: they are due by their clock.
 func (s *Service) ExpireDue(ctx context.Context) (Sweep, error) {
 	var sw Sweep
-	err := s.inChange(ctx, domain.System, SweepCause, func(c *change) error {
+	err := s.inChange(ctx, domain.System, domain.SweepCause, func(c *change) error {
 		sw = Sweep{}
 		trials, err := c.q.ClaimDueActiveTrials(ctx, c.now, s.cfg.ExpireBatch)
 		if err != nil || len(trials) == 0 {

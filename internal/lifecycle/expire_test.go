@@ -170,8 +170,8 @@ func checkSwept(t *testing.T, b *testBundle, tr domain.Trial, now time.Time) {
 		t.Errorf("trial %d = %s expired %v grace %v, want expired at %v", tr.ID, got.State, got.ExpiredDate, got.GraceEndsAt, now)
 	}
 	ev := b.events(t, tr.ID, domain.EventExpired)
-	if len(ev) != 1 || ev[0].Cause != lifecycle.SweepCause || ev[0].Actor != domain.System.String() || !ev[0].At.Equal(now) {
-		t.Errorf("trial %d expired events = %+v, want one caused by %s", tr.ID, ev, lifecycle.SweepCause)
+	if len(ev) != 1 || ev[0].Cause != domain.SweepCause || ev[0].Actor != domain.System.String() || !ev[0].At.Equal(now) {
+		t.Errorf("trial %d expired events = %+v, want one caused by %s", tr.ID, ev, domain.SweepCause)
 	}
 	var enterprise bool
 	if err := b.pool.QueryRow(ctx, `SELECT o.enterprise_features FROM trials t

@@ -106,7 +106,7 @@ func (s *Service) housekeep(ctx context.Context, report *ReconcileReport) {
 // duplicates of finished ones, whatever happened to the row.
 func (s *Service) repair(ctx context.Context, trialID int64) (string, error) {
 	var kind string
-	err := s.inChange(ctx, domain.System, "reconcile", func(c *change) error {
+	err := s.inChange(ctx, domain.System, domain.ReconcileCause, func(c *change) error {
 		kind = "" // a retried transaction starts over
 		q := c.q
 		t, err := q.TrialByIDForUpdate(ctx, trialID)

@@ -376,7 +376,7 @@ func (s *Service) DeleteTestClock(ctx context.Context, id int64) error {
 }
 
 func (s *Service) deleteTestClock(ctx context.Context, id int64) error {
-	err := s.inChange(ctx, domain.System, "test-clock-delete", func(c *change) error {
+	err := s.inChange(ctx, domain.System, domain.TestClockDeleteCause, func(c *change) error {
 		clk, err := c.q.TestClockByIDForUpdate(ctx, id)
 		if err != nil {
 			return notFoundAs(err, "Test clock %d not found", id)

@@ -240,7 +240,7 @@ func (e *Endpoints) SyncConfig(ctx context.Context) error {
 // DeliveriesOf returns the webhook deliveries of a trial's events, one per
 // event and endpoint, so an operator sees whether each reached its
 // receivers; their URLs redacted.
-func (e *Endpoints) DeliveriesOf(ctx context.Context, events []domain.Event) ([]store.OutboxStatus, error) {
+func (e *Endpoints) DeliveriesOf(ctx context.Context, events []domain.Event) ([]domain.Delivery, error) {
 	ids := make([]string, len(events))
 	for i, ev := range events {
 		ids[i] = EventID(ev.ID)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
 )
@@ -157,13 +158,13 @@ func (o *Writer) enqueueEndpointDisabled(ctx context.Context, tx pgx.Tx, ep stor
 }
 
 // Failed lists webhook deliveries whose every attempt failed.
-func (d *Deliverer) Failed(ctx context.Context, limit int) ([]store.OutboxStatus, error) {
+func (d *Deliverer) Failed(ctx context.Context, limit int) ([]domain.Delivery, error) {
 	return redacted(store.New(d.pool).FailedOutbox(ctx, store.ChannelWebhook, limit))
 }
 
 // redacted shows the webhook URLs of a list of deliveries redacted
 // (RedactURL): a list of deliveries is not its endpoints' settings.
-func redacted(list []store.OutboxStatus, err error) ([]store.OutboxStatus, error) {
+func redacted(list []domain.Delivery, err error) ([]domain.Delivery, error) {
 	for i, m := range list {
 		if m.Channel == store.ChannelWebhook {
 			list[i].Destination = RedactURL(m.Destination)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 // Outbox channels.
@@ -36,28 +38,11 @@ type OutboxMessage struct {
 const outboxColumns = `id, event_id, channel, destination, trial_id, endpoint_id, payload, created_at,
 	attempts, last_error, delivered_at, failed_at`
 
-// OutboxStatus is what a list of messages shows of each: where it goes and
-// how its delivery stands, without its payload, which a list never shows
-// and which is the bulk of the row.
-type OutboxStatus struct {
-	ID          int64
-	EventID     string
-	Channel     string
-	Destination string
-	TrialID     *int64
-	EndpointID  *int64
-	CreatedAt   time.Time
-	Attempts    int
-	LastError   *string
-	DeliveredAt *time.Time
-	FailedAt    *time.Time
-}
-
 const outboxStatusColumns = `id, event_id, channel, destination, trial_id, endpoint_id, created_at,
 	attempts, last_error, delivered_at, failed_at`
 
-func scanOutboxStatus(row pgx.CollectableRow) (OutboxStatus, error) {
-	var m OutboxStatus
+func scanOutboxStatus(row pgx.CollectableRow) (domain.Delivery, error) {
+	var m domain.Delivery
 	err := row.Scan(&m.ID, &m.EventID, &m.Channel, &m.Destination, &m.TrialID, &m.EndpointID, &m.CreatedAt,
 		&m.Attempts, &m.LastError, &m.DeliveredAt, &m.FailedAt)
 	return m, err
@@ -118,7 +103,7 @@ func (q *Queries) MarkOutboxAttemptFailed(ctx context.Context, id int64, reason 
 
 // FailedOutbox lists messages of a channel whose every attempt failed,
 // oldest first.
-func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) ([]OutboxStatus, error) {
+func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) ([]domain.Delivery, error) {
 	rows, err := q.db.Query(ctx, `
 		SELECT `+outboxStatusColumns+` FROM outbox
 		WHERE channel = $1 AND failed_at IS NOT NULL AND delivered_at IS NULL
@@ -141,7 +126,7 @@ func (q *Queries) ClearOutboxFailure(ctx context.Context, id int64) (bool, error
 
 // OutboxOfEvents returns the webhook messages of the events (their outbox
 // event ids), oldest first, through the event id indexes.
-func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]OutboxStatus, error) {
+func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]domain.Delivery, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+outboxStatusColumns+` FROM outbox
 		WHERE event_id = ANY($1) AND channel = 'webhook' ORDER BY id`, eventIDs)
 	return collect(rows, err, "listing deliveries of events", scanOutboxStatus)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
@@ -57,17 +58,17 @@ func TestDeliveryListsNeverReadPayloads(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	checkList(t, tx, "OutboxOfEvents", func(q *store.Queries) ([]store.OutboxStatus, error) {
+	checkList(t, tx, "OutboxOfEvents", func(q *store.Queries) ([]domain.Delivery, error) {
 		return q.OutboxOfEvents(ctx, []string{"evt_1"})
 	})
-	checkList(t, tx, "FailedOutbox", func(q *store.Queries) ([]store.OutboxStatus, error) {
+	checkList(t, tx, "FailedOutbox", func(q *store.Queries) ([]domain.Delivery, error) {
 		return q.FailedOutbox(ctx, store.ChannelWebhook, 10)
 	})
 }
 
 // checkList runs list in a savepoint of tx, so one failure leaves the next
 // list its transaction, and wants the one message back.
-func checkList(t *testing.T, tx pgx.Tx, name string, list func(*store.Queries) ([]store.OutboxStatus, error)) {
+func checkList(t *testing.T, tx pgx.Tx, name string, list func(*store.Queries) ([]domain.Delivery, error)) {
 	t.Helper()
 	ctx := context.Background()
 	sp, err := tx.Begin(ctx)

@@ -1,4 +1,4 @@
-package httpapi
+package console
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
-	"github.com/trialsd/trialsd/internal/store"
+	"github.com/trialsd/trialsd/internal/wire"
 )
 
 // consolePageSize is how many trials a page of the list shows.
@@ -116,11 +116,9 @@ type trialView struct {
 type timelineEntry struct {
 	domain.Event
 	Note string
-	// JobID is the River job that caused it, when one did; RequestID the
-	// API or console request.
-	JobID      int64
-	RequestID  string
-	Deliveries []store.OutboxStatus
+	// Caused is what caused it, read by domain.ParseCause.
+	Caused     domain.Cause
+	Deliveries []domain.Delivery
 	// DataShown is the event's data as the page shows it: at most
 	// consoleDataShown bytes of it; Truncated says the rest was left out.
 	DataShown string
@@ -152,7 +150,7 @@ func (c *console) trial(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) trialView(r *http.Request) (trialView, error) {
-	id, err := pathID(r, "id")
+	id, err := wire.ParseID("id", r.PathValue("id"))
 	if err != nil {
 		return trialView{}, err
 	}
@@ -169,7 +167,7 @@ func (c *console) trialView(r *http.Request) (trialView, error) {
 			return trialView{}, err
 		}
 	}
-	before, err := queryID(r, "before")
+	before, err := wire.ParseOptionalID("before", r.URL.Query().Get("before"))
 	if err != nil {
 		return trialView{}, err
 	}
@@ -212,7 +210,7 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 	if err != nil {
 		return nil, err
 	}
-	byEvent := map[string][]store.OutboxStatus{}
+	byEvent := map[string][]domain.Delivery{}
 	for _, m := range deliveries {
 		byEvent[m.EventID] = append(byEvent[m.EventID], m)
 	}
@@ -225,8 +223,7 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 		}
 		_ = json.Unmarshal(e.Data, &data) // data the lifecycle wrote; a note or none
 		e.Note = data.Note
-		cause := domain.ParseCause(e.Cause)
-		e.JobID, e.RequestID = cause.JobID, cause.RequestID
+		e.Caused = domain.ParseCause(e.Cause)
 		out = append(out, e)
 	}
 	return out, nil
@@ -262,7 +259,7 @@ func (v trialView) Can(action domain.Action) bool {
 // note, through the lifecycle as the admin API does, and shows the trial
 // again.
 func (c *console) act(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := wire.ParseID("id", r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -285,7 +282,7 @@ func (c *console) act(w http.ResponseWriter, r *http.Request) {
 
 // apply runs the lifecycle operation an action names.
 func (c *console) apply(r *http.Request, id int64, action domain.Action) error {
-	ctx, actor, cause := r.Context(), actorOf(r), causeOf(r)
+	ctx, actor, cause := r.Context(), actorOf(r), c.causeOf(r)
 	note := lifecycle.WithNote(strings.TrimSpace(r.PostFormValue("note")))
 	switch action {
 	case domain.ActionMoveExpiration:
@@ -345,7 +342,7 @@ func (c *console) failOnTrial(w http.ResponseWriter, r *http.Request, err error)
 		c.fail(w, r, err)
 		return
 	}
-	status, msg := describeError(w, r, c.logger, err)
+	status, msg := c.host.Describe(w, r, err)
 	c.render(w, r, status, "trial", page{Title: fmt.Sprintf("Trial %d", v.Trial.ID), Data: v, Error: msg})
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package console
 
 import (
 	"fmt"
@@ -9,15 +9,8 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/lifecycle"
+	"github.com/trialsd/trialsd/internal/wire"
 )
-
-// addConsoleClockRoutes serves the test clocks' page, on a daemon with
-// test clocks on.
-func addConsoleClockRoutes(handle func(string, http.Handler), c *console) {
-	handle("GET /console/test-clocks", c.admin(http.HandlerFunc(c.testClocksPage)))
-	handle("POST /console/test-clocks", c.admin(c.checkCSRF(http.HandlerFunc(c.createTestClock))))
-	handle("POST /console/test-clocks/{id}/{action}", c.admin(c.checkCSRF(http.HandlerFunc(c.actOnTestClock))))
-}
 
 // clockList is the test clocks' page.
 type clockList struct {
@@ -70,7 +63,7 @@ func (c *console) createTestClock(w http.ResponseWriter, r *http.Request) {
 
 // actOnTestClock advances (by days, or to a time) or deletes a clock.
 func (c *console) actOnTestClock(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := wire.ParseID("id", r.PathValue("id"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -135,6 +128,6 @@ func formTime(s string) (time.Time, error) {
 
 // failOnClocks shows the clocks again with the action's error above them.
 func (c *console) failOnClocks(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := describeError(w, r, c.logger, err)
+	status, msg := c.host.Describe(w, r, err)
 	c.renderClocks(w, r, status, page{Error: msg})
 }
