@@ -127,6 +127,11 @@ type Lifecycle struct {
 	// once. It bounds the expiry lag while a sweep keeps up. 0 turns
 	// sweeping off: each trial then waits for its own expiry job.
 	ExpirePoll time.Duration
+	// ExpireBackstop is how long after its expiration date a trial's own
+	// expiry job is due while the replicas sweep: a sweep that keeps up
+	// expires the trial at its date and deletes the job before it is due,
+	// so the job runs only for a trial no sweep took in time.
+	ExpireBackstop time.Duration
 }
 
 // River tunes the job queue that runs every transition.
@@ -369,6 +374,7 @@ func (c *Config) validate() error {
 		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
 		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
+		{"lifecycle.expire_backstop", c.Lifecycle.ExpirePoll > 0 && c.Lifecycle.ExpireBackstop <= c.Lifecycle.ExpirePoll, "must be longer than lifecycle.expire_poll, or the expiry jobs race the sweeps they back up"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
 	}
 	return firstFailure(checks)

@@ -120,6 +120,7 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"TRIALSD_LOG_FORMAT": "xml"}, wantKey: "log.format"},
 		{name: "missing jwt secret", env: map[string]string{"TRIALSD_AUTH_JWT_SECRET": ""}, wantKey: "auth.jwt_secret"},
 		{name: "turnstile without secret", env: map[string]string{"TRIALSD_TURNSTILE_ENABLED": "true"}, wantKey: "turnstile.secret"},
+		{name: "backstop within a sweep's poll", env: map[string]string{"TRIALSD_LIFECYCLE_EXPIRE_BACKSTOP": "100ms"}, wantKey: "lifecycle.expire_backstop"},
 		{name: "rescue shorter than timeout", env: map[string]string{"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER": "10s"}, wantKey: "river.rescue_stuck_jobs_after"},
 		{name: "webhook secret not whsec_ base64", env: map[string]string{"TRIALSD_WEBHOOKS_SECRET": "my-shared-secret"}, wantKey: "webhooks.secret"},
 		{name: "webhook secret not base64", env: map[string]string{"TRIALSD_WEBHOOKS_SECRET": "whsec_0123456789"}, wantKey: "webhooks.secret"},

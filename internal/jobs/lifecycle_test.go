@@ -66,6 +66,9 @@ func setup(t *testing.T) *testBundle {
 		t.Fatal(err)
 	}
 	cfg := config.Default().Lifecycle
+	// No sweep runs here: these tests drive the trial's own jobs, so each
+	// expiry job is due at its date rather than a backstop later.
+	cfg.ExpirePoll = 0
 	svc := lifecycle.New(lifecycle.Deps{Pool: pool, Jobs: client, Clock: stub, Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	m := metrics.New()
 	r := reporter{clock: stub, obs: m}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/store"
 )
@@ -270,5 +273,68 @@ func TestMovedOnTrialAnswersWithoutTheLock(t *testing.T) {
 		if err != nil || res.Outcome != tt.want {
 			t.Errorf("%s: Expire = %+v, %v; want %s without waiting for the lock", tt.name, res, err, tt.want)
 		}
+	}
+}
+
+// While the replicas sweep, a trial's expiry job is due lifecycle.
+// expire_backstop after its date, so the sweep that expires the trial
+// deletes the job while it still waits; an extension keeps that. With
+// sweeping off, and on a test clock (whose trials no sweep takes), the job
+// is due at the date.
+func TestExpiryJobWaitsOutTheSweeps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	admin := domain.Actor{UserID: b.user(t, "admin"), Admin: true}
+	exp := t0.Add(time.Hour)
+	start := func(svc *lifecycle.Service, req lifecycle.StartTrialRequest) domain.Trial {
+		t.Helper()
+		started, err := svc.StartTrial(ctx, admin, req, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := svc.Trial(ctx, started.TrialID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	jobAt := func(tr domain.Trial) time.Time {
+		t.Helper()
+		var at time.Time
+		if err := b.pool.QueryRow(ctx, `SELECT scheduled_at FROM river_job WHERE id = $1`, *tr.TransitionJobID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at.UTC()
+	}
+
+	swept := start(b.svc, lifecycle.StartTrialRequest{ExpirationDate: &exp})
+	if want := exp.Add(b.cfg.ExpireBackstop); b.cfg.ExpirePoll <= 0 || b.cfg.ExpireBackstop <= 0 || !jobAt(swept).Equal(want) {
+		t.Errorf("sweeping every %s: the expiry job is due at %v, want %v", b.cfg.ExpirePoll, jobAt(swept), want)
+	}
+	later := exp.Add(24 * time.Hour)
+	if err := b.svc.UpdateTrial(ctx, domain.Operator, swept.ID, lifecycle.UpdateTrialRequest{ExpirationDate: &later}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	swept, _ = b.svc.Trial(ctx, swept.ID)
+	if want := later.Add(b.cfg.ExpireBackstop); !jobAt(swept).Equal(want) {
+		t.Errorf("after an extension the expiry job is due at %v, want %v", jobAt(swept), want)
+	}
+
+	clocks := config.Default().TestClocks
+	clocks.Enabled = true
+	withClocks := lifecycle.New(lifecycle.Deps{Pool: b.pool, Jobs: b.river, Clock: b.clock, Config: b.cfg, TestClocks: clocks,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	clk, err := withClocks.CreateTestClock(ctx, lifecycle.NewTestClock{Name: "rehearsal", FrozenTime: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onClock := start(withClocks, lifecycle.StartTrialRequest{ExpirationDate: &exp, TestClockID: &clk.ID}); !jobAt(onClock).Equal(exp) {
+		t.Errorf("on a test clock the expiry job is due at %v, want its date %v", jobAt(onClock), exp)
+	}
+
+	b.cfg.ExpirePoll = 0
+	if alone := start(b.newService(t), lifecycle.StartTrialRequest{ExpirationDate: &exp}); !jobAt(alone).Equal(exp) {
+		t.Errorf("with sweeping off the expiry job is due at %v, want its date %v", jobAt(alone), exp)
 	}
 }

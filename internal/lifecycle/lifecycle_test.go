@@ -187,8 +187,8 @@ func TestStartTrial(t *testing.T) {
 				t.Errorf("trial = %+v, want active, created at t0", tr)
 			}
 			jobs := b.expireJobs(t)
-			if len(jobs) != 1 || !jobs[0].ScheduledAt.Equal(tt.wantExp) {
-				t.Fatalf("expire jobs = %v, want one scheduled at %v", jobs, tt.wantExp)
+			if wantAt := tt.wantExp.Add(lifecycle.ExpiryJobDelay(b.cfg)); len(jobs) != 1 || !jobs[0].ScheduledAt.Equal(wantAt) {
+				t.Fatalf("expire jobs = %v, want one scheduled at %v", jobs, wantAt)
 			}
 			events, err := b.svc.Events(ctx, started.TrialID)
 			if err != nil {

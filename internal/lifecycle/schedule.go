@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -46,7 +47,7 @@ func (c *change) schedule(ctx context.Context, t domain.Trial, purgeAt *time.Tim
 				reminders = append(reminders, id)
 			}
 		}
-		id, err := c.insert(ctx, jobargs.ExpireTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}, t.ExpirationDate)
+		id, err := c.insert(ctx, jobargs.ExpireTrial{V: jobargs.Version, TrialID: t.ID, Generation: t.ScheduleGen}, c.expiryJobAt(t))
 		if err != nil {
 			return err
 		}
@@ -68,6 +69,29 @@ func (c *change) schedule(ctx context.Context, t domain.Trial, purgeAt *time.Tim
 	default:
 		return c.q.SetTrialJobs(ctx, t.ID, nil, nil)
 	}
+}
+
+// ExpiryJobDelay is how long after its expiration date a trial's expiry
+// job is due, by real time: lifecycle.expire_backstop while the replicas
+// sweep (lifecycle.expire_poll), else nothing. A sweep that keeps up
+// expires the trial at its date and deletes the job while it still waits,
+// so the job never runs, nor costs River's scheduler a promotion; it
+// expires the trial only if no sweep did by then.
+func ExpiryJobDelay(cfg config.Lifecycle) time.Duration {
+	if cfg.ExpirePoll <= 0 {
+		return 0
+	}
+	return cfg.ExpireBackstop
+}
+
+// expiryJobAt is when t's expiry job is due: ExpiryJobDelay after its
+// expiration date, or at it on a test clock, whose trials no sweep takes
+// (the sweeps go by real time).
+func (c *change) expiryJobAt(t domain.Trial) time.Time {
+	if c.clock != nil {
+		return t.ExpirationDate
+	}
+	return t.ExpirationDate.Add(ExpiryJobDelay(c.s.cfg))
 }
 
 // deleteArgs is the Delete job of an expired trial's generation.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 
@@ -136,7 +137,7 @@ func BenchmarkLoadTrials(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	if _, err := loadTrials(ctx, pool, trialLoad{N: b.N, From: time.Now().Add(time.Hour), Window: time.Hour, AdminID: adminID, MaxAttempts: 25}); err != nil {
+	if _, err := loadTrials(ctx, pool, trialLoad{N: b.N, From: time.Now().Add(time.Hour), Window: time.Hour, AdminID: adminID, Config: config.Default()}); err != nil {
 		b.Fatal(err)
 	}
 }

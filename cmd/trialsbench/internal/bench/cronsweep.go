@@ -74,7 +74,7 @@ func (h *harness) runCron(ctx context.Context) (_ report, err error) {
 		return nil, err
 	}
 	from := domain.Instant(time.Now().Add(loadLead(h.opts.StormTrials)))
-	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, Config: cfg})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
 )
@@ -35,8 +37,10 @@ type trialLoad struct {
 	From    time.Time
 	Window  time.Duration
 	AdminID int64
-	// MaxAttempts is river.max_attempts of the daemon that will work the jobs.
-	MaxAttempts int
+	// Config is the configuration of the daemon that will work the jobs:
+	// their attempts (river.max_attempts) and when each Expire job is due
+	// (lifecycle.ExpiryJobDelay), as StartTrial would write them.
+	Config *config.Config
 }
 
 // loaded is where a load's rows start, to tell them from older ones.
@@ -73,7 +77,7 @@ const loadedTables = `users, organizations, organization_members, trials, trial_
 // running daemon's periodic jobs) so the explicit ids cannot collide, and
 // moves the identity sequences past them.
 func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded, err error) {
-	jobs, err := newInserter(pool, l.MaxAttempts)
+	jobs, err := newInserter(pool, l.Config.River.MaxAttempts)
 	if err != nil {
 		return loaded{}, err
 	}
@@ -101,8 +105,9 @@ func loadTrials(ctx context.Context, pool *pgxpool.Pool, l trialLoad) (_ loaded,
 	if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
 		return loaded{}, fmt.Errorf("disabling triggers for load: %w", err)
 	}
+	delay := lifecycle.ExpiryJobDelay(l.Config.Lifecycle)
 	if err := insertJobs(ctx, tx, jobs, l.N, func(i int) river.InsertManyParams {
-		return expireJob(base.trialID(i), l.expiration(i))
+		return expireJob(base.trialID(i), l.expiration(i).Add(delay))
 	}); err != nil {
 		return loaded{}, err
 	}

@@ -56,7 +56,7 @@ func TestLoadMatchesStartTrial(t *testing.T) {
 	}
 
 	viaCopy, d2, jobs2 := benchServices(t, cfg)
-	got, err := loadTrials(ctx, viaCopy, trialLoad{N: 1, From: due, AdminID: newAdmin(t, d2), MaxAttempts: cfg.River.MaxAttempts})
+	got, err := loadTrials(ctx, viaCopy, trialLoad{N: 1, From: due, AdminID: newAdmin(t, d2), Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

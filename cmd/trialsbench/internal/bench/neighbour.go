@@ -44,7 +44,7 @@ func (h *harness) startNeighbour(ctx context.Context, from time.Time) (n *neighb
 		return n, err
 	}
 	n.load, err = loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormNeighbourTrials, From: domain.Instant(from),
-		Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+		Window: h.opts.StormWindow, AdminID: adminID, Config: cfg})
 	return n, err
 }
 

@@ -71,7 +71,7 @@ func (h *harness) runScale(ctx context.Context) (_ report, err error) {
 	// requests). The reconciler's horizon sees the first hour's share.
 	loadBegan := time.Now()
 	big, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.ScaleTrials, From: time.Now().Add(loadLead(h.opts.ScaleTrials) + 10*time.Minute),
-		Window: 14 * 24 * time.Hour, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+		Window: 14 * 24 * time.Hour, AdminID: adminID, Config: cfg})
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (h *harness) runScale(ctx context.Context) (_ report, err error) {
 	rep.ReconcileOutput = out
 
 	// The storm on top: trials already due, a daemon started on them.
-	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.ScaleStormTrials, From: time.Now().Add(-time.Second), AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.ScaleStormTrials, From: time.Now().Add(-time.Second), AdminID: adminID, Config: cfg})
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (h *harness) backlogOnFreshDB(ctx context.Context) (_ drain, err error) {
 	if err != nil {
 		return drain{}, err
 	}
-	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.ScaleStormTrials, From: time.Now().Add(-time.Second), AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.ScaleStormTrials, From: time.Now().Add(-time.Second), AdminID: adminID, Config: cfg})
 	if err != nil {
 		return drain{}, err
 	}

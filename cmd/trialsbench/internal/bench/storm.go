@@ -168,21 +168,10 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	// The daemon runs before the trials exist, as in production, where
 	// trials are started days before they fall due: River's scheduler and
 	// leader election are warm when the window opens.
-	pprofEnv, pprofAddr, err := profileEnv()
+	d, pprofAddr, stop, err := h.startStormDaemons(ctx, db.URL)
+	defer func() { err = errors.Join(err, stop()) }()
 	if err != nil {
 		return err
-	}
-	d, err := h.setup.start(ctx, db.URL, ScenarioStorm, false, pprofEnv...)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, d.stop()) }()
-	for i := 2; i <= h.opts.StormReplicas; i++ {
-		replica, startErr := h.setup.start(ctx, db.URL, fmt.Sprintf("%s-replica-%d", ScenarioStorm, i), false)
-		if startErr != nil {
-			return startErr
-		}
-		defer func() { err = errors.Join(err, replica.stop()) }()
 	}
 	if u, err := readProc(d.Pid); err == nil {
 		rep.RSSIdleBytes = u.RSS
@@ -198,7 +187,7 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	if err != nil {
 		return err
 	}
-	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.StormTrials, From: from, Window: h.opts.StormWindow, AdminID: adminID, Config: cfg})
 	if err != nil {
 		return err
 	}
@@ -222,22 +211,56 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	if err != nil {
 		return err
 	}
-	rep.Expired = len(lags)
-	rep.Lag = distOf(lagValues(lags))
-	rep.LagOverTime = lagSeries(lags)
+	rep.recordLags(lags)
 	rep.NeighbourTrials = h.opts.StormNeighbourTrials
 	if rep.NeighbourLag, err = neighbour.finish(ctx, h); err != nil {
 		return errors.Join(waitErr, err)
 	}
-	// From the first due date (the window's start) to the last expiry.
+	return waitErr
+}
+
+// startStormDaemons starts the profiled daemon and its replicas. stop stops
+// every one that started, also when starting a later one failed.
+func (h *harness) startStormDaemons(ctx context.Context, url string) (d *daemonProc, pprofAddr string, stop func() error, err error) {
+	var started []*daemonProc
+	stop = func() error {
+		var errs []error
+		for _, p := range started {
+			errs = append(errs, p.stop())
+		}
+		return errors.Join(errs...)
+	}
+	pprofEnv, pprofAddr, err := profileEnv()
+	if err != nil {
+		return nil, "", stop, err
+	}
+	for i := 1; i <= max(1, h.opts.StormReplicas); i++ {
+		name, env := ScenarioStorm, pprofEnv
+		if i > 1 {
+			name, env = fmt.Sprintf("%s-replica-%d", ScenarioStorm, i), nil
+		}
+		p, err := h.setup.start(ctx, url, name, false, env...)
+		if err != nil {
+			return nil, "", stop, err
+		}
+		started = append(started, p)
+	}
+	return started[0], pprofAddr, stop, nil
+}
+
+// recordLags fills in the lag figures and the sustained rate, measured from
+// the first due date (the window's start) to the last expiry.
+func (r *StormReport) recordLags(lags []trialLag) {
+	r.Expired = len(lags)
+	r.Lag = distOf(lagValues(lags))
+	r.LagOverTime = lagSeries(lags)
 	var span float64
 	for _, x := range lags {
 		span = max(span, x.DueS+x.LagMs/1000)
 	}
 	if span > 0 {
-		rep.SustainedPerSecond = round1(float64(rep.Expired) / span)
+		r.SustainedPerSecond = round1(float64(r.Expired) / span)
 	}
-	return waitErr
 }
 
 // stormBurst loads trials that are all due already and measures how fast
@@ -252,7 +275,7 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 	if err != nil {
 		return err
 	}
-	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.BurstTrials, From: time.Now().Add(-time.Second), AdminID: adminID, MaxAttempts: cfg.River.MaxAttempts})
+	l, err := loadTrials(ctx, db.Pool, trialLoad{N: h.opts.BurstTrials, From: time.Now().Add(-time.Second), AdminID: adminID, Config: cfg})
 	if err != nil {
 		return err
 	}
