@@ -112,10 +112,8 @@ func (c *change) expireTrials(ctx context.Context, trials []domain.Trial) ([]int
 	if err := c.q.InsertTrialEvents(ctx, events); err != nil {
 		return nil, err
 	}
-	for i, ev := range events {
-		if err := c.s.webhooks.Enqueue(ctx, c.tx, ev, trials[i]); err != nil {
-			return nil, err
-		}
+	if err := c.s.webhooks.EnqueueAll(ctx, c.tx, events, trials); err != nil {
+		return nil, err
 	}
 	inserted, err := c.s.jobs.InsertManyTx(ctx, c.tx, jobs)
 	if err != nil {

@@ -99,15 +99,40 @@ func EventID(eventID int64) string { return fmt.Sprintf("evt_%d", eventID) }
 // Enqueue writes ev about trial t, with its delivery job, for every enabled
 // endpoint that takes ev's kind, in tx.
 func (o *Writer) Enqueue(ctx context.Context, tx pgx.Tx, ev domain.Event, t domain.Trial) error {
+	return o.EnqueueAll(ctx, tx, []domain.Event{ev}, []domain.Trial{t})
+}
+
+// EnqueueAll is Enqueue of events[i] about trials[i] for each i, reading
+// the endpoints once per event kind: a sweep's hundreds of expiries cost
+// one lookup, and none more when no endpoint takes them.
+func (o *Writer) EnqueueAll(ctx context.Context, tx pgx.Tx, events []domain.Event, trials []domain.Trial) error {
 	if o == nil {
 		return nil
 	}
 	q := store.New(tx)
-	endpoints, err := q.EnabledWebhookEndpoints(ctx, ev.Kind)
-	if err != nil || len(endpoints) == 0 {
-		return err
+	byKind := make(map[string][]store.WebhookEndpoint)
+	for i, ev := range events {
+		endpoints, seen := byKind[ev.Kind]
+		if !seen {
+			var err error
+			if endpoints, err = q.EnabledWebhookEndpoints(ctx, ev.Kind); err != nil {
+				return err
+			}
+			byKind[ev.Kind] = endpoints
+		}
+		if len(endpoints) == 0 {
+			continue
+		}
+		if err := o.enqueue(ctx, tx, endpoints, ev, trials[i]); err != nil {
+			return err
+		}
 	}
-	seq, err := q.TrialEventSequence(ctx, t.ID, ev.ID)
+	return nil
+}
+
+// enqueue writes ev about trial t for endpoints.
+func (o *Writer) enqueue(ctx context.Context, tx pgx.Tx, endpoints []store.WebhookEndpoint, ev domain.Event, t domain.Trial) error {
+	seq, err := store.New(tx).TrialEventSequence(ctx, t.ID, ev.ID)
 	if err != nil {
 		return err
 	}

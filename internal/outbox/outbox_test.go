@@ -830,3 +830,52 @@ func TestPruneDeletesOnlyOldDeliveredMessages(t *testing.T) {
 		t.Fatalf("retention 0 = %d, %v; want nothing deleted", n, err)
 	}
 }
+
+// A sweep hands the outbox hundreds of events in one transaction: the
+// endpoints are read once per kind, not once per event (with none to
+// deliver to, that is all it costs), and every event still reaches every
+// endpoint that takes it.
+func TestEnqueueAllReadsTheEndpointsOncePerKind(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	kinds := []string{domain.EventExpired, domain.EventExpired, domain.EventExpired, domain.EventExtended}
+	if scans := b.enqueueAll(t, kinds); scans != 2 {
+		t.Errorf("webhook_endpoints scanned %d times for %d events of 2 kinds, want 2", scans, len(kinds))
+	}
+	b.addEndpoint(t, "http://127.0.0.1:1/a", domain.EventExpired)
+	b.addEndpoint(t, "http://127.0.0.1:1/b")
+	b.enqueueAll(t, kinds)
+	if jobs := b.jobs(t); len(jobs) != 3*2+1 {
+		t.Errorf("%d delivery jobs, want 7: each expiry to both endpoints, the extension to the second", len(jobs))
+	}
+}
+
+// enqueueAll records an event of each kind and hands them to the outbox in
+// one transaction, and returns how often that transaction scanned
+// webhook_endpoints, as Postgres counts it (each delivery's foreign key
+// check counts too).
+func (b *testBundle) enqueueAll(t *testing.T, kinds []string) (scans int) {
+	t.Helper()
+	err := store.InTx(context.Background(), b.pool, func(tx pgx.Tx) error {
+		ctx := context.Background()
+		events := make([]domain.Event, len(kinds))
+		trials := make([]domain.Trial, len(kinds))
+		for i, kind := range kinds {
+			events[i] = domain.Event{TrialID: b.trial.ID, Kind: kind, At: b.clock.Now(), Actor: "system", Cause: domain.SweepCause}
+			var err error
+			if events[i].ID, err = store.New(tx).InsertTrialEvent(ctx, events[i]); err != nil {
+				return err
+			}
+			trials[i] = b.trial
+		}
+		if err := b.outbox.EnqueueAll(ctx, tx, events, trials); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables
+			WHERE relname = 'webhook_endpoints'`).Scan(&scans)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scans
+}
