@@ -32,10 +32,8 @@ func (q *Queries) InsertAPIKey(ctx context.Context, userID int64, name string, h
 
 // UserByAPIKeyHash returns the owner of the unrevoked key with this hash.
 func (q *Queries) UserByAPIKeyHash(ctx context.Context, hash []byte) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `
-		SELECT `+prefixed("u.", userColumns)+`
-		FROM api_keys k JOIN users u ON u.id = k.user_id
-		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, hash))
+	r, err := q.gen.UserByAPIKeyHash(ctx, hash)
+	return oneAccount(r.User, err)
 }
 
 // APIKeysOfUser lists a user's keys, newest first.

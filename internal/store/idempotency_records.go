@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // IdempotencyRecord is the first answer given to a request key.
@@ -22,13 +24,12 @@ type IdempotencyRecord struct {
 // waits for that transaction, then returns the record it left (claimed
 // false).
 func (q *Queries) ClaimIdempotencyKey(ctx context.Context, orgID int64, key string, sha []byte, now time.Time) (claimed bool, existing IdempotencyRecord, err error) {
-	tag, err := q.db.Exec(ctx, `
-		INSERT INTO idempotency_records (organization_id, key, request_sha256, response_status, response_body, created_at)
-		VALUES ($1, $2, $3, 0, '{}', $4) ON CONFLICT (organization_id, key) DO NOTHING`, orgID, key, sha, now)
+	n, err := q.gen.ClaimIdempotencyKey(ctx, dbsqlc.ClaimIdempotencyKeyParams{
+		OrganizationID: orgID, Key: key, RequestSha256: sha, CreatedAt: now})
 	if err != nil {
 		return false, IdempotencyRecord{}, fmt.Errorf("claiming idempotency key: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return true, IdempotencyRecord{}, nil
 	}
 	existing, err = q.IdempotencyRecord(ctx, orgID, key)
@@ -41,24 +42,20 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, orgID int64, key stri
 // IdempotencyRecord returns the record of (organization, key), or
 // ErrNotFound.
 func (q *Queries) IdempotencyRecord(ctx context.Context, orgID int64, key string) (IdempotencyRecord, error) {
-	var r IdempotencyRecord
-	err := q.db.QueryRow(ctx, `
-		SELECT request_sha256, response_status, response_body FROM idempotency_records
-		WHERE organization_id = $1 AND key = $2`, orgID, key).Scan(&r.RequestSHA256, &r.Status, &r.Body)
+	r, err := q.gen.IdempotencyRecord(ctx, dbsqlc.IdempotencyRecordParams{OrganizationID: orgID, Key: key})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return IdempotencyRecord{}, ErrNotFound
 	}
 	if err != nil {
 		return IdempotencyRecord{}, fmt.Errorf("reading idempotency record: %w", err)
 	}
-	return r, nil
+	return IdempotencyRecord{RequestSHA256: r.RequestSha256, Status: int(r.ResponseStatus), Body: r.ResponseBody}, nil
 }
 
 // CompleteIdempotencyKey stores the answer of the request that claimed the key.
 func (q *Queries) CompleteIdempotencyKey(ctx context.Context, orgID int64, key string, status int, body json.RawMessage) error {
-	_, err := q.db.Exec(ctx, `
-		UPDATE idempotency_records SET response_status = $3, response_body = $4
-		WHERE organization_id = $1 AND key = $2`, orgID, key, status, body)
+	err := q.gen.CompleteIdempotencyKey(ctx, dbsqlc.CompleteIdempotencyKeyParams{
+		OrganizationID: orgID, Key: key, ResponseStatus: int32(status), ResponseBody: body})
 	if err != nil {
 		return fmt.Errorf("storing idempotent answer: %w", err)
 	}

@@ -22,9 +22,7 @@ func (q *Queries) RevokeToken(ctx context.Context, jti string, expires, now time
 // JWT with id jti was revoked, in one round trip: every request with a JWT
 // asks both.
 func (q *Queries) TokenUser(ctx context.Context, id int64, jti string) (Account, bool, error) {
-	var u Account
-	var revoked bool
-	err := q.db.QueryRow(ctx, `SELECT `+userColumns+`, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)
-		FROM users WHERE id = $1`, id, jti).Scan(userFields(&u, &revoked)...)
-	return u, revoked, notFound(err)
+	r, err := q.gen.TokenUser(ctx, dbsqlc.TokenUserParams{ID: id, Jti: jti})
+	u, err := oneAccount(r.User, err)
+	return u, r.Revoked, err
 }

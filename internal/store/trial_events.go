@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
-
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // InsertTrialEvent appends an event to a trial's history. data may be nil.
@@ -18,11 +17,8 @@ func (q *Queries) InsertTrialEvent(ctx context.Context, e domain.Event) (int64, 
 	if data == nil {
 		data = json.RawMessage(`{}`)
 	}
-	var id int64
-	err := q.db.QueryRow(ctx, `
-		INSERT INTO trial_events (trial_id, kind, at, actor, cause, data)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING id`, e.TrialID, e.Kind, e.At, e.Actor, e.Cause, data).Scan(&id)
+	id, err := q.gen.InsertTrialEvent(ctx, dbsqlc.InsertTrialEventParams{
+		TrialID: e.TrialID, Kind: e.Kind, At: e.At, Actor: e.Actor, Cause: e.Cause, Data: data})
 	if err != nil {
 		return 0, fmt.Errorf("inserting %s event of trial %d: %w", e.Kind, e.TrialID, err)
 	}
@@ -33,18 +29,16 @@ func (q *Queries) InsertTrialEvent(ctx context.Context, e domain.Event) (int64, 
 // no bound a reader controls: what serves it to a caller pages it
 // (TrialEventsAfter, TrialEventsBefore).
 func (q *Queries) TrialEvents(ctx context.Context, trialID int64) ([]domain.Event, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
-		FROM trial_events WHERE trial_id = $1 ORDER BY id`, trialID)
-	return collectEvents(rows, err, trialID)
+	rows, err := q.gen.TrialEvents(ctx, trialID)
+	return eventsOf(rows, err, trialID)
 }
 
 // TrialEventsAfter returns up to limit events of a trial's history with an
 // id above after, oldest first: a page of the history in its own order,
 // whose last id is the next page's after.
 func (q *Queries) TrialEventsAfter(ctx context.Context, trialID, after int64, limit int) ([]domain.Event, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
-		FROM trial_events WHERE trial_id = $1 AND id > $2 ORDER BY id LIMIT $3`, trialID, after, limit)
-	return collectEvents(rows, err, trialID)
+	rows, err := q.gen.TrialEventsAfter(ctx, dbsqlc.TrialEventsAfterParams{TrialID: trialID, After: after, MaxEvents: int32(limit)})
+	return eventsOf(rows, err, trialID)
 }
 
 // TrialEventsBefore returns up to limit events of a trial's history with an
@@ -54,38 +48,29 @@ func (q *Queries) TrialEventsBefore(ctx context.Context, trialID, before int64, 
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	rows, err := q.db.Query(ctx, `SELECT `+trialEventColumns+`
-		FROM trial_events WHERE trial_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, trialID, before, limit)
-	return collectEvents(rows, err, trialID)
+	rows, err := q.gen.TrialEventsBefore(ctx, dbsqlc.TrialEventsBeforeParams{TrialID: trialID, Before: before, MaxEvents: int32(limit)})
+	return eventsOf(rows, err, trialID)
 }
 
 // CountTrialEventsSince counts a trial's events of kind at or after since
 // (the trial's time: its test clock's, when it has one), so a caller can
 // bound how many a user adds in a period.
 func (q *Queries) CountTrialEventsSince(ctx context.Context, trialID int64, kind string, since time.Time) (int, error) {
-	var n int
-	err := q.db.QueryRow(ctx, `
-		SELECT count(*) FROM trial_events WHERE trial_id = $1 AND kind = $2 AND at >= $3`,
-		trialID, kind, since).Scan(&n)
+	n, err := q.gen.CountTrialEventsSince(ctx, dbsqlc.CountTrialEventsSinceParams{TrialID: trialID, Kind: kind, Since: since})
 	if err != nil {
 		return 0, fmt.Errorf("counting %s events of trial %d: %w", kind, trialID, err)
 	}
-	return n, nil
+	return int(n), nil
 }
 
-const trialEventColumns = `id, trial_id, kind, at, actor, cause, data`
-
-func collectEvents(rows pgx.Rows, err error, trialID int64) ([]domain.Event, error) {
+// eventsOf maps trial_events rows to the domain's events.
+func eventsOf(rows []dbsqlc.TrialEvent, err error, trialID int64) ([]domain.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
 	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Event, error) {
-		var e domain.Event
-		err := row.Scan(&e.ID, &e.TrialID, &e.Kind, &e.At, &e.Actor, &e.Cause, &e.Data)
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
+	events := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		events[i] = domain.Event(r)
 	}
 	return events, nil
 }
@@ -97,10 +82,7 @@ func (q *Queries) HasTrialEvent(ctx context.Context, trialID int64, kind string,
 	if err != nil {
 		return false, fmt.Errorf("encoding event filter: %w", err)
 	}
-	var ok bool
-	err = q.db.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM trial_events WHERE trial_id = $1 AND kind = $2 AND data @> $3)`,
-		trialID, kind, raw).Scan(&ok)
+	ok, err := q.gen.HasTrialEvent(ctx, dbsqlc.HasTrialEventParams{TrialID: trialID, Kind: kind, Data: raw})
 	if err != nil {
 		return false, fmt.Errorf("looking up %s event of trial %d: %w", kind, trialID, err)
 	}
@@ -112,29 +94,22 @@ func (q *Queries) HasTrialEvent(ctx context.Context, trialID int64, kind string,
 // different trial: the ids come back keyed by trial.
 func (q *Queries) InsertTrialEvents(ctx context.Context, events []domain.Event) error {
 	trialIDs := make([]int64, len(events))
-	kinds, actors, causes, data := make([]string, len(events)), make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
-	ats := make([]time.Time, len(events))
+	kinds, actors, causes := make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+	ats, data := make([]time.Time, len(events)), make([]json.RawMessage, len(events))
 	for i, e := range events {
-		trialIDs[i], kinds[i], ats[i], actors[i], causes[i] = e.TrialID, e.Kind, e.At, e.Actor, e.Cause
-		data[i] = "{}"
-		if e.Data != nil {
-			data[i] = string(e.Data)
+		trialIDs[i], kinds[i], ats[i], actors[i], causes[i], data[i] = e.TrialID, e.Kind, e.At, e.Actor, e.Cause, e.Data
+		if e.Data == nil {
+			data[i] = json.RawMessage(`{}`)
 		}
 	}
-	rows, err := q.db.Query(ctx, `
-		INSERT INTO trial_events (trial_id, kind, at, actor, cause, data)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])
-		RETURNING trial_id, id`, trialIDs, kinds, ats, actors, causes, data)
+	rows, err := q.gen.InsertTrialEvents(ctx, dbsqlc.InsertTrialEventsParams{
+		TrialIds: trialIDs, Kinds: kinds, Ats: ats, Actors: actors, Causes: causes, Data: data})
 	if err != nil {
 		return fmt.Errorf("inserting %d events: %w", len(events), err)
 	}
 	ids := make(map[int64]int64, len(events))
-	var trialID, id int64
-	if _, err := pgx.ForEachRow(rows, []any{&trialID, &id}, func() error {
-		ids[trialID] = id
-		return nil
-	}); err != nil {
-		return fmt.Errorf("inserting %d events: %w", len(events), err)
+	for _, r := range rows {
+		ids[r.TrialID] = r.ID
 	}
 	for i := range events {
 		events[i].ID = ids[events[i].TrialID]
@@ -147,8 +122,7 @@ func (q *Queries) InsertTrialEvents(ctx context.Context, events []domain.Event) 
 // receiver can tell a late delivery from a newer one. Events are recorded
 // under their trial's lock, so the count is stable once the event commits.
 func (q *Queries) TrialEventSequence(ctx context.Context, trialID, id int64) (int64, error) {
-	var n int64
-	err := q.db.QueryRow(ctx, `SELECT count(*) FROM trial_events WHERE trial_id = $1 AND id <= $2`, trialID, id).Scan(&n)
+	n, err := q.gen.TrialEventSequence(ctx, dbsqlc.TrialEventSequenceParams{TrialID: trialID, ID: id})
 	if err != nil {
 		return 0, fmt.Errorf("numbering event %d of trial %d: %w", id, trialID, err)
 	}

@@ -1,13 +1,12 @@
 package store
 
 import (
-	"github.com/trialsd/trialsd/internal/domain"
-
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // Unique indexes of users, as reported by UniqueViolation.
@@ -24,19 +23,22 @@ type Account struct {
 	TokenVersion int32
 }
 
-const userColumns = `id, public_id, username, email, name, password_hash, is_admin,
-	email_verified, plan, plan_state, token_version, created_at, updated_at`
-
-func scanUser(row pgx.Row) (Account, error) {
-	var u Account
-	err := row.Scan(userFields(&u)...)
-	return u, notFound(err)
+// accountOf maps a users row to the account.
+func accountOf(u dbsqlc.User) Account {
+	return Account{
+		User: domain.User{ID: u.ID, PublicID: u.PublicID, Username: u.Username, Email: u.Email, Name: u.Name,
+			IsAdmin: u.IsAdmin, EmailVerified: u.EmailVerified, Plan: domain.Plan(u.Plan), PlanState: domain.PlanState(u.PlanState),
+			CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt},
+		PasswordHash: u.PasswordHash, TokenVersion: u.TokenVersion,
+	}
 }
 
-// userFields are the destinations of userColumns in u, then more's.
-func userFields(u *Account, more ...any) []any {
-	return append([]any{&u.ID, &u.PublicID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin,
-		&u.EmailVerified, &u.Plan, &u.PlanState, &u.TokenVersion, &u.CreatedAt, &u.UpdatedAt}, more...)
+// oneAccount maps a single-row read, with ErrNotFound for no row.
+func oneAccount(u dbsqlc.User, err error) (Account, error) {
+	if err != nil {
+		return Account{}, notFound(err)
+	}
+	return accountOf(u), nil
 }
 
 // InsertUserParams are the columns a new user is created with.
@@ -58,16 +60,13 @@ type InsertUserParams struct {
 // is domain.ErrUsernameTaken or domain.ErrEmailTaken, wrapping the
 // UniqueViolation that names UsersUsernameKey or UsersEmailKey.
 func (q *Queries) InsertUser(ctx context.Context, p InsertUserParams) (Account, error) {
-	u, err := scanUser(q.db.QueryRow(ctx, `
-		INSERT INTO users (username, email, name, password_hash, is_admin, job_title, company_name,
-			plan, plan_state, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce(nullif($8, ''), 'free'), coalesce(nullif($9, ''), 'active'), $10, $10)
-		RETURNING `+userColumns,
-		p.Username, p.Email, p.Name, p.PasswordHash, p.IsAdmin, p.JobTitle, p.CompanyName, p.Plan, p.PlanState, p.Now))
+	u, err := q.gen.InsertUser(ctx, dbsqlc.InsertUserParams{
+		Username: p.Username, Email: p.Email, Name: p.Name, PasswordHash: p.PasswordHash, IsAdmin: p.IsAdmin,
+		JobTitle: p.JobTitle, CompanyName: p.CompanyName, Plan: string(p.Plan), PlanState: string(p.PlanState), Now: p.Now})
 	if err != nil {
 		return Account{}, fmt.Errorf("inserting user: %w", taken(err))
 	}
-	return u, nil
+	return accountOf(u), nil
 }
 
 // taken names a unique violation of a user's username or e-mail as the
@@ -84,18 +83,18 @@ func taken(err error) error {
 
 // UserByID returns the user with id.
 func (q *Queries) UserByID(ctx context.Context, id int64) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return oneAccount(q.gen.UserByID(ctx, id))
 }
 
 // UserByIDForUpdate returns the user with id and locks the row until the
 // transaction ends, serialising concurrent requests of one user.
 func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, id))
+	return oneAccount(q.gen.UserByIDForUpdate(ctx, id))
 }
 
 // UserByUsername looks a user up by username, ignoring case.
 func (q *Queries) UserByUsername(ctx context.Context, username string) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1)`, username))
+	return oneAccount(q.gen.UserByUsername(ctx, username))
 }
 
 // UpdateUserContact replaces a user's e-mail and name.
@@ -104,12 +103,7 @@ func (q *Queries) UserByUsername(ctx context.Context, username string) (Account,
 // activates it: the old address's verification says nothing of it, and the
 // old activation code no longer counts.
 func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name string, now time.Time) error {
-	_, err := q.db.Exec(ctx, `
-		UPDATE users SET email = $2, name = $3, updated_at = $4,
-			email_verified = email_verified AND lower(email) = lower($2),
-			activation_code_hash = CASE WHEN lower(email) = lower($2) THEN activation_code_hash END,
-			activation_code_expires_at = CASE WHEN lower(email) = lower($2) THEN activation_code_expires_at END
-		WHERE id = $1`, id, email, name, now)
+	err := q.gen.UpdateUserContact(ctx, dbsqlc.UpdateUserContactParams{ID: id, Email: email, Name: name, Now: now})
 	if err != nil {
 		return fmt.Errorf("updating user contact: %w", taken(err))
 	}
@@ -121,10 +115,7 @@ func (q *Queries) UpdateUserContact(ctx context.Context, id int64, email, name s
 // a token got with the old password must not outlive it, least of all
 // with the admin rights it now carries.
 func (q *Queries) PromoteAdmin(ctx context.Context, id int64, passwordHash *string, now time.Time) error {
-	_, err := q.db.Exec(ctx, `
-		UPDATE users SET is_admin = true, password_hash = coalesce($2, password_hash), updated_at = $3,
-			token_version = token_version + CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END
-		WHERE id = $1`, id, passwordHash, now)
+	err := q.gen.PromoteAdmin(ctx, dbsqlc.PromoteAdminParams{ID: id, PasswordHash: passwordHash, Now: now})
 	if err != nil {
 		return fmt.Errorf("promoting user to admin: %w", err)
 	}
@@ -148,31 +139,33 @@ type UnpaidSignup struct {
 // states are written literally (domain.PlanPendingPayment), so that the
 // partial index users_pending_payment_idx serves the query.
 func (q *Queries) UnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT u.id, u.created_at,
-		       EXISTS (SELECT FROM trials t WHERE t.user_id = u.id)
-		       OR EXISTS (SELECT FROM organization_members m WHERE m.user_id = u.id)
-		       OR EXISTS (SELECT FROM enterprises e WHERE e.user_id = u.id)
-		FROM users u
-		WHERE u.plan_state = 'pending_payment' AND u.created_at <= $1 AND (u.created_at, u.id) > ($2, $3)
-		ORDER BY u.created_at, u.id LIMIT $4`, createdBefore, afterCreated, afterID, limit)
-	return collect(rows, err, "finding unpaid sign-ups", pgx.RowToStructByPos[UnpaidSignup])
+	rows, err := q.gen.UnpaidSignups(ctx, dbsqlc.UnpaidSignupsParams{
+		CreatedBefore: createdBefore, AfterCreated: afterCreated, AfterID: afterID, MaxUsers: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
+	}
+	signups := make([]UnpaidSignup, len(rows))
+	for i, r := range rows {
+		signups[i] = UnpaidSignup(r)
+	}
+	return signups, nil
 }
 
 // LockUnpaidSignups locks those of the users with ids still awaiting their
 // first payment and returns their ids. SKIP LOCKED passes by a user another
 // transaction holds (a sweep on another replica, a trial starting).
 func (q *Queries) LockUnpaidSignups(ctx context.Context, ids []int64) ([]int64, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT id FROM users WHERE id = ANY($1) AND plan_state = 'pending_payment'
-		ORDER BY id FOR UPDATE SKIP LOCKED`, ids)
-	return collect(rows, err, "locking unpaid sign-ups", pgx.RowTo[int64])
+	locked, err := q.gen.LockUnpaidSignups(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("locking unpaid sign-ups: %w", err)
+	}
+	return locked, nil
 }
 
 // DeleteUsers deletes the users with ids, with what cascades from them
 // (their personal projects, API keys).
 func (q *Queries) DeleteUsers(ctx context.Context, ids []int64) error {
-	if _, err := q.db.Exec(ctx, `DELETE FROM users WHERE id = ANY($1)`, ids); err != nil {
+	if err := q.gen.DeleteUsers(ctx, ids); err != nil {
 		return fmt.Errorf("deleting %d users: %w", len(ids), err)
 	}
 	return nil
@@ -180,14 +173,12 @@ func (q *Queries) DeleteUsers(ctx context.Context, ids []int64) error {
 
 // UserByLogin looks a user up by username or e-mail, ignoring case.
 func (q *Queries) UserByLogin(ctx context.Context, login string) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `
-		SELECT `+userColumns+` FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)
-		ORDER BY lower(username) = lower($1) DESC LIMIT 1`, login))
+	return oneAccount(q.gen.UserByLogin(ctx, login))
 }
 
 // BumpTokenVersion revokes every JWT issued to the user so far.
 func (q *Queries) BumpTokenVersion(ctx context.Context, id int64) error {
-	if _, err := q.db.Exec(ctx, `UPDATE users SET token_version = token_version + 1 WHERE id = $1`, id); err != nil {
+	if err := q.gen.BumpTokenVersion(ctx, id); err != nil {
 		return fmt.Errorf("revoking tokens of user %d: %w", id, err)
 	}
 	return nil
@@ -196,30 +187,35 @@ func (q *Queries) BumpTokenVersion(ctx context.Context, id int64) error {
 // ActivatePlan turns a plan awaiting payment active, and reports whether
 // one was waiting.
 func (q *Queries) ActivatePlan(ctx context.Context, id int64, now time.Time) (bool, error) {
-	tag, err := q.db.Exec(ctx, `
-		UPDATE users SET plan_state = 'active', updated_at = $2 WHERE id = $1 AND plan_state = 'pending_payment'`, id, now)
+	n, err := q.gen.ActivatePlan(ctx, dbsqlc.ActivatePlanParams{ID: id, Now: now})
 	if err != nil {
 		return false, fmt.Errorf("activating plan of user %d: %w", id, err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
 // UserByEmail looks a user up by e-mail, ignoring case.
 func (q *Queries) UserByEmail(ctx context.Context, email string) (Account, error) {
-	return scanUser(q.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+	return oneAccount(q.gen.UserByEmail(ctx, email))
 }
 
 // UsersByPublicIDs returns the users with these public ids (unknown ones
 // are absent).
 func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]Account, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+userColumns+` FROM users WHERE public_id = ANY($1)`, publicIDs)
-	return collect(rows, err, "looking up users", func(row pgx.CollectableRow) (Account, error) { return scanUser(row) })
+	rows, err := q.gen.UsersByPublicIDs(ctx, publicIDs)
+	if err != nil {
+		return nil, fmt.Errorf("looking up users: %w", err)
+	}
+	users := make([]Account, len(rows))
+	for i, r := range rows {
+		users[i] = accountOf(r)
+	}
+	return users, nil
 }
 
 // SetActivationCode stores the hash of a user's e-mail activation code.
 func (q *Queries) SetActivationCode(ctx context.Context, id int64, hash []byte, expiresAt time.Time) error {
-	_, err := q.db.Exec(ctx, `
-		UPDATE users SET activation_code_hash = $2, activation_code_expires_at = $3 WHERE id = $1`, id, hash, expiresAt)
+	err := q.gen.SetActivationCode(ctx, dbsqlc.SetActivationCodeParams{ID: id, ActivationCodeHash: hash, ActivationCodeExpiresAt: &expiresAt})
 	if err != nil {
 		return fmt.Errorf("storing activation code of user %d: %w", id, err)
 	}
@@ -229,17 +225,13 @@ func (q *Queries) SetActivationCode(ctx context.Context, id int64, hash []byte, 
 // ActivationCode returns the hash and expiry of a user's pending code
 // (nil when none), and whether the e-mail is verified already.
 func (q *Queries) ActivationCode(ctx context.Context, id int64) (hash []byte, expiresAt *time.Time, verified bool, err error) {
-	err = q.db.QueryRow(ctx, `
-		SELECT activation_code_hash, activation_code_expires_at, email_verified FROM users WHERE id = $1 FOR UPDATE`, id).
-		Scan(&hash, &expiresAt, &verified)
-	return hash, expiresAt, verified, notFound(err)
+	r, err := q.gen.ActivationCode(ctx, id)
+	return r.ActivationCodeHash, r.ActivationCodeExpiresAt, r.EmailVerified, notFound(err)
 }
 
 // MarkEmailVerified records a verified e-mail and clears the code.
 func (q *Queries) MarkEmailVerified(ctx context.Context, id int64, now time.Time) error {
-	_, err := q.db.Exec(ctx, `
-		UPDATE users SET email_verified = true, activation_code_hash = NULL, activation_code_expires_at = NULL, updated_at = $2
-		WHERE id = $1`, id, now)
+	err := q.gen.MarkEmailVerified(ctx, dbsqlc.MarkEmailVerifiedParams{ID: id, Now: now})
 	if err != nil {
 		return fmt.Errorf("verifying e-mail of user %d: %w", id, err)
 	}
