@@ -26,25 +26,27 @@ var layers = map[string]int{
 	// Leaves: words and tools every layer may use.
 	"internal/apperr": 0, "internal/clock": 0, "internal/config": 0, "internal/logging": 0,
 	"internal/signature": 0, "internal/jobargs": 0, "migrations": 0,
-	"internal/domain": 1, "internal/database": 1, "internal/store/internal/dbsqlc": 1, "internal/ratelimit": 1, "internal/turnstile": 1,
+	"internal/domain": 1, "internal/database": 1, "internal/ratelimit": 1, "internal/turnstile": 1,
+	// The code sqlc generates, over the domain's types.
+	"internal/store/internal/dbsqlc": 2,
 	// Rows and shapes.
-	"internal/store": 2, "internal/wire": 2, "internal/testdb": 2,
+	"internal/store": 3, "internal/wire": 3, "internal/testdb": 3,
 	// The domain services, each above what it calls.
-	"internal/outbox": 3, "internal/accounts": 3, "internal/metrics": 3,
-	"internal/lifecycle": 4,
-	"internal/signup":    5, "internal/enterprise": 5,
-	"internal/billing": 6, "internal/jobs": 6, "internal/console": 6,
+	"internal/outbox": 4, "internal/accounts": 4, "internal/metrics": 4,
+	"internal/lifecycle": 5,
+	"internal/signup":    6, "internal/enterprise": 6,
+	"internal/billing": 7, "internal/jobs": 7, "internal/console": 7,
 	// The edges.
-	"internal/httpapi": 7, "internal/services": 7,
-	"internal/daemon": 8,
-	"internal/cli":    9,
-	"cmd/trialsd":     10,
+	"internal/httpapi": 8, "internal/services": 8,
+	"internal/daemon": 9,
+	"internal/cli":    10,
+	"cmd/trialsd":     11,
 	// The benchmark harness is a tool beside the daemon, not a part of it.
-	"cmd/trialsbench": 10, "cmd/trialsbench/internal/bench": 9,
+	"cmd/trialsbench": 11, "cmd/trialsbench/internal/bench": 10,
 	// make test's runner.
-	"tools/testrun": 10,
+	"tools/testrun": 11,
 	// Tests only.
-	"internal/chaos": 10,
+	"internal/chaos": 11,
 }
 
 type pkg struct {

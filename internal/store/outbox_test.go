@@ -109,3 +109,60 @@ func TestDeliveriesOfEventsUseTheEventIndex(t *testing.T) {
 		t.Errorf("the deliveries of two events are not read through outbox_webhook_event_id_idx:\n%s", plan.String())
 	}
 }
+
+// Two failed attempts at one endpoint, recorded at once: each transaction
+// logs its attempt (the foreign key takes a key-share lock on the
+// endpoint), then locks the endpoint to update its failing streak. The
+// lock must not conflict with the other's key share, or each waits for the
+// other and Postgres aborts one as a deadlock; the second waits for the
+// first instead.
+func TestEndpointLockWaitsOutAnotherAttemptWithoutDeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	secret := "whsec_x"
+	ep, err := store.New(pool).InsertWebhookEndpoint(ctx, store.WebhookEndpoint{URL: "https://hooks.example.com/x", Source: store.EndpointFromAPI, Secret: &secret, CreatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := func(event string) (pgx.Tx, *store.Queries) {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tx.Rollback(ctx) })
+		q := store.New(tx)
+		id, _, err := store.New(pool).InsertOutbox(ctx, store.OutboxMessage{EventID: event, Channel: store.ChannelWebhook,
+			Destination: ep.URL, EndpointID: &ep.ID, Payload: json.RawMessage(`{}`), CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.InsertWebhookAttempt(ctx, store.WebhookAttempt{OutboxID: id, EndpointID: ep.ID, EventID: event, Attempt: 1, At: now}); err != nil {
+			t.Fatal(err)
+		}
+		return tx, q
+	}
+	first, q1 := begin("evt_1")
+	second, q2 := begin("evt_2")
+	// Each locks the endpoint and commits; both hold their key share when
+	// either asks for the lock.
+	done := make(chan error, 2)
+	for _, a := range []struct {
+		tx pgx.Tx
+		q  *store.Queries
+	}{{first, q1}, {second, q2}} {
+		go func() {
+			if _, err := a.q.WebhookEndpointByIDForUpdate(ctx, ep.ID); err != nil {
+				done <- err
+				return
+			}
+			done <- a.tx.Commit(ctx)
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("recording an attempt: %v", err)
+		}
+	}
+}

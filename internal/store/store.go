@@ -23,8 +23,9 @@
 //     organization it belongs to.
 //
 // A webhook delivery's transaction, which locks no trial, writes the outbox
-// message first and its webhook endpoint after; an admin's change of an
-// endpoint locks only the endpoint.
+// message first and its webhook endpoint after, FOR NO KEY UPDATE, which
+// leaves alone the key-share locks of the rows referring to the endpoint;
+// an admin's change of an endpoint locks only the endpoint.
 //
 // The counters that triggers keep (trials by state, and by due date for the
 // look-ahead gauges) are outside the order: each backend writes a shard of
@@ -35,16 +36,16 @@
 //
 // # Where the SQL is
 //
-// The statements of API keys, enterprises, memberships, payment events,
-// projects and revoked tokens are in queries/*.sql; sqlc checks them
-// against the migrations and generates internal/dbsqlc from them (make
-// generate), and the methods here wrap the generated code. The other
-// tables' statements are still strings in their files and move to
-// queries/ table by table. Three stay by hand for good: the console's
-// search (trial_search.go) builds its WHERE clause from the filters given,
-// which sqlc cannot type; river_jobs.go reads River's own table, whose
-// schema River's migrations own; and the look-ahead counters
-// (trial_due_counts.go) call the migration's SQL functions.
+// Every table's statements are in queries/*.sql; sqlc checks them against
+// the migrations and generates internal/dbsqlc from them (make generate),
+// and the methods here wrap the generated code and map its rows to the
+// domain's types. Query hands the same statements to what runs them
+// outside Go (the bench's pgbench script). Three stay by hand: the
+// console's search (trial_search.go) builds its WHERE clause from the
+// filters given, which sqlc cannot type; river_jobs.go reads River's own
+// table, whose schema River's migrations own; and the look-ahead counters
+// (trial_due_counts.go) build their sums per horizon asked for, over the
+// migration's SQL functions.
 package store
 
 import (

@@ -11,6 +11,14 @@ import (
 	"github.com/trialsd/trialsd/internal/domain"
 )
 
+// trialColumns are the trial columns the domain's Trial holds, in its
+// order: the search is built by hand (its shape depends on the filters
+// asked for, which sqlc's fixed queries cannot express), so it names them
+// itself.
+const trialColumns = `id, user_id, organization_id, self_service, created_at, expiration_date,
+	notes, expired_date, deleted_date, upgraded_date, grace_ends_at, schedule_gen, state,
+	transition_job_id, reminder_job_ids, test_clock_id`
+
 // SearchTrials returns a page of trials matching s, by expiration date and
 // id. The matching trials are found first, through the unique indexes of
 // users (lower(email), lower(username)), organizations_name_lower_idx and

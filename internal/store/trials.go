@@ -7,32 +7,42 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/domain"
-
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // TrialsOneSelfServiceKey is the unique index that gives each user one
 // self-service trial.
 const TrialsOneSelfServiceKey = "trials_one_self_service_per_user"
 
-const trialColumns = `id, user_id, organization_id, self_service, created_at, expiration_date,
-	notes, expired_date, deleted_date, upgraded_date, grace_ends_at, schedule_gen, state,
-	transition_job_id, reminder_job_ids, test_clock_id`
-
-func scanTrial(row pgx.Row) (domain.Trial, error) {
-	var t domain.Trial
-	err := row.Scan(&t.ID, &t.UserID, &t.OrganizationID, &t.SelfService, &t.CreatedAt, &t.ExpirationDate,
-		&t.Notes, &t.ExpiredDate, &t.DeletedDate, &t.UpgradedDate, &t.GraceEndsAt, &t.ScheduleGen, &t.State,
-		&t.TransitionJobID, &t.ReminderJobIDs, &t.TestClockID)
-	return t, notFound(err)
+// trialRow is any of the rows sqlc writes for the trial columns: each
+// holds the domain's Trial, field for field, so it converts to one.
+type trialRow interface {
+	dbsqlc.InsertTrialRow | dbsqlc.TrialByIDRow | dbsqlc.TrialByIDForUpdateRow |
+		dbsqlc.TrialsOfOrganizationForUpdateRow | dbsqlc.TrialsOfUserRow | dbsqlc.ListTrialsRow |
+		dbsqlc.ClaimDueActiveTrialsRow
 }
 
-func collectTrials(rows pgx.Rows, err error) ([]domain.Trial, error) {
+// oneTrial maps a single-row read, with ErrNotFound for no row.
+func oneTrial[R trialRow](r R, err error) (domain.Trial, error) {
 	if err != nil {
-		return nil, err
+		return domain.Trial{}, notFound(err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (domain.Trial, error) { return scanTrial(row) })
+	return domain.Trial(r), nil
+}
+
+// trialsOf maps the rows of a read, wrapping its error with what it did.
+func trialsOf[R trialRow](rows []R, err error, doing string) ([]domain.Trial, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	trials := make([]domain.Trial, len(rows))
+	for i, r := range rows {
+		trials[i] = domain.Trial(r)
+	}
+	return trials, nil
 }
 
 // InsertTrialParams are the columns a new trial is created with.
@@ -59,52 +69,41 @@ func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (domain.
 		}
 	}
 	d := p.Details
-	t, err := scanTrial(q.db.QueryRow(ctx, `
-		INSERT INTO trials (user_id, organization_id, self_service, created_at, expiration_date, notes,
-			organization_name, use_case, user_has_ml_models_in_production, company_name, company_size,
-			country, state_or_province, job_title, utm_params, test_clock_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-		RETURNING `+trialColumns,
-		p.UserID, p.OrganizationID, p.SelfService, p.Now, p.ExpirationDate, p.Notes,
-		d.OrganizationName, d.UseCase, d.UserHasMLModelsInProduction, d.CompanyName, d.CompanySize,
-		d.Country, d.StateOrProvince, d.JobTitle, utm, p.TestClockID))
+	row, err := q.gen.InsertTrial(ctx, dbsqlc.InsertTrialParams{
+		UserID: p.UserID, OrganizationID: p.OrganizationID, SelfService: p.SelfService, CreatedAt: p.Now,
+		ExpirationDate: p.ExpirationDate, Notes: p.Notes, OrganizationName: d.OrganizationName, UseCase: d.UseCase,
+		UserHasMlModelsInProduction: d.UserHasMLModelsInProduction, CompanyName: d.CompanyName,
+		CompanySize: d.CompanySize, Country: d.Country, StateOrProvince: d.StateOrProvince, JobTitle: d.JobTitle,
+		UtmParams: utm, TestClockID: p.TestClockID})
 	if err != nil {
 		return domain.Trial{}, fmt.Errorf("inserting trial: %w", err)
 	}
-	return t, nil
+	return domain.Trial(row), nil
 }
 
 // TrialByID returns the trial with id.
 func (q *Queries) TrialByID(ctx context.Context, id int64) (domain.Trial, error) {
-	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1`, id))
+	return oneTrial(q.gen.TrialByID(ctx, id))
 }
 
 // TrialByIDForUpdate returns the trial with id and locks it until the
 // transaction ends: every transition of a trial runs under this lock, which
 // is what makes a duplicate or concurrent job harmless.
 func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (domain.Trial, error) {
-	return scanTrial(q.db.QueryRow(ctx, `SELECT `+trialColumns+` FROM trials WHERE id = $1 FOR UPDATE`, id))
+	return oneTrial(q.gen.TrialByIDForUpdate(ctx, id))
 }
 
 // TrialsOfOrganizationForUpdate locks and returns an organization's trials,
 // in id order.
 func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]domain.Trial, error) {
-	trials, err := collectTrials(q.db.Query(ctx, `
-		SELECT `+trialColumns+` FROM trials WHERE organization_id = $1 ORDER BY id FOR UPDATE`, orgID))
-	if err != nil {
-		return nil, fmt.Errorf("locking trials of organization %d: %w", orgID, err)
-	}
-	return trials, nil
+	rows, err := q.gen.TrialsOfOrganizationForUpdate(ctx, orgID)
+	return trialsOf(rows, err, fmt.Sprintf("locking trials of organization %d", orgID))
 }
 
 // TrialsOfUser returns a user's trials, newest first.
 func (q *Queries) TrialsOfUser(ctx context.Context, userID int64) ([]domain.Trial, error) {
-	trials, err := collectTrials(q.db.Query(ctx, `
-		SELECT `+trialColumns+` FROM trials WHERE user_id = $1 ORDER BY id DESC`, userID))
-	if err != nil {
-		return nil, fmt.Errorf("listing trials of user %d: %w", userID, err)
-	}
-	return trials, nil
+	rows, err := q.gen.TrialsOfUser(ctx, userID)
+	return trialsOf(rows, err, fmt.Sprintf("listing trials of user %d", userID))
 }
 
 // TrialDates are the lifecycle columns a transition writes.
@@ -119,11 +118,8 @@ type TrialDates struct {
 // SetTrialDates writes a trial's lifecycle dates and returns the state that
 // follows from them.
 func (q *Queries) SetTrialDates(ctx context.Context, id int64, d TrialDates) (domain.State, error) {
-	var state domain.State
-	err := q.db.QueryRow(ctx, `
-		UPDATE trials SET expiration_date = $2, expired_date = $3, deleted_date = $4,
-			upgraded_date = $5, grace_ends_at = $6
-		WHERE id = $1 RETURNING state`, id, d.ExpirationDate, d.ExpiredDate, d.DeletedDate, d.UpgradedDate, d.GraceEndsAt).Scan(&state)
+	state, err := q.gen.SetTrialDates(ctx, dbsqlc.SetTrialDatesParams{ID: id, ExpirationDate: d.ExpirationDate,
+		ExpiredDate: d.ExpiredDate, DeletedDate: d.DeletedDate, UpgradedDate: d.UpgradedDate, GraceEndsAt: d.GraceEndsAt})
 	if err != nil {
 		return "", fmt.Errorf("updating dates of trial %d: %w", id, err)
 	}
@@ -132,7 +128,7 @@ func (q *Queries) SetTrialDates(ctx context.Context, id int64, d TrialDates) (do
 
 // SetTrialNotes replaces a trial's notes.
 func (q *Queries) SetTrialNotes(ctx context.Context, id int64, notes *string) error {
-	if _, err := q.db.Exec(ctx, `UPDATE trials SET notes = $2 WHERE id = $1`, id, notes); err != nil {
+	if err := q.gen.SetTrialNotes(ctx, dbsqlc.SetTrialNotesParams{ID: id, Notes: notes}); err != nil {
 		return fmt.Errorf("updating notes of trial %d: %w", id, err)
 	}
 	return nil
@@ -143,7 +139,7 @@ func (q *Queries) SetTrialJobs(ctx context.Context, id int64, transition *int64,
 	if reminders == nil {
 		reminders = []int64{}
 	}
-	_, err := q.db.Exec(ctx, `UPDATE trials SET transition_job_id = $2, reminder_job_ids = $3 WHERE id = $1`, id, transition, reminders)
+	err := q.gen.SetTrialJobs(ctx, dbsqlc.SetTrialJobsParams{ID: id, TransitionJobID: transition, ReminderJobIDs: reminders})
 	if err != nil {
 		return fmt.Errorf("recording jobs of trial %d: %w", id, err)
 	}
@@ -153,8 +149,7 @@ func (q *Queries) SetTrialJobs(ctx context.Context, id int64, transition *int64,
 // BumpScheduleGen starts a new schedule generation for the trial, making
 // every job of the previous one stale, and returns it.
 func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) {
-	var gen int64
-	err := q.db.QueryRow(ctx, `UPDATE trials SET schedule_gen = schedule_gen + 1 WHERE id = $1 RETURNING schedule_gen`, id).Scan(&gen)
+	gen, err := q.gen.BumpScheduleGen(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("bumping schedule generation of trial %d: %w", id, err)
 	}
@@ -166,7 +161,7 @@ func (q *Queries) BumpScheduleGen(ctx context.Context, id int64) (int64, error) 
 // 00008): a few rows per backend, however many trials there are. With
 // domain.StatePurged, the trials purged so far.
 func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int64, error) {
-	rows, err := q.db.Query(ctx, `SELECT state, sum(n)::bigint FROM trial_state_counts GROUP BY state`)
+	rows, err := q.gen.CountTrialsByState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("counting trials by state: %w", err)
 	}
@@ -174,14 +169,8 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int6
 	for _, s := range append(domain.States, domain.StatePurged) {
 		counts[s] = 0
 	}
-	var state domain.State
-	var n int64
-	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
-		counts[state] = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("counting trials by state: %w", err)
+	for _, r := range rows {
+		counts[domain.State(r.State)] = r.N
 	}
 	return counts, nil
 }
@@ -190,8 +179,8 @@ func (q *Queries) CountTrialsByState(ctx context.Context) (map[domain.State]int6
 // into one, so the counters stay a few rows per live backend, and returns
 // how many rows it folded. It waits on no lock a transition holds.
 func (q *Queries) FoldTrialStateCounts(ctx context.Context) (int64, error) {
-	var n int64
-	if err := q.db.QueryRow(ctx, `SELECT trial_state_counts_fold()`).Scan(&n); err != nil {
+	n, err := q.gen.FoldTrialStateCounts(ctx)
+	if err != nil {
 		return 0, fmt.Errorf("folding trial state counters: %w", err)
 	}
 	return n, nil
@@ -212,33 +201,13 @@ type DueTrial struct {
 // expired one, purge of a deleted one) is due by the given time. Each part
 // walks an index, so a sweep reads only what is near due, not the table.
 func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.Time, afterID int64, limit int) ([]DueTrial, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT id, schedule_gen, state, due FROM (
-			(SELECT id, schedule_gen, state, expiration_date AS due FROM trials
-			 WHERE state = 'active' AND expiration_date <= $1 AND test_clock_id IS NULL
-			   AND (expiration_date, id) > ($2, $3)
-			 ORDER BY expiration_date, id LIMIT $4)
-			UNION ALL
-			(SELECT id, schedule_gen, state, grace_ends_at FROM trials
-			 WHERE state = 'expired' AND grace_ends_at <= $1 AND test_clock_id IS NULL
-			   AND (grace_ends_at, id) > ($2, $3)
-			 ORDER BY grace_ends_at, id LIMIT $4)
-			UNION ALL
-			(SELECT t.id, t.schedule_gen, t.state, o.purge_at FROM organizations o JOIN trials t ON t.organization_id = o.id
-			 WHERE o.purge_at <= $1 AND t.state = 'deleted' AND t.test_clock_id IS NULL
-			   AND (o.purge_at, t.id) > ($2, $3)
-			 ORDER BY o.purge_at, t.id LIMIT $4)
-		) due ORDER BY due, id LIMIT $4`, by, afterDue, afterID, limit)
+	rows, err := q.gen.TrialsDueBy(ctx, dbsqlc.TrialsDueByParams{DueBy: by, AfterDue: afterDue, AfterID: afterID, MaxTrials: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("listing due trials: %w", err)
 	}
-	due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DueTrial, error) {
-		var d DueTrial
-		err := row.Scan(&d.ID, &d.ScheduleGen, &d.State, &d.Due)
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing due trials: %w", err)
+	due := make([]DueTrial, len(rows))
+	for i, r := range rows {
+		due[i] = DueTrial(r)
 	}
 	return due, nil
 }
@@ -246,21 +215,14 @@ func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.T
 // ListTrials returns up to limit trials, newest first, optionally only those
 // in state and of userID (0: any user).
 func (q *Queries) ListTrials(ctx context.Context, state domain.State, userID int64, limit int) ([]domain.Trial, error) {
-	trials, err := collectTrials(q.db.Query(ctx, `
-		SELECT `+trialColumns+` FROM trials
-		WHERE ($1 = '' OR state = $1) AND ($2 = 0 OR user_id = $2)
-		ORDER BY id DESC LIMIT $3`, state, userID, limit))
-	if err != nil {
-		return nil, fmt.Errorf("listing trials: %w", err)
-	}
-	return trials, nil
+	rows, err := q.gen.ListTrials(ctx, dbsqlc.ListTrialsParams{State: string(state), UserID: userID, MaxTrials: int32(limit)})
+	return trialsOf(rows, err, "listing trials")
 }
 
 // TrialPositionByID reads a trial's state and schedule generation, unlocked.
 func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Position, error) {
-	var s domain.Position
-	err := q.db.QueryRow(ctx, `SELECT state, schedule_gen FROM trials WHERE id = $1`, id).Scan(&s.State, &s.ScheduleGen)
-	return s, notFound(err)
+	p, err := q.gen.TrialPositionByID(ctx, id)
+	return domain.Position(p), notFound(err)
 }
 
 // ClaimDueActiveTrials locks and returns up to limit active trials due by
@@ -270,15 +232,8 @@ func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Posit
 // real-time trials are claimed: a test clock's trials are due by their
 // clock.
 func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, limit int) ([]domain.Trial, error) {
-	trials, err := collectTrials(q.db.Query(ctx, `
-		SELECT `+trialColumns+` FROM trials
-		WHERE state = 'active' AND expiration_date <= $1 AND test_clock_id IS NULL
-		ORDER BY expiration_date LIMIT $2
-		FOR UPDATE SKIP LOCKED`, by, limit))
-	if err != nil {
-		return nil, fmt.Errorf("claiming due trials: %w", err)
-	}
-	return trials, nil
+	rows, err := q.gen.ClaimDueActiveTrials(ctx, dbsqlc.ClaimDueActiveTrialsParams{DueBy: by, MaxTrials: int32(limit)})
+	return trialsOf(rows, err, "claiming due trials")
 }
 
 // ExpireTrials marks each trial ids[i] expired at `at`, its grace period
@@ -286,9 +241,8 @@ func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, limit 
 // transition and no reminders, in one statement, so each trial gets one new
 // row version, not one for its dates and another for its jobs.
 func (q *Queries) ExpireTrials(ctx context.Context, ids, jobIDs []int64, at, graceEndsAt time.Time) error {
-	if _, err := q.db.Exec(ctx, `
-		UPDATE trials t SET expired_date = $3, grace_ends_at = $4, transition_job_id = u.job_id, reminder_job_ids = '{}'
-		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, job_id) WHERE t.id = u.id`, ids, jobIDs, at, graceEndsAt); err != nil {
+	if err := q.gen.ExpireTrials(ctx, dbsqlc.ExpireTrialsParams{
+		Ids: ids, JobIds: jobIDs, ExpiredDate: &at, GraceEndsAt: &graceEndsAt}); err != nil {
 		return fmt.Errorf("expiring %d trials: %w", len(ids), err)
 	}
 	return nil
@@ -298,9 +252,7 @@ func (q *Queries) ExpireTrials(ctx context.Context, ids, jobIDs []int64, at, gra
 // history, which outlives the trial's row; ErrNotFound when no trial with
 // that id was ever purged.
 func (q *Queries) TrialPurgedAt(ctx context.Context, id int64) (time.Time, error) {
-	var at time.Time
-	err := q.db.QueryRow(ctx, `SELECT at FROM trial_events WHERE trial_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1`,
-		id, domain.EventPurged).Scan(&at)
+	at, err := q.gen.TrialPurgedAt(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, ErrNotFound
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
 // Sources of a webhook endpoint.
@@ -34,18 +34,24 @@ type WebhookEndpoint struct {
 	CreatedAt, UpdatedAt    time.Time
 }
 
-const endpointColumns = `id, url, description, event_types, source, secret, previous_secret,
-	previous_secret_expires_at, failing_since, disabled_at, disabled_reason, created_at, updated_at`
-
-func scanEndpoint(row pgx.Row) (WebhookEndpoint, error) {
-	var e WebhookEndpoint
-	err := row.Scan(&e.ID, &e.URL, &e.Description, &e.EventTypes, &e.Source, &e.Secret, &e.PreviousSecret,
-		&e.PreviousSecretExpiresAt, &e.FailingSince, &e.DisabledAt, &e.DisabledReason, &e.CreatedAt, &e.UpdatedAt)
-	return e, notFound(err)
+// oneEndpoint maps a single-row read, with ErrNotFound for no row.
+func oneEndpoint(e dbsqlc.WebhookEndpoint, err error) (WebhookEndpoint, error) {
+	if err != nil {
+		return WebhookEndpoint{}, notFound(err)
+	}
+	return WebhookEndpoint(e), nil
 }
 
-func collectEndpoints(rows pgx.Rows, err error, doing string) ([]WebhookEndpoint, error) {
-	return collect(rows, err, doing, func(row pgx.CollectableRow) (WebhookEndpoint, error) { return scanEndpoint(row) })
+// endpointsOf maps the rows of a read, wrapping its error with what it did.
+func endpointsOf(rows []dbsqlc.WebhookEndpoint, err error, doing string) ([]WebhookEndpoint, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	out := make([]WebhookEndpoint, len(rows))
+	for i, r := range rows {
+		out[i] = WebhookEndpoint(r)
+	}
+	return out, nil
 }
 
 // InsertWebhookEndpoint stores a new endpoint and returns it.
@@ -53,41 +59,40 @@ func (q *Queries) InsertWebhookEndpoint(ctx context.Context, e WebhookEndpoint) 
 	if e.EventTypes == nil {
 		e.EventTypes = []string{}
 	}
-	out, err := scanEndpoint(q.db.QueryRow(ctx, `
-		INSERT INTO webhook_endpoints (url, description, event_types, source, secret, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6)
-		RETURNING `+endpointColumns, e.URL, e.Description, e.EventTypes, e.Source, e.Secret, e.CreatedAt))
+	out, err := q.gen.InsertWebhookEndpoint(ctx, dbsqlc.InsertWebhookEndpointParams{URL: e.URL, Description: e.Description,
+		EventTypes: e.EventTypes, Source: e.Source, Secret: e.Secret, CreatedAt: e.CreatedAt})
 	if err != nil {
-		return out, fmt.Errorf("inserting webhook endpoint: %w", err)
+		return WebhookEndpoint{}, fmt.Errorf("inserting webhook endpoint: %w", err)
 	}
-	return out, nil
+	return WebhookEndpoint(out), nil
 }
 
 // WebhookEndpoints lists every endpoint, oldest first.
 func (q *Queries) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints ORDER BY id`)
-	return collectEndpoints(rows, err, "listing webhook endpoints")
+	rows, err := q.gen.WebhookEndpoints(ctx)
+	return endpointsOf(rows, err, "listing webhook endpoints")
 }
 
 // EnabledWebhookEndpoints lists the endpoints that take eventType: enabled,
 // and subscribed to it (or to every type).
 func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, eventType string) ([]WebhookEndpoint, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT `+endpointColumns+` FROM webhook_endpoints
-		WHERE disabled_at IS NULL AND (event_types = '{}' OR $1 = ANY (event_types))
-		ORDER BY id`, eventType)
-	return collectEndpoints(rows, err, "listing enabled webhook endpoints")
+	rows, err := q.gen.EnabledWebhookEndpoints(ctx, eventType)
+	return endpointsOf(rows, err, "listing enabled webhook endpoints")
 }
 
 // WebhookEndpointByID returns one endpoint.
 func (q *Queries) WebhookEndpointByID(ctx context.Context, id int64) (WebhookEndpoint, error) {
-	return scanEndpoint(q.db.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = $1`, id))
+	return oneEndpoint(q.gen.WebhookEndpointByID(ctx, id))
 }
 
 // WebhookEndpointByIDForUpdate returns one endpoint and locks it until the
-// transaction ends: after the outbox message being delivered, if any.
+// transaction ends: after the outbox message being delivered, if any. The
+// lock is FOR NO KEY UPDATE: it serialises the attempts at the endpoint
+// without conflicting with the key-share locks that rows referring to it
+// take (an attempt's own log row, a transition's outbox rows); FOR UPDATE
+// after its own attempt row made two failed attempts deadlock.
 func (q *Queries) WebhookEndpointByIDForUpdate(ctx context.Context, id int64) (WebhookEndpoint, error) {
-	return scanEndpoint(q.db.QueryRow(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id))
+	return oneEndpoint(q.gen.WebhookEndpointByIDForUpdate(ctx, id))
 }
 
 // UpdateWebhookEndpoint writes an endpoint's settings and secrets as e holds
@@ -96,16 +101,14 @@ func (q *Queries) UpdateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) 
 	if e.EventTypes == nil {
 		e.EventTypes = []string{}
 	}
-	tag, err := q.db.Exec(ctx, `
-		UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, secret = $5,
-			previous_secret = $6, previous_secret_expires_at = $7, failing_since = $8,
-			disabled_at = $9, disabled_reason = $10, updated_at = $11
-		WHERE id = $1`, e.ID, e.URL, e.Description, e.EventTypes, e.Secret, e.PreviousSecret,
-		e.PreviousSecretExpiresAt, e.FailingSince, e.DisabledAt, e.DisabledReason, e.UpdatedAt)
+	n, err := q.gen.UpdateWebhookEndpoint(ctx, dbsqlc.UpdateWebhookEndpointParams{ID: e.ID, URL: e.URL,
+		Description: e.Description, EventTypes: e.EventTypes, Secret: e.Secret, PreviousSecret: e.PreviousSecret,
+		PreviousSecretExpiresAt: e.PreviousSecretExpiresAt, FailingSince: e.FailingSince, DisabledAt: e.DisabledAt,
+		DisabledReason: e.DisabledReason, UpdatedAt: e.UpdatedAt})
 	if err != nil {
 		return fmt.Errorf("updating webhook endpoint %d: %w", e.ID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil
@@ -114,11 +117,11 @@ func (q *Queries) UpdateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) 
 // DeleteWebhookEndpoint removes an endpoint with its undelivered messages
 // and its attempt log.
 func (q *Queries) DeleteWebhookEndpoint(ctx context.Context, id int64) error {
-	tag, err := q.db.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1`, id)
+	n, err := q.gen.DeleteWebhookEndpoint(ctx, id)
 	if err != nil {
 		return fmt.Errorf("deleting webhook endpoint %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil
@@ -131,12 +134,9 @@ func (q *Queries) SyncConfigEndpoints(ctx context.Context, urls []string, now ti
 	if urls == nil {
 		urls = []string{}
 	}
-	_, err := q.db.Exec(ctx, `
-		INSERT INTO webhook_endpoints (url, source, created_at, updated_at)
-		SELECT u, 'config', $2, $2 FROM unnest($1::text[]) u
-		ON CONFLICT (url) WHERE source = 'config' DO NOTHING`, urls, now)
+	err := q.gen.AddConfigEndpoints(ctx, dbsqlc.AddConfigEndpointsParams{Urls: urls, Now: now})
 	if err == nil {
-		_, err = q.db.Exec(ctx, `DELETE FROM webhook_endpoints WHERE source = 'config' AND NOT (url = ANY ($1))`, urls)
+		err = q.gen.DeleteConfigEndpointsBut(ctx, urls)
 	}
 	if err != nil {
 		return fmt.Errorf("mirroring webhooks.endpoints: %w", err)
@@ -160,10 +160,13 @@ type WebhookAttempt struct {
 
 // InsertWebhookAttempt logs one attempt.
 func (q *Queries) InsertWebhookAttempt(ctx context.Context, a WebhookAttempt) error {
-	_, err := q.db.Exec(ctx, `
-		INSERT INTO webhook_attempts (outbox_id, endpoint_id, event_id, attempt, at, status_code, duration_ms, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		a.OutboxID, a.EndpointID, a.EventID, a.Attempt, a.At, a.StatusCode, a.Duration.Milliseconds(), a.Error)
+	var status *int32
+	if a.StatusCode != nil {
+		status = new(int32(*a.StatusCode))
+	}
+	err := q.gen.InsertWebhookAttempt(ctx, dbsqlc.InsertWebhookAttemptParams{OutboxID: a.OutboxID, EndpointID: a.EndpointID,
+		EventID: a.EventID, Attempt: int32(a.Attempt), At: a.At, StatusCode: status,
+		DurationMs: int32(a.Duration.Milliseconds()), Error: a.Error})
 	if err != nil {
 		return fmt.Errorf("logging attempt of outbox message %d: %w", a.OutboxID, err)
 	}
@@ -172,30 +175,34 @@ func (q *Queries) InsertWebhookAttempt(ctx context.Context, a WebhookAttempt) er
 
 // WebhookAttempts lists an endpoint's latest attempts, newest first.
 func (q *Queries) WebhookAttempts(ctx context.Context, endpointID int64, limit int) ([]WebhookAttempt, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT id, outbox_id, endpoint_id, event_id, attempt, at, status_code, duration_ms, error
-		FROM webhook_attempts WHERE endpoint_id = $1 ORDER BY id DESC LIMIT $2`, endpointID, limit)
-	return collect(rows, err, "listing webhook attempts", func(row pgx.CollectableRow) (WebhookAttempt, error) {
-		var a WebhookAttempt
-		var ms int64
-		err := row.Scan(&a.ID, &a.OutboxID, &a.EndpointID, &a.EventID, &a.Attempt, &a.At, &a.StatusCode, &ms, &a.Error)
-		a.Duration = time.Duration(ms) * time.Millisecond
-		return a, err
-	})
+	rows, err := q.gen.WebhookAttempts(ctx, dbsqlc.WebhookAttemptsParams{EndpointID: endpointID, MaxAttempts: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("listing webhook attempts: %w", err)
+	}
+	attempts := make([]WebhookAttempt, len(rows))
+	for i, r := range rows {
+		attempts[i] = WebhookAttempt{ID: r.ID, OutboxID: r.OutboxID, EndpointID: r.EndpointID, EventID: r.EventID,
+			Attempt: int(r.Attempt), At: r.At, Duration: time.Duration(r.DurationMs) * time.Millisecond, Error: r.Error}
+		if r.StatusCode != nil {
+			attempts[i].StatusCode = new(int(*r.StatusCode))
+		}
+	}
+	return attempts, nil
 }
 
 // FailedOutboxOfEndpoint lists the ids of an endpoint's messages whose
 // every attempt failed at or after since, oldest first.
 func (q *Queries) FailedOutboxOfEndpoint(ctx context.Context, endpointID int64, since time.Time) ([]int64, error) {
-	rows, err := q.db.Query(ctx, `
-		SELECT id FROM outbox
-		WHERE endpoint_id = $1 AND failed_at >= $2 AND delivered_at IS NULL ORDER BY id`, endpointID, since)
-	return collect(rows, err, "listing failed deliveries of an endpoint", pgx.RowTo[int64])
+	ids, err := q.gen.FailedOutboxOfEndpoint(ctx, dbsqlc.FailedOutboxOfEndpointParams{EndpointID: endpointID, Since: since})
+	if err != nil {
+		return nil, fmt.Errorf("listing failed deliveries of an endpoint: %w", err)
+	}
+	return ids, nil
 }
 
 // ClearEndpointFailing ends an endpoint's failing streak: it answered.
 func (q *Queries) ClearEndpointFailing(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, id)
+	err := q.gen.ClearEndpointFailing(ctx, id)
 	if err != nil {
 		return fmt.Errorf("clearing the failures of webhook endpoint %d: %w", id, err)
 	}

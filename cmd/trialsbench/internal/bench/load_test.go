@@ -225,3 +225,20 @@ func TestExpirationSpread(t *testing.T) {
 		prev = at
 	}
 }
+
+// The pgbench script is built from the store's queries: a parameter left
+// without a value, or a value for a parameter the query does not have, is
+// an error before pgbench runs.
+func TestStoreStatementNeedsEveryParameterOnce(t *testing.T) {
+	t.Parallel()
+	got, err := storeStatement("SetTrialNotes", map[string]string{"notes": "NULL", "id": ":tid"})
+	if err != nil || got != "UPDATE trials SET notes = (NULL) WHERE id = (:tid)" {
+		t.Errorf("SetTrialNotes = %q, %v", got, err)
+	}
+	if _, err := storeStatement("SetTrialNotes", map[string]string{"id": ":tid"}); err == nil {
+		t.Error("no error for a missing parameter")
+	}
+	if _, err := storeStatement("SetTrialNotes", map[string]string{"notes": "NULL", "id": ":tid", "state": "'x'"}); err == nil {
+		t.Error("no error for a parameter the query does not have")
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/jobargs"
+	"github.com/trialsd/trialsd/internal/store"
 )
 
 // pgbench is what pgbench measured running the intake's inserts.
@@ -43,35 +44,103 @@ const pgbenchJobs = "trialsbench_pgbench_job"
 // trial's job ids. Each transaction takes the next fresh user from a
 // sequence, as each HTTP request does.
 //
-// trialsd's statements are transcribed from the store package. River's are
-// not: a job row is River's own, copied whole from the rows River wrote
-// ahead of the run for the trial id the transaction draws, so the script
-// never restates River's columns, args encoding or unique-key formula. Each
-// job insert reads its row from pgbenchJobs by primary key, a lookup the
-// daemon does not make; it writes the same river_job row, index entries and
-// all.
-func pgbenchScript(cfg *config.Config) string {
-	length := int64(cfg.Lifecycle.TrialLength / time.Second)
+// trialsd's statements are the store's own, read from its queries
+// (store.Query) with pgbench expressions for their parameters, so the
+// script runs what the store runs. The key lookup takes the user's key
+// hash by a subquery, a lookup the daemon does not make (it hashes the
+// key it was sent). River's statements are not restated: a job row is
+// River's own, copied whole from the rows River wrote ahead of the run for
+// the trial id the transaction draws, so the script never restates River's
+// columns, args encoding or unique-key formula. Each job insert reads its
+// row from pgbenchJobs by primary key, another lookup the daemon does not
+// make; it writes the same river_job row, index entries and all.
+func pgbenchScript(cfg *config.Config) (string, error) {
+	length := fmt.Sprintf("now() + interval '%d seconds'", int64(cfg.Lifecycle.TrialLength/time.Second))
+	reminders := make([]string, len(remindersOf(cfg)))
+	for i := range reminders {
+		reminders[i] = fmt.Sprintf(":r%d", i)
+	}
 	var b strings.Builder
 	b.WriteString("SELECT nextval('trialsbench_pgbench_user') AS uid \\gset\n")
 	b.WriteString("BEGIN;\n")
-	b.WriteString("SELECT u.id, u.is_admin, u.token_version FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.user_id = :uid AND k.revoked_at IS NULL;\n")
-	b.WriteString("SELECT id, username, email, name FROM users WHERE id = :uid FOR UPDATE;\n")
-	b.WriteString("INSERT INTO organizations (name, is_trial, enterprise_features, created_at) VALUES ('Intake Org', true, true, now()) RETURNING id AS org \\gset\n")
-	b.WriteString("INSERT INTO organization_members (organization_id, user_id, role, created_at) VALUES (:org, :uid, 'admin', now());\n")
-	fmt.Fprintf(&b, "INSERT INTO trials (user_id, organization_id, self_service, created_at, expiration_date, organization_name, use_case) "+
-		"VALUES (:uid, :org, true, now(), now() + interval '%d seconds', 'Intake Org', 'benchmark') RETURNING id AS tid \\gset\n", length)
-	fmt.Fprintf(&b, "INSERT INTO trial_events (trial_id, kind, at, actor, cause, data) VALUES (:tid, '%s', now(), 'user:' || :uid, 'request:pgbench', "+
-		"jsonb_build_object('expirationDate', now() + interval '%d seconds', 'organizationId', :org, 'selfService', true));\n", domain.EventCreated, length)
-	reminders := make([]string, len(remindersOf(cfg)))
-	for i := range reminders {
-		fmt.Fprintf(&b, "INSERT INTO river_job SELECT (job).* FROM %s WHERE trial_id = :tid AND slot = %d RETURNING id AS r%d \\gset\n", pgbenchJobs, i, i)
-		reminders[i] = fmt.Sprintf(":r%d", i)
+	steps := []struct {
+		query string
+		args  map[string]string
+		then  string
+	}{
+		{"UserByAPIKeyHash", map[string]string{"key_hash": "(SELECT key_hash FROM api_keys WHERE user_id = :uid)"}, ";"},
+		{"UserByIDForUpdate", map[string]string{"id": ":uid"}, ";"},
+		{"InsertOrganization", map[string]string{"name": "'Intake Org'", "is_trial": "true", "enterprise_features": "true", "created_at": "now()"}, " \\gset org_"},
+		{"InsertMembership", map[string]string{"organization_id": ":org_id", "user_id": ":uid", "role": "'admin'", "created_at": "now()"}, ";"},
+		{"InsertTrial", map[string]string{"user_id": ":uid", "organization_id": ":org_id", "self_service": "true", "created_at": "now()",
+			"expiration_date": length, "notes": "NULL", "organization_name": "'Intake Org'", "use_case": "'benchmark'",
+			"user_has_ml_models_in_production": "NULL", "company_name": "NULL", "company_size": "NULL", "country": "NULL",
+			"state_or_province": "NULL", "job_title": "NULL", "utm_params": "NULL", "test_clock_id": "NULL"}, " \\gset trial_"},
+		{"InsertTrialEvent", map[string]string{"trial_id": ":trial_id", "kind": "'" + domain.EventCreated + "'", "at": "now()",
+			"actor": "'user:' || :uid", "cause": "'request:pgbench'",
+			"data": "jsonb_build_object('expirationDate', " + length + ", 'organizationId', :org_id, 'selfService', true)"}, ";"},
 	}
-	fmt.Fprintf(&b, "INSERT INTO river_job SELECT (job).* FROM %s WHERE trial_id = :tid AND slot = %d RETURNING id AS jid \\gset\n", pgbenchJobs, len(reminders))
-	fmt.Fprintf(&b, "UPDATE trials SET transition_job_id = :jid, reminder_job_ids = ARRAY[%s]::bigint[] WHERE id = :tid;\n", strings.Join(reminders, ", "))
+	for _, st := range steps {
+		sql, err := storeStatement(st.query, st.args)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(sql + st.then + "\n")
+	}
+	for i := range reminders {
+		fmt.Fprintf(&b, "INSERT INTO river_job SELECT (job).* FROM %s WHERE trial_id = :trial_id AND slot = %d RETURNING id AS r%d \\gset\n", pgbenchJobs, i, i)
+	}
+	fmt.Fprintf(&b, "INSERT INTO river_job SELECT (job).* FROM %s WHERE trial_id = :trial_id AND slot = %d RETURNING id AS jid \\gset\n", pgbenchJobs, len(reminders))
+	jobs, err := storeStatement("SetTrialJobs", map[string]string{"transition_job_id": ":jid",
+		"reminder_job_ids": "ARRAY[" + strings.Join(reminders, ", ") + "]::bigint[]", "id": ":trial_id"})
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(jobs + ";\n")
 	b.WriteString("COMMIT;\n")
-	return b.String()
+	return b.String(), nil
+}
+
+// storeParam is a parameter of a store query as sqlc spells it: @name,
+// sqlc.arg(name) or sqlc.narg(name).
+var storeParam = regexp.MustCompile(`@([a-z_][a-z0-9_]*)|sqlc\.n?arg\(([a-z_][a-z0-9_]*)\)`)
+
+// storeEmbed is sqlc's sqlc.embed(table), which sqlc writes as the
+// table's columns, and Postgres reads as table.*.
+var storeEmbed = regexp.MustCompile(`sqlc\.embed\(([a-z_][a-z0-9_]*)\)`)
+
+// storeStatement is the store's query name on one line, each parameter
+// replaced by its pgbench expression in args. Every parameter must have
+// one and every expression must be used, so a query that gains or loses a
+// parameter fails the script's build, not its run.
+func storeStatement(name string, args map[string]string) (string, error) {
+	sql, err := store.Query(name)
+	if err != nil {
+		return "", err
+	}
+	sql = storeEmbed.ReplaceAllString(sql, "$1.*")
+	used := map[string]bool{}
+	var missing []string
+	sql = storeParam.ReplaceAllStringFunc(sql, func(m string) string {
+		sub := storeParam.FindStringSubmatch(m)
+		param := sub[1] + sub[2]
+		expr, ok := args[param]
+		if !ok {
+			missing = append(missing, param)
+			return m
+		}
+		used[param] = true
+		return "(" + expr + ")"
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("pgbench script: no value for %s of store query %s", strings.Join(missing, ", "), name)
+	}
+	for param := range args {
+		if !used[param] {
+			return "", fmt.Errorf("pgbench script: store query %s has no parameter %s", name, param)
+		}
+	}
+	return strings.Join(strings.Fields(sql), " "), nil
 }
 
 var (
@@ -108,7 +177,11 @@ func runPgbench(ctx context.Context, r pgbenchRun) (pgbench, error) {
 	if err := planPgbenchJobs(ctx, r.DB.Pool, r.Cfg, len(r.Users)); err != nil {
 		return res, err
 	}
-	res.Script = pgbenchScript(r.Cfg)
+	text, err := pgbenchScript(r.Cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Script = text
 	if _, err := r.DB.Pool.Exec(ctx, fmt.Sprintf(`CREATE SEQUENCE trialsbench_pgbench_user START %d`, r.Users[0].ID)); err != nil {
 		return res, fmt.Errorf("creating pgbench user sequence: %w", err)
 	}

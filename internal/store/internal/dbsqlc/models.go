@@ -7,6 +7,8 @@ package dbsqlc
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/trialsd/trialsd/internal/domain"
 )
 
 type ApiKey struct {
@@ -65,7 +67,7 @@ type Outbox struct {
 	TrialID     *int64
 	Payload     []byte
 	CreatedAt   time.Time
-	Attempts    int32
+	Attempts    int
 	LastError   *string
 	DeliveredAt *time.Time
 	FailedAt    *time.Time
@@ -118,8 +120,8 @@ type Trial struct {
 	GraceEndsAt                 *time.Time
 	ScheduleGen                 int64
 	TransitionJobID             *int64
-	ReminderJobIds              []int64
-	State                       string
+	ReminderJobIDs              []int64
+	State                       domain.State
 	OrganizationName            *string
 	UseCase                     *string
 	UserHasMlModelsInProduction *string
@@ -190,7 +192,7 @@ type WebhookAttempt struct {
 
 type WebhookEndpoint struct {
 	ID                      int64
-	Url                     string
+	URL                     string
 	Description             string
 	EventTypes              []string
 	Source                  string
