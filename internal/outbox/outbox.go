@@ -149,7 +149,7 @@ func (o *Writer) enqueue(ctx context.Context, tx pgx.Tx, endpoints []store.Webho
 		return err
 	}
 	return o.writeWebhooks(ctx, tx, endpoints, store.OutboxMessage{
-		EventID: EventID(ev.ID), TrialID: &t.ID, Payload: body, CreatedAt: ev.At,
+		Delivery: domain.Delivery{EventID: EventID(ev.ID), TrialID: &t.ID, CreatedAt: ev.At}, Payload: body,
 	})
 }
 
@@ -180,7 +180,7 @@ func (o *Writer) EnqueueClockEvent(ctx context.Context, tx pgx.Tx, kind string, 
 		marker = *clk.Target
 	}
 	return o.writeWebhooks(ctx, tx, endpoints, store.OutboxMessage{
-		EventID: fmt.Sprintf("%s_%d_%d", kind, clk.ID, marker.UnixMilli()), Payload: body, CreatedAt: at,
+		Delivery: domain.Delivery{EventID: fmt.Sprintf("%s_%d_%d", kind, clk.ID, marker.UnixMilli()), CreatedAt: at}, Payload: body,
 	})
 }
 
@@ -216,7 +216,7 @@ func (o *Writer) EnqueueEmail(ctx context.Context, tx pgx.Tx, id string, m Email
 		return fmt.Errorf("encoding e-mail: %w", err)
 	}
 	return o.write(ctx, tx, store.OutboxMessage{
-		EventID: id, Channel: store.ChannelEmail, Destination: m.To, Payload: body, CreatedAt: at,
+		Delivery: domain.Delivery{EventID: id, Channel: store.ChannelEmail, Destination: m.To, CreatedAt: at}, Payload: body,
 	})
 }
 

@@ -788,7 +788,7 @@ func TestPruneDeletesOnlyOldDeliveredMessages(t *testing.T) {
 	}
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
-		m := store.OutboxMessage{EventID: fmt.Sprintf("evt_%d", i), Channel: r.channel, Destination: "fred@acme.example", Payload: json.RawMessage(`{}`), CreatedAt: r.created}
+		m := store.OutboxMessage{Delivery: domain.Delivery{EventID: fmt.Sprintf("evt_%d", i), Channel: r.channel, Destination: "fred@acme.example", CreatedAt: r.created}, Payload: json.RawMessage(`{}`)}
 		if r.channel == store.ChannelWebhook {
 			m.Destination, m.EndpointID = ep.URL, &ep.ID
 		}

@@ -153,7 +153,7 @@ func (o *Writer) enqueueEndpointDisabled(ctx context.Context, tx pgx.Tx, ep stor
 		return err
 	}
 	return o.writeWebhooks(ctx, tx, endpoints, store.OutboxMessage{
-		EventID: fmt.Sprintf("endpoint_disabled_%d_%d", ep.ID, now.UnixMilli()), Payload: body, CreatedAt: now,
+		Delivery: domain.Delivery{EventID: fmt.Sprintf("endpoint_disabled_%d_%d", ep.ID, now.UnixMilli()), CreatedAt: now}, Payload: body,
 	})
 }
 

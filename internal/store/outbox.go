@@ -16,21 +16,11 @@ const (
 	ChannelEmail   = "email"
 )
 
-// OutboxMessage is a row of outbox: one message to one destination.
+// OutboxMessage is a row of outbox: one message to one destination, its
+// delivery's status and what it carries.
 type OutboxMessage struct {
-	ID          int64
-	EventID     string
-	Channel     string
-	Destination string
-	TrialID     *int64
-	// EndpointID is the webhook endpoint a webhook goes to; nil for e-mails.
-	EndpointID  *int64
-	Payload     json.RawMessage
-	CreatedAt   time.Time
-	Attempts    int
-	LastError   *string
-	DeliveredAt *time.Time
-	FailedAt    *time.Time
+	domain.Delivery
+	Payload json.RawMessage
 }
 
 // deliveries maps the status rows of a read to the domain's deliveries.
@@ -67,9 +57,9 @@ func (q *Queries) OutboxByID(ctx context.Context, id int64) (OutboxMessage, erro
 	if err != nil {
 		return OutboxMessage{}, notFound(err)
 	}
-	return OutboxMessage{ID: m.ID, EventID: m.EventID, Channel: m.Channel, Destination: m.Destination,
-		TrialID: m.TrialID, EndpointID: m.EndpointID, Payload: m.Payload, CreatedAt: m.CreatedAt,
-		Attempts: m.Attempts, LastError: m.LastError, DeliveredAt: m.DeliveredAt, FailedAt: m.FailedAt}, nil
+	return OutboxMessage{Delivery: domain.Delivery{ID: m.ID, EventID: m.EventID, Channel: m.Channel,
+		Destination: m.Destination, TrialID: m.TrialID, EndpointID: m.EndpointID, CreatedAt: m.CreatedAt,
+		Attempts: m.Attempts, LastError: m.LastError, DeliveredAt: m.DeliveredAt, FailedAt: m.FailedAt}, Payload: m.Payload}, nil
 }
 
 // MarkOutboxDelivered records a successful delivery.

@@ -31,8 +31,8 @@ func TestDeliveryListsNeverReadPayloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _, err := q.InsertOutbox(ctx, store.OutboxMessage{
-		EventID: "evt_1", Channel: store.ChannelWebhook, Destination: ep.URL, EndpointID: &ep.ID,
-		Payload: json.RawMessage(`{"big":"payload"}`), CreatedAt: now,
+		Delivery: domain.Delivery{EventID: "evt_1", Channel: store.ChannelWebhook, Destination: ep.URL, EndpointID: &ep.ID, CreatedAt: now},
+		Payload:  json.RawMessage(`{"big":"payload"}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +133,8 @@ func TestEndpointLockWaitsOutAnotherAttemptWithoutDeadlock(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = tx.Rollback(ctx) })
 		q := store.New(tx)
-		id, _, err := store.New(pool).InsertOutbox(ctx, store.OutboxMessage{EventID: event, Channel: store.ChannelWebhook,
-			Destination: ep.URL, EndpointID: &ep.ID, Payload: json.RawMessage(`{}`), CreatedAt: now})
+		id, _, err := store.New(pool).InsertOutbox(ctx, store.OutboxMessage{Delivery: domain.Delivery{EventID: event,
+			Channel: store.ChannelWebhook, Destination: ep.URL, EndpointID: &ep.ID, CreatedAt: now}, Payload: json.RawMessage(`{}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
