@@ -129,8 +129,9 @@ type Lifecycle struct {
 	ExpirePoll time.Duration
 	// ExpireBackstop is how long after its expiration date a trial's own
 	// expiry job is due while the replicas sweep: a sweep that keeps up
-	// expires the trial at its date and deletes the job before it is due,
-	// so the job runs only for a trial no sweep took in time.
+	// expires the trial at its date and deletes the job long before it is
+	// due, so the job runs only for a trial no sweep took in time, and
+	// costs River nothing more until then.
 	ExpireBackstop time.Duration
 }
 

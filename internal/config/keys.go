@@ -112,7 +112,7 @@ var keys = []key{
 		return err
 	}},
 	{"lifecycle.expire_poll", "100ms", durOrOff(func(c *Config) *time.Duration { return &c.Lifecycle.ExpirePoll })},
-	{"lifecycle.expire_backstop", "2s", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireBackstop })},
+	{"lifecycle.expire_backstop", "30s", dur(func(c *Config) *time.Duration { return &c.Lifecycle.ExpireBackstop })},
 
 	{"river.max_workers", 200, func(c *Config, raw any) (err error) {
 		c.River.MaxWorkers, err = positiveInt(raw)
