@@ -93,6 +93,7 @@ func startDaemon(t *testing.T, bin, dbURL, name string, extra ...string) *exec.C
 		"TRIALSD_HTTP_ADDR="+freeAddr(t),
 		"TRIALSD_AUTH_JWT_SECRET=chaos-chaos-chaos-chaos-chaos-chaos",
 		"TRIALSD_TURNSTILE_ENABLED=false",
+		"TRIALSD_LIFECYCLE_EXPIRE_BACKSTOP="+chaosBackstop.String(),
 		"TRIALSD_RIVER_JOB_TIMEOUT=2s",
 		"TRIALSD_RIVER_RESCUE_STUCK_JOBS_AFTER=3s",
 		"TRIALSD_RIVER_FETCH_POLL_INTERVAL=100ms",
@@ -199,10 +200,18 @@ func TestCrashMidStorm(t *testing.T) {
 
 // createDueTrials creates n trials due after in, concurrently, with the
 // daemon's own code.
+// chaosBackstop is lifecycle.expire_backstop in the fault tests, for the
+// trials they create and the daemons they start.
+const chaosBackstop = 2 * time.Second
+
 func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
+	cfg := config.Default()
+	// The fault tests wait for every expiry job to finish, a backstop
+	// after its trial's date: 2 s, not the default 30 s, keeps them short.
+	cfg.Lifecycle.ExpireBackstop = chaosBackstop
+	d, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}
