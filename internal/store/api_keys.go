@@ -33,7 +33,7 @@ func (q *Queries) InsertAPIKey(ctx context.Context, userID int64, name string, h
 // UserByAPIKeyHash returns the owner of the unrevoked key with this hash.
 func (q *Queries) UserByAPIKeyHash(ctx context.Context, hash []byte) (Account, error) {
 	r, err := q.gen.UserByAPIKeyHash(ctx, hash)
-	return oneAccount(r.User, err)
+	return mapRow(accountOf)(r.User, err)
 }
 
 // APIKeysOfUser lists a user's keys, newest first.

@@ -9,13 +9,9 @@ import (
 	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
-// oneOrganization maps a single-row read, with ErrNotFound for no row.
-func oneOrganization(o dbsqlc.Organization, err error) (domain.Organization, error) {
-	if err != nil {
-		return domain.Organization{}, notFound(err)
-	}
-	return domain.Organization(o), nil
-}
+// organizationOf maps an organizations row, which holds the domain's
+// Organization field for field.
+func organizationOf(o dbsqlc.Organization) domain.Organization { return domain.Organization(o) }
 
 // NewOrganization is what an organization is created with.
 type NewOrganization struct {
@@ -33,19 +29,19 @@ func (q *Queries) InsertOrganization(ctx context.Context, o NewOrganization) (do
 	if err != nil {
 		return domain.Organization{}, fmt.Errorf("inserting organization: %w", err)
 	}
-	return domain.Organization(row), nil
+	return organizationOf(row), nil
 }
 
 // OrganizationByID returns the organization with id.
 func (q *Queries) OrganizationByID(ctx context.Context, id int64) (domain.Organization, error) {
-	return oneOrganization(q.gen.OrganizationByID(ctx, id))
+	return mapRow(organizationOf)(q.gen.OrganizationByID(ctx, id))
 }
 
 // OrganizationByIDForUpdate returns the organization and locks it. In the
 // lock order (see the package doc) its trials come first: a transaction
 // that holds none of them locks the organization with LockOrganization.
 func (q *Queries) OrganizationByIDForUpdate(ctx context.Context, id int64) (domain.Organization, error) {
-	return oneOrganization(q.gen.OrganizationByIDForUpdate(ctx, id))
+	return mapRow(organizationOf)(q.gen.OrganizationByIDForUpdate(ctx, id))
 }
 
 // OrganizationIDByPublicID returns the id of the organization with a

@@ -23,16 +23,10 @@ type OutboxMessage struct {
 	Payload json.RawMessage
 }
 
-// deliveries maps the status rows of a read to the domain's deliveries.
-func deliveries[R dbsqlc.FailedOutboxRow | dbsqlc.OutboxOfEventsRow](rows []R, err error, doing string) ([]domain.Delivery, error) {
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", doing, err)
-	}
-	out := make([]domain.Delivery, len(rows))
-	for i, r := range rows {
-		out[i] = domain.Delivery(r)
-	}
-	return out, nil
+// deliveryOf maps either status read's row, which holds the domain's
+// Delivery field for field.
+func deliveryOf[R dbsqlc.FailedOutboxRow | dbsqlc.OutboxOfEventsRow](r R) domain.Delivery {
+	return domain.Delivery(r)
 }
 
 // InsertOutbox stores a message and returns its id; a message with the same
@@ -85,7 +79,7 @@ func (q *Queries) MarkOutboxAttemptFailed(ctx context.Context, id int64, reason 
 // oldest first.
 func (q *Queries) FailedOutbox(ctx context.Context, channel string, limit int) ([]domain.Delivery, error) {
 	rows, err := q.gen.FailedOutbox(ctx, dbsqlc.FailedOutboxParams{Channel: channel, MaxMessages: int32(limit)})
-	return deliveries(rows, err, "listing failed outbox messages")
+	return mapRows(rows, err, "listing failed outbox messages", deliveryOf)
 }
 
 // ClearOutboxFailure puts a failed, undelivered message back in line for
@@ -103,7 +97,7 @@ func (q *Queries) ClearOutboxFailure(ctx context.Context, id int64) (bool, error
 // event ids), oldest first, through the event id indexes.
 func (q *Queries) OutboxOfEvents(ctx context.Context, eventIDs []string) ([]domain.Delivery, error) {
 	rows, err := q.gen.OutboxOfEvents(ctx, eventIDs)
-	return deliveries(rows, err, "listing deliveries of events")
+	return mapRows(rows, err, "listing deliveries of events", deliveryOf)
 }
 
 // DeleteDeliveredOutbox deletes up to limit messages delivered before

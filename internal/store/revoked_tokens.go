@@ -23,6 +23,6 @@ func (q *Queries) RevokeToken(ctx context.Context, jti string, expires, now time
 // asks both.
 func (q *Queries) TokenUser(ctx context.Context, id int64, jti string) (Account, bool, error) {
 	r, err := q.gen.TokenUser(ctx, dbsqlc.TokenUserParams{ID: id, Jti: jti})
-	u, err := oneAccount(r.User, err)
+	u, err := mapRow(accountOf)(r.User, err)
 	return u, r.Revoked, err
 }

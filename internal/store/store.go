@@ -217,3 +217,28 @@ func collect[T any](rows pgx.Rows, err error, doing string, fn pgx.RowToFunc[T])
 	}
 	return out, nil
 }
+
+// mapRows is collect for a generated read: its rows mapped with to, a
+// failure wrapped with what was being done.
+func mapRows[R, T any](rows []R, err error, doing string, to func(R) T) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = to(r)
+	}
+	return out, nil
+}
+
+// mapRow maps a generated single-row read with to, no row being
+// ErrNotFound: mapRow(to)(q.gen.Read(ctx, id)).
+func mapRow[R, T any](to func(R) T) func(R, error) (T, error) {
+	return func(r R, err error) (T, error) {
+		if err != nil {
+			var zero T
+			return zero, notFound(err)
+		}
+		return to(r), nil
+	}
+}

@@ -15,14 +15,6 @@ func testClockOf(c dbsqlc.TestClock) domain.TestClock {
 		Target: c.TargetTime, StepJobIDs: c.StepJobIds, CreatedAt: c.CreatedAt, DeletesAfter: c.DeletesAfter}
 }
 
-// oneTestClock maps a single-row read, with ErrNotFound for no row.
-func oneTestClock(c dbsqlc.TestClock, err error) (domain.TestClock, error) {
-	if err != nil {
-		return domain.TestClock{}, notFound(err)
-	}
-	return testClockOf(c), nil
-}
-
 // NewTestClock is what a test clock is created with.
 type NewTestClock struct {
 	Name       string
@@ -43,33 +35,26 @@ func (q *Queries) InsertTestClock(ctx context.Context, c NewTestClock) (domain.T
 
 // TestClockByID returns the test clock with id.
 func (q *Queries) TestClockByID(ctx context.Context, id int64) (domain.TestClock, error) {
-	return oneTestClock(q.gen.TestClockByID(ctx, id))
+	return mapRow(testClockOf)(q.gen.TestClockByID(ctx, id))
 }
 
 // TestClockByIDForUpdate returns the test clock with id and locks it: an
 // advance's step, an advance's start and a clock's deletion serialise on it.
 // It comes before the clock's trials in the lock order.
 func (q *Queries) TestClockByIDForUpdate(ctx context.Context, id int64) (domain.TestClock, error) {
-	return oneTestClock(q.gen.TestClockByIDForUpdate(ctx, id))
+	return mapRow(testClockOf)(q.gen.TestClockByIDForUpdate(ctx, id))
 }
 
 // TestClockOfStepJobForUpdate returns the test clock whose current step
 // holds job id, and locks it.
 func (q *Queries) TestClockOfStepJobForUpdate(ctx context.Context, id int64) (domain.TestClock, error) {
-	return oneTestClock(q.gen.TestClockOfStepJobForUpdate(ctx, id))
+	return mapRow(testClockOf)(q.gen.TestClockOfStepJobForUpdate(ctx, id))
 }
 
 // TestClocks returns up to limit test clocks, newest first.
 func (q *Queries) TestClocks(ctx context.Context, limit int) ([]domain.TestClock, error) {
 	rows, err := q.gen.TestClocks(ctx, int32(limit))
-	if err != nil {
-		return nil, fmt.Errorf("listing test clocks: %w", err)
-	}
-	clocks := make([]domain.TestClock, len(rows))
-	for i, r := range rows {
-		clocks[i] = testClockOf(r)
-	}
-	return clocks, nil
+	return mapRows(rows, err, "listing test clocks", testClockOf)
 }
 
 // SetTestClock writes a clock's time, status, target and current step.

@@ -63,16 +63,10 @@ func (q *Queries) CountTrialEventsSince(ctx context.Context, trialID int64, kind
 	return int(n), nil
 }
 
-// eventsOf maps trial_events rows to the domain's events.
+// eventsOf maps trial_events rows, which hold the domain's Event field
+// for field.
 func eventsOf(rows []dbsqlc.TrialEvent, err error, trialID int64) ([]domain.Event, error) {
-	if err != nil {
-		return nil, fmt.Errorf("listing events of trial %d: %w", trialID, err)
-	}
-	events := make([]domain.Event, len(rows))
-	for i, r := range rows {
-		events[i] = domain.Event(r)
-	}
-	return events, nil
+	return mapRows(rows, err, fmt.Sprintf("listing events of trial %d", trialID), func(r dbsqlc.TrialEvent) domain.Event { return domain.Event(r) })
 }
 
 // HasTrialEvent reports whether the trial's history already holds an event

@@ -25,25 +25,8 @@ type trialRow interface {
 		dbsqlc.ClaimDueActiveTrialsRow
 }
 
-// oneTrial maps a single-row read, with ErrNotFound for no row.
-func oneTrial[R trialRow](r R, err error) (domain.Trial, error) {
-	if err != nil {
-		return domain.Trial{}, notFound(err)
-	}
-	return domain.Trial(r), nil
-}
-
-// trialsOf maps the rows of a read, wrapping its error with what it did.
-func trialsOf[R trialRow](rows []R, err error, doing string) ([]domain.Trial, error) {
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", doing, err)
-	}
-	trials := make([]domain.Trial, len(rows))
-	for i, r := range rows {
-		trials[i] = domain.Trial(r)
-	}
-	return trials, nil
-}
+// trialOf maps any of the trial rows.
+func trialOf[R trialRow](r R) domain.Trial { return domain.Trial(r) }
 
 // InsertTrialParams are the columns a new trial is created with.
 type InsertTrialParams struct {
@@ -78,32 +61,32 @@ func (q *Queries) InsertTrial(ctx context.Context, p InsertTrialParams) (domain.
 	if err != nil {
 		return domain.Trial{}, fmt.Errorf("inserting trial: %w", err)
 	}
-	return domain.Trial(row), nil
+	return trialOf(row), nil
 }
 
 // TrialByID returns the trial with id.
 func (q *Queries) TrialByID(ctx context.Context, id int64) (domain.Trial, error) {
-	return oneTrial(q.gen.TrialByID(ctx, id))
+	return mapRow(trialOf[dbsqlc.TrialByIDRow])(q.gen.TrialByID(ctx, id))
 }
 
 // TrialByIDForUpdate returns the trial with id and locks it until the
 // transaction ends: every transition of a trial runs under this lock, which
 // is what makes a duplicate or concurrent job harmless.
 func (q *Queries) TrialByIDForUpdate(ctx context.Context, id int64) (domain.Trial, error) {
-	return oneTrial(q.gen.TrialByIDForUpdate(ctx, id))
+	return mapRow(trialOf[dbsqlc.TrialByIDForUpdateRow])(q.gen.TrialByIDForUpdate(ctx, id))
 }
 
 // TrialsOfOrganizationForUpdate locks and returns an organization's trials,
 // in id order.
 func (q *Queries) TrialsOfOrganizationForUpdate(ctx context.Context, orgID int64) ([]domain.Trial, error) {
 	rows, err := q.gen.TrialsOfOrganizationForUpdate(ctx, orgID)
-	return trialsOf(rows, err, fmt.Sprintf("locking trials of organization %d", orgID))
+	return mapRows(rows, err, fmt.Sprintf("locking trials of organization %d", orgID), trialOf)
 }
 
 // TrialsOfUser returns a user's trials, newest first.
 func (q *Queries) TrialsOfUser(ctx context.Context, userID int64) ([]domain.Trial, error) {
 	rows, err := q.gen.TrialsOfUser(ctx, userID)
-	return trialsOf(rows, err, fmt.Sprintf("listing trials of user %d", userID))
+	return mapRows(rows, err, fmt.Sprintf("listing trials of user %d", userID), trialOf)
 }
 
 // TrialDates are the lifecycle columns a transition writes.
@@ -202,21 +185,14 @@ type DueTrial struct {
 // walks an index, so a sweep reads only what is near due, not the table.
 func (q *Queries) TrialsDueBy(ctx context.Context, by time.Time, afterDue time.Time, afterID int64, limit int) ([]DueTrial, error) {
 	rows, err := q.gen.TrialsDueBy(ctx, dbsqlc.TrialsDueByParams{DueBy: by, AfterDue: afterDue, AfterID: afterID, MaxTrials: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("listing due trials: %w", err)
-	}
-	due := make([]DueTrial, len(rows))
-	for i, r := range rows {
-		due[i] = DueTrial(r)
-	}
-	return due, nil
+	return mapRows(rows, err, "listing due trials", func(r dbsqlc.TrialsDueByRow) DueTrial { return DueTrial(r) })
 }
 
 // ListTrials returns up to limit trials, newest first, optionally only those
 // in state and of userID (0: any user).
 func (q *Queries) ListTrials(ctx context.Context, state domain.State, userID int64, limit int) ([]domain.Trial, error) {
 	rows, err := q.gen.ListTrials(ctx, dbsqlc.ListTrialsParams{State: string(state), UserID: userID, MaxTrials: int32(limit)})
-	return trialsOf(rows, err, "listing trials")
+	return mapRows(rows, err, "listing trials", trialOf)
 }
 
 // TrialPositionByID reads a trial's state and schedule generation, unlocked.
@@ -233,7 +209,7 @@ func (q *Queries) TrialPositionByID(ctx context.Context, id int64) (domain.Posit
 // clock.
 func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, limit int) ([]domain.Trial, error) {
 	rows, err := q.gen.ClaimDueActiveTrials(ctx, dbsqlc.ClaimDueActiveTrialsParams{DueBy: by, MaxTrials: int32(limit)})
-	return trialsOf(rows, err, "claiming due trials")
+	return mapRows(rows, err, "claiming due trials", trialOf)
 }
 
 // ExpireTrials marks each trial ids[i] expired at `at`, its grace period

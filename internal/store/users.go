@@ -33,14 +33,6 @@ func accountOf(u dbsqlc.User) Account {
 	}
 }
 
-// oneAccount maps a single-row read, with ErrNotFound for no row.
-func oneAccount(u dbsqlc.User, err error) (Account, error) {
-	if err != nil {
-		return Account{}, notFound(err)
-	}
-	return accountOf(u), nil
-}
-
 // InsertUserParams are the columns a new user is created with.
 type InsertUserParams struct {
 	Username     string
@@ -83,18 +75,18 @@ func taken(err error) error {
 
 // UserByID returns the user with id.
 func (q *Queries) UserByID(ctx context.Context, id int64) (Account, error) {
-	return oneAccount(q.gen.UserByID(ctx, id))
+	return mapRow(accountOf)(q.gen.UserByID(ctx, id))
 }
 
 // UserByIDForUpdate returns the user with id and locks the row until the
 // transaction ends, serialising concurrent requests of one user.
 func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (Account, error) {
-	return oneAccount(q.gen.UserByIDForUpdate(ctx, id))
+	return mapRow(accountOf)(q.gen.UserByIDForUpdate(ctx, id))
 }
 
 // UserByUsername looks a user up by username, ignoring case.
 func (q *Queries) UserByUsername(ctx context.Context, username string) (Account, error) {
-	return oneAccount(q.gen.UserByUsername(ctx, username))
+	return mapRow(accountOf)(q.gen.UserByUsername(ctx, username))
 }
 
 // UpdateUserContact replaces a user's e-mail and name.
@@ -141,14 +133,7 @@ type UnpaidSignup struct {
 func (q *Queries) UnpaidSignups(ctx context.Context, createdBefore, afterCreated time.Time, afterID int64, limit int) ([]UnpaidSignup, error) {
 	rows, err := q.gen.UnpaidSignups(ctx, dbsqlc.UnpaidSignupsParams{
 		CreatedBefore: createdBefore, AfterCreated: afterCreated, AfterID: afterID, MaxUsers: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("finding unpaid sign-ups: %w", err)
-	}
-	signups := make([]UnpaidSignup, len(rows))
-	for i, r := range rows {
-		signups[i] = UnpaidSignup(r)
-	}
-	return signups, nil
+	return mapRows(rows, err, "finding unpaid sign-ups", func(r dbsqlc.UnpaidSignupsRow) UnpaidSignup { return UnpaidSignup(r) })
 }
 
 // LockUnpaidSignups locks those of the users with ids still awaiting their
@@ -173,7 +158,7 @@ func (q *Queries) DeleteUsers(ctx context.Context, ids []int64) error {
 
 // UserByLogin looks a user up by username or e-mail, ignoring case.
 func (q *Queries) UserByLogin(ctx context.Context, login string) (Account, error) {
-	return oneAccount(q.gen.UserByLogin(ctx, login))
+	return mapRow(accountOf)(q.gen.UserByLogin(ctx, login))
 }
 
 // BumpTokenVersion revokes every JWT issued to the user so far.
@@ -196,21 +181,14 @@ func (q *Queries) ActivatePlan(ctx context.Context, id int64, now time.Time) (bo
 
 // UserByEmail looks a user up by e-mail, ignoring case.
 func (q *Queries) UserByEmail(ctx context.Context, email string) (Account, error) {
-	return oneAccount(q.gen.UserByEmail(ctx, email))
+	return mapRow(accountOf)(q.gen.UserByEmail(ctx, email))
 }
 
 // UsersByPublicIDs returns the users with these public ids (unknown ones
 // are absent).
 func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIDs []string) ([]Account, error) {
 	rows, err := q.gen.UsersByPublicIDs(ctx, publicIDs)
-	if err != nil {
-		return nil, fmt.Errorf("looking up users: %w", err)
-	}
-	users := make([]Account, len(rows))
-	for i, r := range rows {
-		users[i] = accountOf(r)
-	}
-	return users, nil
+	return mapRows(rows, err, "looking up users", accountOf)
 }
 
 // SetActivationCode stores the hash of a user's e-mail activation code.

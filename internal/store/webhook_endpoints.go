@@ -34,25 +34,9 @@ type WebhookEndpoint struct {
 	CreatedAt, UpdatedAt    time.Time
 }
 
-// oneEndpoint maps a single-row read, with ErrNotFound for no row.
-func oneEndpoint(e dbsqlc.WebhookEndpoint, err error) (WebhookEndpoint, error) {
-	if err != nil {
-		return WebhookEndpoint{}, notFound(err)
-	}
-	return WebhookEndpoint(e), nil
-}
-
-// endpointsOf maps the rows of a read, wrapping its error with what it did.
-func endpointsOf(rows []dbsqlc.WebhookEndpoint, err error, doing string) ([]WebhookEndpoint, error) {
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", doing, err)
-	}
-	out := make([]WebhookEndpoint, len(rows))
-	for i, r := range rows {
-		out[i] = WebhookEndpoint(r)
-	}
-	return out, nil
-}
+// endpointOf maps a webhook_endpoints row, which holds WebhookEndpoint
+// field for field.
+func endpointOf(e dbsqlc.WebhookEndpoint) WebhookEndpoint { return WebhookEndpoint(e) }
 
 // InsertWebhookEndpoint stores a new endpoint and returns it.
 func (q *Queries) InsertWebhookEndpoint(ctx context.Context, e WebhookEndpoint) (WebhookEndpoint, error) {
@@ -64,25 +48,25 @@ func (q *Queries) InsertWebhookEndpoint(ctx context.Context, e WebhookEndpoint) 
 	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("inserting webhook endpoint: %w", err)
 	}
-	return WebhookEndpoint(out), nil
+	return endpointOf(out), nil
 }
 
 // WebhookEndpoints lists every endpoint, oldest first.
 func (q *Queries) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
 	rows, err := q.gen.WebhookEndpoints(ctx)
-	return endpointsOf(rows, err, "listing webhook endpoints")
+	return mapRows(rows, err, "listing webhook endpoints", endpointOf)
 }
 
 // EnabledWebhookEndpoints lists the endpoints that take eventType: enabled,
 // and subscribed to it (or to every type).
 func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, eventType string) ([]WebhookEndpoint, error) {
 	rows, err := q.gen.EnabledWebhookEndpoints(ctx, eventType)
-	return endpointsOf(rows, err, "listing enabled webhook endpoints")
+	return mapRows(rows, err, "listing enabled webhook endpoints", endpointOf)
 }
 
 // WebhookEndpointByID returns one endpoint.
 func (q *Queries) WebhookEndpointByID(ctx context.Context, id int64) (WebhookEndpoint, error) {
-	return oneEndpoint(q.gen.WebhookEndpointByID(ctx, id))
+	return mapRow(endpointOf)(q.gen.WebhookEndpointByID(ctx, id))
 }
 
 // WebhookEndpointByIDForUpdate returns one endpoint and locks it until the
@@ -92,7 +76,7 @@ func (q *Queries) WebhookEndpointByID(ctx context.Context, id int64) (WebhookEnd
 // take (an attempt's own log row, a transition's outbox rows); FOR UPDATE
 // after its own attempt row made two failed attempts deadlock.
 func (q *Queries) WebhookEndpointByIDForUpdate(ctx context.Context, id int64) (WebhookEndpoint, error) {
-	return oneEndpoint(q.gen.WebhookEndpointByIDForUpdate(ctx, id))
+	return mapRow(endpointOf)(q.gen.WebhookEndpointByIDForUpdate(ctx, id))
 }
 
 // UpdateWebhookEndpoint writes an endpoint's settings and secrets as e holds
@@ -176,18 +160,17 @@ func (q *Queries) InsertWebhookAttempt(ctx context.Context, a WebhookAttempt) er
 // WebhookAttempts lists an endpoint's latest attempts, newest first.
 func (q *Queries) WebhookAttempts(ctx context.Context, endpointID int64, limit int) ([]WebhookAttempt, error) {
 	rows, err := q.gen.WebhookAttempts(ctx, dbsqlc.WebhookAttemptsParams{EndpointID: endpointID, MaxAttempts: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("listing webhook attempts: %w", err)
+	return mapRows(rows, err, "listing webhook attempts", attemptOf)
+}
+
+// attemptOf maps a webhook_attempts row.
+func attemptOf(r dbsqlc.WebhookAttempt) WebhookAttempt {
+	a := WebhookAttempt{ID: r.ID, OutboxID: r.OutboxID, EndpointID: r.EndpointID, EventID: r.EventID,
+		Attempt: int(r.Attempt), At: r.At, Duration: time.Duration(r.DurationMs) * time.Millisecond, Error: r.Error}
+	if r.StatusCode != nil {
+		a.StatusCode = new(int(*r.StatusCode))
 	}
-	attempts := make([]WebhookAttempt, len(rows))
-	for i, r := range rows {
-		attempts[i] = WebhookAttempt{ID: r.ID, OutboxID: r.OutboxID, EndpointID: r.EndpointID, EventID: r.EventID,
-			Attempt: int(r.Attempt), At: r.At, Duration: time.Duration(r.DurationMs) * time.Millisecond, Error: r.Error}
-		if r.StatusCode != nil {
-			attempts[i].StatusCode = new(int(*r.StatusCode))
-		}
-	}
-	return attempts, nil
+	return a
 }
 
 // FailedOutboxOfEndpoint lists the ids of an endpoint's messages whose
