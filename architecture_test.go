@@ -30,7 +30,7 @@ var layers = map[string]int{
 	// The code sqlc generates, over the domain's types.
 	"internal/store/internal/dbsqlc": 2,
 	// Rows and shapes.
-	"internal/store": 3, "internal/wire": 3, "internal/testdb": 3,
+	"internal/store": 3, "internal/wire": 3, "internal/testdb": 3, "internal/testsmtp": 3,
 	// The domain services, each above what it calls.
 	"internal/outbox": 4, "internal/accounts": 4, "internal/metrics": 4,
 	"internal/lifecycle": 5,

@@ -8,8 +8,11 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +49,18 @@ type Outbox struct {
 	DeliveredRetention time.Duration
 }
 
+// The modes of email.smtp_tls.
+const (
+	// SMTPOpportunisticTLS upgrades with STARTTLS when the relay offers it.
+	SMTPOpportunisticTLS = "opportunistic"
+	// SMTPStartTLS refuses a relay that does not offer STARTTLS.
+	SMTPStartTLS = "starttls"
+	// SMTPImplicitTLS speaks TLS from the first byte (port 465).
+	SMTPImplicitTLS = "implicit"
+	// SMTPNoTLS never encrypts: a relay on loopback, such as Mailpit.
+	SMTPNoTLS = "none"
+)
+
 // Email configures how e-mails (activation codes) are sent.
 type Email struct {
 	// Sender is "log" (development: e-mails are logged) or "smtp".
@@ -54,6 +69,14 @@ type Email struct {
 	SMTPAddr     string
 	SMTPUsername string
 	SMTPPassword string
+	// SMTPTLS is how the link to the relay is encrypted: one of the
+	// SMTP*TLS modes.
+	SMTPTLS string
+	// SMTPCAFile, when set, is a PEM file of the certificates that sign
+	// the relay's (a private CA), trusted instead of the system's.
+	SMTPCAFile string
+	// SMTPTimeout bounds one delivery's connection and conversation.
+	SMTPTimeout time.Duration
 	// MaxAttempts is how many times an e-mail is tried, with River's
 	// backoff, before it is marked failed.
 	MaxAttempts int
@@ -373,12 +396,29 @@ func checkUnknownKeys(v *viper.Viper) error {
 func (c *Config) validate() error {
 	checks := []check{
 		{"webhooks.secret", len(c.Webhooks.Endpoints) > 0 && c.Webhooks.Secret == "", "must be set when webhooks.endpoints is not empty"},
-		{"email.smtp_addr", c.Email.Sender == "smtp" && c.Email.SMTPAddr == "", "must be set when email.sender is smtp"},
+		{"email.smtp_addr", c.Email.Sender == "smtp" && !isHostPort(c.Email.SMTPAddr), "must be host:port when email.sender is smtp"},
+		{"email.from", !isAddress(c.Email.From), "must be an e-mail address, optionally with a name: trialsd <no-reply@example.com>"},
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
 		{"lifecycle.expire_backstop", c.Lifecycle.ExpirePoll > 0 && c.Lifecycle.ExpireBackstop <= c.Lifecycle.ExpirePoll, "must be longer than lifecycle.expire_poll, or the expiry jobs race the sweeps they back up"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
 	}
 	return firstFailure(checks)
+}
+
+// isHostPort says s is host:port with a port from 1 to 65535.
+func isHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n <= 65535
+}
+
+// isAddress says s is an RFC 5322 address.
+func isAddress(s string) bool {
+	_, err := mail.ParseAddress(s)
+	return err == nil
 }
 
 func parseAbsoluteURL(s string) (string, error) {

@@ -126,6 +126,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{name: "webhook secret not base64", env: map[string]string{"TRIALSD_WEBHOOKS_SECRET": "whsec_0123456789"}, wantKey: "webhooks.secret"},
 		{name: "bad retry schedule", env: map[string]string{"TRIALSD_WEBHOOKS_RETRY_SCHEDULE": "5s,soon"}, wantKey: "webhooks.retry_schedule"},
 		{name: "jitter above 1", env: map[string]string{"TRIALSD_WEBHOOKS_RETRY_JITTER": "1.5"}, wantKey: "webhooks.retry_jitter"},
+		{name: "smtp relay without a port", env: map[string]string{"TRIALSD_EMAIL_SENDER": "smtp", "TRIALSD_EMAIL_SMTP_ADDR": "mail.example.com"}, wantKey: "email.smtp_addr"},
+		{name: "from not an address", env: map[string]string{"TRIALSD_EMAIL_FROM": "trialsd"}, wantKey: "email.from"},
+		{name: "unknown smtp tls mode", env: map[string]string{"TRIALSD_EMAIL_SMTP_TLS": "ssl"}, wantKey: "email.smtp_tls"},
 		{name: "unknown key in file", file: "lifecycle:\n  grace_periode: 1h\n", wantKey: "lifecycle.grace_periode"},
 	}
 	for _, tt := range tests {

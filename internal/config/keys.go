@@ -243,6 +243,10 @@ var keys = []key{
 	{"email.smtp_addr", "", str(func(c *Config) *string { return &c.Email.SMTPAddr })},
 	{"email.smtp_username", "", str(func(c *Config) *string { return &c.Email.SMTPUsername })},
 	{"email.smtp_password", "", str(func(c *Config) *string { return &c.Email.SMTPPassword })},
+	{"email.smtp_tls", SMTPOpportunisticTLS, oneOf(func(c *Config) *string { return &c.Email.SMTPTLS },
+		SMTPOpportunisticTLS, SMTPStartTLS, SMTPImplicitTLS, SMTPNoTLS)},
+	{"email.smtp_ca_file", "", str(func(c *Config) *string { return &c.Email.SMTPCAFile })},
+	{"email.smtp_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.Email.SMTPTimeout })},
 	{"email.max_attempts", 12, func(c *Config, raw any) (err error) {
 		c.Email.MaxAttempts, err = positiveInt(raw)
 		return err

@@ -71,7 +71,9 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	d.river = client
-	d.services = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics})
+	if d.services, err = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics}); err != nil {
+		return nil, err
+	}
 	d.metrics.SetWorkersEnabled(opts.Workers)
 	d.figures = metrics.NewDatabase(pool, clk)
 	d.metrics.ReadTrialsFrom(d.figures.TrialFigures, logger)

@@ -180,7 +180,8 @@ type DeliverOutboxWorker struct {
 
 // Work makes one delivery attempt. A webhook's next attempt is scheduled
 // by the outbox; an e-mail's error makes River retry with backoff, and the
-// last attempt's failure marks the message failed for replay. A webhook
+// last attempt's failure, or the relay's permanent refusal (5xx), marks
+// the message failed for replay. A webhook
 // whose endpoint has every slot in flight snoozes, so it holds no worker
 // while it waits and no attempt is counted.
 func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.DeliverOutbox]) error {
@@ -192,6 +193,9 @@ func (w *DeliverOutboxWorker) Work(ctx context.Context, job *river.Job[jobargs.D
 	}
 	if outcome != "" {
 		w.obs.OutboxDelivery(channel, outcome)
+	}
+	if errors.As(err, new(*outbox.RejectedError)) {
+		return river.JobCancel(err) // the relay will answer the same to every retry
 	}
 	return err
 }

@@ -84,8 +84,10 @@ type Delivery struct {
 // Deliver makes one attempt at delivering an outbox message and returns its
 // channel and outcome. A webhook's failed attempt schedules the next one
 // itself and returns no error; an error is an e-mail's failure, for River
-// to retry with backoff, or the database's, or an *EndpointBusyError: no
-// attempt was made, as the endpoint had every slot in flight.
+// to retry with backoff unless it is a *RejectedError (the relay's 5xx:
+// the message is failed already), or the database's, or an
+// *EndpointBusyError: no attempt was made, as the endpoint had every slot
+// in flight.
 func (d *Deliverer) Deliver(ctx context.Context, job Delivery) (channel, outcome string, err error) {
 	q := store.New(d.pool)
 	m, err := q.OutboxByID(ctx, job.OutboxID)
@@ -118,7 +120,7 @@ func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.Out
 	}
 	outcome := Retrying
 	var failedAt *time.Time
-	if lastTry {
+	if lastTry || errors.As(sendErr, new(*RejectedError)) {
 		outcome, failedAt = Failed, &now
 	}
 	if err := q.MarkOutboxAttemptFailed(ctx, m.ID, sendErr.Error(), failedAt); err != nil {

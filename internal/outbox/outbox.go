@@ -85,11 +85,28 @@ type EventPayload struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// Email is an e-mail message.
+// Email is an e-mail message, as the outbox keeps it until it is sent.
 type Email struct {
 	To      string `json:"to"`
 	Subject string `json:"subject"`
-	Body    string `json:"body"`
+	// Body is the plain text; HTML, when set, its alternative.
+	Body string `json:"body"`
+	HTML string `json:"html,omitempty"`
+	// Date is the Date header: when the message was written, by the
+	// clock of its cause (a test clock's simulated time); zero: when sent.
+	Date time.Time `json:"date,omitzero"`
+	// MessageID is the Message-ID header, the same on every attempt, so a
+	// receiver can tell a resent message from a new one; empty: a new one
+	// per attempt.
+	MessageID string `json:"messageId,omitempty"`
+	// Headers are further headers, such as List-Unsubscribe.
+	Headers []Header `json:"headers,omitempty"`
+}
+
+// Header is one header of an e-mail.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // EventID is the delivery id of a trial event: the webhook-id header,

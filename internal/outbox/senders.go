@@ -2,13 +2,20 @@ package outbox
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
-	"net/smtp"
+	"net"
+	"os"
+	"strconv"
 	"strings"
-	"time"
 
+	"github.com/wneessen/go-mail"
+
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/logging"
 	"github.com/trialsd/trialsd/internal/store"
 )
@@ -41,39 +48,139 @@ func (d *Deliverer) sentOutcome(m store.OutboxMessage) string {
 	return Delivered
 }
 
-// SMTPSender sends e-mails through an SMTP relay, with PLAIN auth when a
-// username is set (net/smtp refuses it over an unencrypted remote link).
-type SMTPSender struct {
-	Addr, From, Username, Password string
-	Clock                          func() time.Time
+// RejectedError is a relay's permanent refusal of an e-mail (an SMTP 5xx
+// answer): trying again would get the same answer, so the message is
+// marked failed at once instead of retried.
+type RejectedError struct {
+	// Code is the SMTP reply code, 500–599.
+	Code int
+	Err  error
 }
 
-// Send delivers m to the relay.
-func (s SMTPSender) Send(_ context.Context, m Email) error {
-	var auth smtp.Auth
-	if s.Username != "" {
-		host, _, _ := strings.Cut(s.Addr, ":")
-		auth = smtp.PlainAuth("", s.Username, s.Password, host)
-	}
-	for _, v := range []string{m.To, m.Subject} {
-		if strings.ContainsAny(v, "\r\n") {
-			return fmt.Errorf("e-mail header contains a line break")
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("the relay refused the e-mail (%d): %v", e.Code, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// SMTPSender sends e-mails through an SMTP relay with go-mail, which
+// writes the MIME (multipart/alternative, encoded headers and bodies,
+// Message-ID, Date), speaks STARTTLS or implicit TLS and authenticates.
+type SMTPSender struct {
+	cfg   config.Email
+	clock clock.Clock
+	host  string
+	port  int
+	tls   *tls.Config
+}
+
+// NewSMTPSender returns the sender of email.* (smtp_addr, smtp_tls, the
+// login, smtp_ca_file), as the configuration checked them; an e-mail
+// without a Date is dated by clk. An unreadable CA file is an error here,
+// at start-up, not at the first e-mail.
+func NewSMTPSender(cfg config.Email, clk clock.Clock) (*SMTPSender, error) {
+	host, portText, _ := net.SplitHostPort(cfg.SMTPAddr)
+	port, _ := strconv.Atoi(portText)
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.SMTPCAFile != "" {
+		pem, err := os.ReadFile(cfg.SMTPCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("email.smtp_ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("email.smtp_ca_file %s holds no PEM certificate", cfg.SMTPCAFile)
 		}
 	}
-	// The envelope takes the bare address; the header keeps the display name.
-	from, err := mail.ParseAddress(s.From)
-	if err != nil {
-		return fmt.Errorf("email.from %q is not an address: %w", s.From, err)
+	return &SMTPSender{cfg: cfg, clock: clk, host: host, port: port, tls: tc}, nil
+}
+
+// options are the go-mail client options of email.*.
+func (s *SMTPSender) options() []mail.Option {
+	opts := []mail.Option{mail.WithPort(s.port), mail.WithTimeout(s.cfg.SMTPTimeout),
+		mail.WithTLSConfig(s.tls)}
+	switch s.cfg.SMTPTLS {
+	case config.SMTPImplicitTLS:
+		opts = append(opts, mail.WithSSL())
+	case config.SMTPStartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case config.SMTPOpportunisticTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	default:
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
 	}
-	msg := "From: " + s.From + "\r\n" +
-		"To: " + m.To + "\r\n" +
-		"Subject: " + m.Subject + "\r\n" +
-		"Date: " + s.Clock().UTC().Format(time.RFC1123Z) + "\r\n" +
-		"MIME-Version: 1.0\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n\r\n" +
-		strings.ReplaceAll(m.Body, "\n", "\r\n")
-	if err := smtp.SendMail(s.Addr, auth, from.Address, []string{m.To}, []byte(msg)); err != nil {
-		return fmt.Errorf("sending e-mail through %s: %w", s.Addr, err)
+	if s.cfg.SMTPUsername != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain),
+			mail.WithUsername(s.cfg.SMTPUsername), mail.WithPassword(s.cfg.SMTPPassword))
+	}
+	return opts
+}
+
+// Send delivers m to the relay, on a connection of its own. A 5xx answer
+// is a *RejectedError; anything else that fails (a 4xx, a dropped
+// connection, a timeout) may succeed later.
+func (s *SMTPSender) Send(ctx context.Context, m Email) error {
+	msg, err := s.message(m)
+	if err != nil {
+		return &RejectedError{Code: 550, Err: err}
+	}
+	client, err := mail.NewClient(s.host, s.options()...)
+	if err != nil {
+		return fmt.Errorf("configuring the SMTP client: %w", err)
+	}
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		var se *mail.SendError
+		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 {
+			return &RejectedError{Code: se.ErrorCode(), Err: err}
+		}
+		return fmt.Errorf("sending e-mail through %s: %w", s.cfg.SMTPAddr, err)
+	}
+	return nil
+}
+
+// message is m as go-mail's message: plain text, with the HTML as its
+// alternative when m has one. A header that cannot be written (a line
+// break in the subject, an address that is not one) is an error.
+func (s *SMTPSender) message(m Email) (*mail.Msg, error) {
+	msg := mail.NewMsg()
+	if err := msg.From(s.cfg.From); err != nil {
+		return nil, fmt.Errorf("email.from: %w", err)
+	}
+	if err := msg.To(m.To); err != nil {
+		return nil, fmt.Errorf("recipient: %w", err)
+	}
+	if err := checkHeader(m.Subject); err != nil {
+		return nil, err
+	}
+	msg.Subject(m.Subject)
+	date := m.Date
+	if date.IsZero() {
+		date = s.clock.Now()
+	}
+	msg.SetDateWithValue(date.UTC())
+	if m.MessageID != "" {
+		msg.SetMessageIDWithValue(m.MessageID)
+	} else {
+		msg.SetMessageID()
+	}
+	for _, h := range m.Headers {
+		if err := checkHeader(h.Value); err != nil {
+			return nil, err
+		}
+		msg.SetGenHeader(mail.Header(h.Name), h.Value)
+	}
+	msg.SetBodyString(mail.TypeTextPlain, m.Body)
+	if m.HTML != "" {
+		msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
+	}
+	return msg, nil
+}
+
+// checkHeader refuses a header value with a line break, which would let
+// the value write headers of its own.
+func checkHeader(v string) error {
+	if strings.ContainsAny(v, "\r\n") {
+		return errors.New("e-mail header contains a line break")
 	}
 	return nil
 }

@@ -60,12 +60,17 @@ type Services struct {
 	Endpoints *outbox.Endpoints
 }
 
-// New wires the services on d. It starts nothing and touches no database.
-func New(d Deps) *Services {
+// New wires the services on d. It starts nothing and touches no database;
+// an error is a setting that cannot work (an unreadable CA file, say).
+func New(d Deps) (*Services, error) {
 	cfg := d.Config
 	pw := d.Passwords
 	if pw == nil {
 		pw = accounts.NewPasswords()
+	}
+	mail, err := mailSender(cfg.Email, d.Clock, d.Logger)
+	if err != nil {
+		return nil, err
 	}
 	writer := outbox.NewWriter(d.Jobs, cfg.Email.MaxAttempts)
 	codes := signup.NewCodes(d.Clock, writer)
@@ -89,11 +94,11 @@ func New(d Deps) *Services {
 		Enterprise: enterprise.New(d.Pool, lc, d.Clock),
 		Webhooks:   writer,
 		Outbox: outbox.NewDeliverer(outbox.DelivererDeps{
-			Pool: d.Pool, Clock: d.Clock, Writer: writer, Mail: mailSender(cfg.Email, d.Clock, d.Logger),
+			Pool: d.Pool, Clock: d.Clock, Writer: writer, Mail: mail,
 			Config: cfg.Webhooks, Logger: d.Logger,
 		}),
 		Endpoints: outbox.NewEndpoints(d.Pool, d.Clock, cfg.Webhooks, writer),
-	}
+	}, nil
 }
 
 // NewInsertOnly wires the services on d with a River client of its own that
@@ -106,7 +111,7 @@ func NewInsertOnly(d Deps) (*Services, error) {
 		return nil, err
 	}
 	d.Jobs = jobs
-	return New(d), nil
+	return New(d)
 }
 
 // RiverConfig is River's config from the river.* settings, with no workers,
@@ -141,9 +146,9 @@ func newRiverClient(pool *pgxpool.Pool, rc *river.Config) (*river.Client[pgx.Tx]
 }
 
 // mailSender is the e-mail sender email.sender names.
-func mailSender(cfg config.Email, clk clock.Clock, logger *slog.Logger) outbox.Sender {
+func mailSender(cfg config.Email, clk clock.Clock, logger *slog.Logger) (outbox.Sender, error) {
 	if cfg.Sender == "smtp" {
-		return outbox.SMTPSender{Addr: cfg.SMTPAddr, From: cfg.From, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, Clock: clk.Now}
+		return outbox.NewSMTPSender(cfg, clk)
 	}
-	return outbox.LogSender{Logger: logger}
+	return outbox.LogSender{Logger: logger}, nil
 }

@@ -101,7 +101,11 @@ func benchServices(t *testing.T, cfg *config.Config) (*pgxpool.Pool, *services.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pool, services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clock.Real{}, Jobs: jobs}), jobs
+	svc, err := services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clock.Real{}, Jobs: jobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, svc, jobs
 }
 
 // newAdmin creates the admin who starts the trials and returns its id.
