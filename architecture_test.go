@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"internal/apperr": 0, "internal/clock": 0, "internal/config": 0, "internal/logging": 0,
 	"internal/signature": 0, "internal/jobargs": 0, "migrations": 0,
 	"internal/domain": 1, "internal/database": 1, "internal/ratelimit": 1, "internal/turnstile": 1,
+	"internal/emails": 1,
 	// The code sqlc generates, over the domain's types.
 	"internal/store/internal/dbsqlc": 2,
 	// Rows and shapes.

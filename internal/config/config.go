@@ -80,6 +80,36 @@ type Email struct {
 	// MaxAttempts is how many times an e-mail is tried, with River's
 	// backoff, before it is marked failed.
 	MaxAttempts int
+	// Notices are the lifecycle e-mails a trial's people get.
+	Notices Notices
+	// TemplatesDir holds templates that replace the embedded ones, by
+	// file name; empty: the embedded ones.
+	TemplatesDir string
+	Links        EmailLinks
+}
+
+// The recipients of email.notices.recipients.
+const (
+	RecipientUser   = "user"
+	RecipientAdmins = "admins"
+)
+
+// Notices say which lifecycle e-mails are sent, when, and to whom. A
+// false or empty field switches its message off.
+type Notices struct {
+	Welcome, Expired, Deleted, Upgraded bool
+	// EndingBefore are the reminders before the expiry; DeletionBefore
+	// the warnings before the grace period's deletion.
+	EndingBefore, DeletionBefore []time.Duration
+	// ToUser and ToAdmins: the trial's user, its organization's admins.
+	ToUser, ToAdmins bool
+}
+
+// EmailLinks are what the e-mails point their readers to.
+type EmailLinks struct {
+	UpgradeURL, ExportURL string
+	// Support is the address the e-mails give for questions.
+	Support string
 }
 
 // Database says where Postgres is and how many connections to hold.

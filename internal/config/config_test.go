@@ -40,7 +40,8 @@ func TestConfigYAMLMatchesDefaults(t *testing.T) {
 	}
 	for name := range Keys() {
 		leaf := name[strings.LastIndex(name, ".")+1:]
-		if !strings.Contains(string(raw), "\n  "+leaf+":") {
+		indent := strings.Repeat("  ", strings.Count(name, "."))
+		if !strings.Contains(string(raw), "\n"+indent+leaf+":") {
 			t.Errorf("config.yaml does not document %s", name)
 		}
 	}

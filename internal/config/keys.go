@@ -87,17 +87,7 @@ var keys = []key{
 	{"lifecycle.trial_length", "336h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.TrialLength })},
 	{"lifecycle.grace_period", "720h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.GracePeriod })},
 	{"lifecycle.purge_after", "720h", dur(func(c *Config) *time.Duration { return &c.Lifecycle.PurgeAfter })},
-	{"lifecycle.reminder_before", []string{"72h"}, func(c *Config, raw any) error {
-		c.Lifecycle.ReminderBefore = nil
-		for _, s := range list(raw) {
-			d, err := parsePositiveDuration(s)
-			if err != nil {
-				return err
-			}
-			c.Lifecycle.ReminderBefore = append(c.Lifecycle.ReminderBefore, d)
-		}
-		return nil
-	}},
+	{"lifecycle.reminder_before", []string{"72h"}, durs(func(c *Config) *[]time.Duration { return &c.Lifecycle.ReminderBefore })},
 	{"lifecycle.reconcile_schedule", "*/5 * * * *", func(c *Config, raw any) error {
 		s := cast.ToString(raw)
 		if _, err := cron.ParseStandard(s); err != nil {
@@ -251,6 +241,30 @@ var keys = []key{
 		c.Email.MaxAttempts, err = positiveInt(raw)
 		return err
 	}},
+	{"email.notices.welcome", true, boolean(func(c *Config) *bool { return &c.Email.Notices.Welcome })},
+	{"email.notices.ending_before", []string{"168h", "24h"}, durs(func(c *Config) *[]time.Duration { return &c.Email.Notices.EndingBefore })},
+	{"email.notices.expired", true, boolean(func(c *Config) *bool { return &c.Email.Notices.Expired })},
+	{"email.notices.deletion_before", []string{"168h", "24h"}, durs(func(c *Config) *[]time.Duration { return &c.Email.Notices.DeletionBefore })},
+	{"email.notices.deleted", true, boolean(func(c *Config) *bool { return &c.Email.Notices.Deleted })},
+	{"email.notices.upgraded", true, boolean(func(c *Config) *bool { return &c.Email.Notices.Upgraded })},
+	{"email.notices.recipients", []string{RecipientUser, RecipientAdmins}, func(c *Config, raw any) error {
+		c.Email.Notices.ToUser, c.Email.Notices.ToAdmins = false, false
+		for _, s := range list(raw) {
+			switch strings.ToLower(s) {
+			case RecipientUser:
+				c.Email.Notices.ToUser = true
+			case RecipientAdmins:
+				c.Email.Notices.ToAdmins = true
+			default:
+				return fmt.Errorf("%q is not %s or %s", s, RecipientUser, RecipientAdmins)
+			}
+		}
+		return nil
+	}},
+	{"email.templates_dir", "", str(func(c *Config) *string { return &c.Email.TemplatesDir })},
+	{"email.links.upgrade_url", "https://studio.edgeimpulse.com/upgrade", absoluteURL(func(c *Config) *string { return &c.Email.Links.UpgradeURL })},
+	{"email.links.export_url", "https://studio.edgeimpulse.com/export", absoluteURL(func(c *Config) *string { return &c.Email.Links.ExportURL })},
+	{"email.links.support", "support@localhost", str(func(c *Config) *string { return &c.Email.Links.Support })},
 
 	{"log.format", "json", oneOf(func(c *Config) *string { return &c.Log.Format }, "json", "text")},
 	{"log.level", "info", oneOf(func(c *Config) *string { return &c.Log.Level }, "debug", "info", "warn", "error")},
@@ -293,6 +307,36 @@ func oneOf(field func(*Config) *string, allowed ...string) func(*Config, any) er
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+}
+
+// absoluteURL parses an absolute URL.
+func absoluteURL(field func(*Config) *string) func(*Config, any) error {
+	return func(c *Config, raw any) (err error) {
+		*field(c), err = parseAbsoluteURL(strings.TrimSpace(cast.ToString(raw)))
+		return err
+	}
+}
+
+// durs parses a list of positive durations; an empty list is none.
+func durs(field func(*Config) *[]time.Duration) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		*field(c) = nil
+		for _, s := range list(raw) {
+			d, err := parsePositiveDuration(s)
+			if err != nil {
+				return err
+			}
+			*field(c) = append(*field(c), d)
+		}
+		return nil
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, any) error {
+	return func(c *Config, raw any) (err error) {
+		*field(c), err = cast.ToBoolE(raw)
+		return err
 	}
 }
 

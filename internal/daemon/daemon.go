@@ -71,7 +71,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	d.river = client
-	if d.services, err = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics}); err != nil {
+	if d.services, err = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics, Emails: d.metrics}); err != nil {
 		return nil, err
 	}
 	d.metrics.SetWorkersEnabled(opts.Workers)

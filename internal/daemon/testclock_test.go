@@ -68,6 +68,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func withTestClocks(c *config.Config) { c.TestClocks.Enabled = true }
 
+// withoutNotices switches every trial e-mail off.
+func withoutNotices(c *config.Config) { c.Email.Notices = config.Notices{} }
+
 // setupClocks is setup with test clocks on, its stub moved to the real
 // time: River's rescuer measures a running job's age against the wall
 // clock while the stub stamps it, and these tests run jobs however late in
@@ -274,7 +277,7 @@ func TestTestClockRefusals(t *testing.T) {
 // happened.
 func TestTestClockAdvancesAFullClock(t *testing.T) {
 	t.Parallel()
-	b := setupClocks(t)
+	b := setupClocks(t, withoutNotices) // the notices' own test is TestTestClockSendsTheTrialsEmails
 	b.start(t)
 	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"full","frozenTime":"2031-01-01T00:00:00Z"}`)
 	if status != http.StatusOK {

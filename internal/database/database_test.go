@@ -94,18 +94,18 @@ func TestStatusAndDown(t *testing.T) {
 	if pending, err := database.Pending(ctx, pool); err != nil || !pending {
 		t.Fatalf("after down, Pending() = %v, %v; want true", pending, err)
 	}
-	// Down rolls back the newest migration only: the look-ahead counters'
-	// table, triggers and functions are gone; the revoked tokens' table
-	// stays (the migration before).
-	var due, triggers, funcs, revoked int
+	// Down rolls back the newest migration only: the opt-out column is
+	// gone and the e-mail events are refused again; the look-ahead
+	// counters' table stays (the migration before).
+	var optOut, due int
 	if err := pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM pg_tables WHERE tablename = 'trial_due_counts'),
-			(SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trials_due_counts_%'),
-			(SELECT count(*) FROM pg_proc WHERE proname LIKE 'trial_due_%'),
-			(SELECT count(*) FROM pg_tables WHERE tablename = 'revoked_tokens')`).
-		Scan(&due, &triggers, &funcs, &revoked); err != nil || due+triggers+funcs != 0 || revoked != 1 {
-		t.Fatalf("after down: trial_due_counts %d, its triggers %d, functions %d (want 0 each), revoked_tokens %d (want 1) (%v)",
-			due, triggers, funcs, revoked, err)
+			(SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'reminders_unsubscribed_at'),
+			(SELECT count(*) FROM pg_tables WHERE tablename = 'trial_due_counts')`).
+		Scan(&optOut, &due); err != nil || optOut != 0 || due != 1 {
+		t.Fatalf("after down: users.reminders_unsubscribed_at %d (want 0), trial_due_counts %d (want 1) (%v)", optOut, due, err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO trial_events (trial_id, kind, at, actor, cause) VALUES (1, 'trial.email_sent', now(), 'system', 'test')`); err == nil {
+		t.Error("after down, a trial.email_sent event was accepted")
 	}
 	if err := database.MigrateUp(ctx, pool, discard); err != nil {
 		t.Fatalf("up after down: %v", err)

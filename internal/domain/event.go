@@ -31,6 +31,11 @@ const (
 	EventPurged             = "trial.purged"
 	EventUpgraded           = "trial.upgraded"
 	EventExtensionRequested = "trial.extension_requested"
+	// EventEmailSent and EventEmailFailed record a notice e-mail to one of
+	// the trial's people handed to the relay, or failed for good (the
+	// relay refused it, or every attempt failed).
+	EventEmailSent   = "trial.email_sent"
+	EventEmailFailed = "trial.email_failed"
 )
 
 // EventKinds lists every kind above, in the order of a trial's life: what a
@@ -38,4 +43,5 @@ const (
 var EventKinds = []string{
 	EventCreated, EventWillEnd, EventExpired, EventExtended, EventShortened,
 	EventDeleted, EventRestored, EventPurged, EventUpgraded, EventExtensionRequested,
+	EventEmailSent, EventEmailFailed,
 }

@@ -54,6 +54,7 @@ const (
 	KindRemoveUnpaid      = "signups.remove_unpaid"
 	KindAdvanceTestClock  = "test_clock.advance"
 	KindPruneOutbox       = "outbox.prune"
+	KindNotifyTrial       = "trial.notify"
 )
 
 // QueueOutbox delivers webhooks, so a slow receiver never holds up a
@@ -122,6 +123,27 @@ func (DeleteTrial) Kind() string { return KindDeleteTrial }
 func (DeleteTrial) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueLifecycle}
 }
+
+// NotifyTrial writes one of a trial's notices (its lifecycle e-mails, by
+// Template; Before for the reminders and warnings before a date) and
+// schedules the next.
+type NotifyTrial struct {
+	V          int           `json:"v"`
+	TrialID    int64         `json:"trial_id"`
+	Generation int64         `json:"generation"`
+	Template   string        `json:"template"`
+	Before     time.Duration `json:"before,omitempty"`
+}
+
+// Kind names the job in river_job.
+func (NotifyTrial) Kind() string { return KindNotifyTrial }
+
+// InsertOpts puts the job on the e-mail queue, off the transitions' path,
+// and without River's unique key, as DeleteTrial: each is inserted under
+// its trial's row lock by the change that enters its state or by the
+// notice before it, and is recorded among the trial's reminders, which
+// tells a repeated attempt its work is done.
+func (NotifyTrial) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueEmail} }
 
 // PurgeOrganization erases a soft-deleted organization for good at PurgeAt.
 // It is keyed by organization, not trial, because organizations without a

@@ -51,6 +51,7 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &PurgeOrganizationWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &ReconcileTrialsWorker{svc: d.Lifecycle, obs: d.Observer})
 	river.AddWorker(workers, &DeliverOutboxWorker{deliverer: d.Outbox, obs: d.Observer})
+	river.AddWorker(workers, &NotifyTrialWorker{svc: d.Lifecycle, r: r})
 	river.AddWorker(workers, &AdvanceTestClockWorker{svc: d.Lifecycle})
 	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
 	river.AddWorker(workers, &PruneOutboxWorker{deliverer: d.Outbox, retention: d.OutboxRetention})
@@ -125,6 +126,20 @@ type RemindTrialWorker struct {
 func (w *RemindTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.RemindTrial]) error {
 	res, err := w.svc.Remind(ctx, job.Args.TrialID, job.Args.Generation, job.Args.Before, domain.JobCause(job.ID))
 	return w.r.report(ctx, job.JobRow, "remind", res, err)
+}
+
+// NotifyTrialWorker writes one of a trial's notices to the outbox and
+// schedules the next.
+type NotifyTrialWorker struct {
+	river.WorkerDefaults[jobargs.NotifyTrial]
+	svc *lifecycle.Service
+	r   reporter
+}
+
+// Work applies the notice.
+func (w *NotifyTrialWorker) Work(ctx context.Context, job *river.Job[jobargs.NotifyTrial]) error {
+	res, err := w.svc.Notify(ctx, job.ID, job.Args, domain.JobCause(job.ID))
+	return w.r.report(ctx, job.JobRow, "notify", res, err)
 }
 
 // DeleteTrialWorker deletes an expired trial's organization when its grace

@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/store"
 )
 
 // Expire is the trial's own expiry job: at its expiration date an active
@@ -93,7 +94,9 @@ func (c *change) expire(ctx context.Context, t *domain.Trial) error {
 }
 
 // expireTrials expires the trials now, set-based, and returns the ids of
-// their Delete jobs, in order.
+// their Delete jobs, in order. Each trial's first notice of its expiry
+// (email.notices) is scheduled with its Delete, as a job on the e-mail
+// queue: the e-mails are written and sent off the expiry's path.
 func (c *change) expireTrials(ctx context.Context, trials []domain.Trial) ([]int64, error) {
 	graceEndsAt := c.now.Add(c.s.cfg.GracePeriod)
 	events, err := c.expiredEvents(trials, graceEndsAt)
@@ -101,10 +104,15 @@ func (c *change) expireTrials(ctx context.Context, trials []domain.Trial) ([]int
 		return nil, err
 	}
 	ids, orgs := make([]int64, len(trials)), make([]int64, len(trials))
-	jobs := make([]river.InsertManyParams, len(trials))
+	jobs := make([]river.InsertManyParams, len(trials), 2*len(trials))
+	noticeOf := make([]int, len(trials)) // index in jobs, 0: none
 	for i, t := range trials {
 		ids[i], orgs[i] = t.ID, t.OrganizationID
 		jobs[i] = river.InsertManyParams{Args: deleteArgs(t), InsertOpts: c.jobOpts(graceEndsAt)}
+		if args, at, ok := c.noticeJob(t, nil); ok {
+			noticeOf[i] = len(jobs)
+			jobs = append(jobs, river.InsertManyParams{Args: args, InsertOpts: c.jobOpts(at)})
+		}
 	}
 	if err := c.q.SetEnterpriseFeaturesOf(ctx, orgs, false); err != nil {
 		return nil, err
@@ -117,13 +125,19 @@ func (c *change) expireTrials(ctx context.Context, trials []domain.Trial) ([]int
 	}
 	inserted, err := c.s.jobs.InsertManyTx(ctx, c.tx, jobs)
 	if err != nil {
-		return nil, fmt.Errorf("enqueueing %d deletions: %w", len(jobs), err)
+		return nil, fmt.Errorf("enqueueing %d deletions and notices: %w", len(jobs), err)
 	}
-	jobIDs := make([]int64, len(inserted))
-	for i, r := range inserted {
-		jobIDs[i] = r.Job.ID
+	jobIDs, noticeIDs := make([]int64, len(trials)), make([]int64, len(trials))
+	for i := range trials {
+		jobIDs[i] = inserted[i].Job.ID
+		trials[i].ReminderJobIDs = nil
+		if noticeOf[i] > 0 {
+			noticeIDs[i] = inserted[noticeOf[i]].Job.ID
+			trials[i].ReminderJobIDs = []int64{noticeIDs[i]}
+		}
 	}
-	if err := c.q.ExpireTrials(ctx, ids, jobIDs, c.now, graceEndsAt); err != nil {
+	err = c.q.ExpireTrials(ctx, store.ExpiredTrials{IDs: ids, JobIDs: jobIDs, NoticeJobIDs: noticeIDs, At: c.now, GraceEndsAt: graceEndsAt})
+	if err != nil {
 		return nil, err
 	}
 	return jobIDs, nil

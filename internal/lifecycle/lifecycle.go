@@ -35,6 +35,7 @@ type Service struct {
 	activation Activation
 	observer   Observer
 	clocks     config.TestClocks
+	notices    *Notices
 }
 
 // Deps are what the lifecycle service works with.
@@ -55,6 +56,8 @@ type Deps struct {
 	// Observer hears of every committed change; nil: nobody does (an
 	// operator command, whose process exports no metrics).
 	Observer Observer
+	// Notices are the e-mails to a trial's people; nil: none are sent.
+	Notices *Notices
 }
 
 // Activation sends a user a new activation code, in the caller's
@@ -68,7 +71,7 @@ func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
 		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer,
-		clocks: d.TestClocks,
+		clocks: d.TestClocks, notices: d.Notices,
 	}
 }
 

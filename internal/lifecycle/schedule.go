@@ -51,15 +51,15 @@ func (c *change) schedule(ctx context.Context, t domain.Trial, purgeAt *time.Tim
 		if err != nil {
 			return err
 		}
-		return c.q.SetTrialJobs(ctx, t.ID, &id, reminders)
+		return c.setJobs(ctx, t, &id, reminders)
 	case domain.StateExpired:
 		id, err := c.insert(ctx, deleteArgs(t), *t.GraceEndsAt)
 		if err != nil {
 			return err
 		}
-		return c.q.SetTrialJobs(ctx, t.ID, &id, nil)
+		return c.setJobs(ctx, t, &id, nil)
 	case domain.StateDeleted:
-		if err := c.q.SetTrialJobs(ctx, t.ID, nil, nil); err != nil {
+		if err := c.setJobs(ctx, t, nil, nil); err != nil {
 			return err
 		}
 		if purgeAt != nil {
@@ -67,8 +67,18 @@ func (c *change) schedule(ctx context.Context, t domain.Trial, purgeAt *time.Tim
 		}
 		return nil
 	default:
-		return c.q.SetTrialJobs(ctx, t.ID, nil, nil)
+		return c.setJobs(ctx, t, nil, nil)
 	}
+}
+
+// setJobs records t's next transition and its reminders, with the job of
+// its first notice still ahead among them.
+func (c *change) setJobs(ctx context.Context, t domain.Trial, transition *int64, reminders []int64) error {
+	reminders, err := c.scheduleNotice(ctx, t, reminders)
+	if err != nil {
+		return err
+	}
+	return c.q.SetTrialJobs(ctx, t.ID, transition, reminders)
 }
 
 // ExpiryJobDelay is how long after its expiration date a trial's expiry

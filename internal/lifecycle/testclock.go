@@ -248,7 +248,7 @@ func (s *Service) step(ctx context.Context, a jobargs.AdvanceTestClock) (stepOut
 			}
 			return err
 		}
-		out, err = s.stepTo(ctx, tx, clk)
+		out, err = s.stepTo(ctx, tx, clk, a)
 		return err
 	})
 	return out, err
@@ -267,8 +267,11 @@ func (s *Service) jobsLive(ctx context.Context, tx pgx.Tx, ids []int64) (bool, e
 }
 
 // stepTo moves clk to its next due time on the way to its target, and
-// inserts the job that takes the step after, due AdvanceRecheck later.
-func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (stepOutcome, error) {
+// inserts the job that takes the step after, due AdvanceRecheck later. A
+// step at the instant the clock stands at (a job the last step's jobs
+// scheduled for their own time, such as the notice of an expiry) is taken
+// again by the running job a, which waits for it: a is that job already.
+func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock, a jobargs.AdvanceTestClock) (stepOutcome, error) {
 	q := store.New(tx)
 	due, err := s.nextDue(ctx, tx, clk)
 	if err != nil {
@@ -293,10 +296,32 @@ func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock) (
 		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
 	}
 	next := nextStep(clk)
+	if next == a {
+		return waiting, q.SetTestClock(ctx, clk)
+	}
 	if _, err := s.jobs.InsertTx(ctx, tx, next, &river.InsertOpts{ScheduledAt: s.now().Add(AdvanceRecheck)}); err != nil {
 		return 0, fmt.Errorf("enqueueing the next step of test clock %d: %w", clk.ID, err)
 	}
 	return stepped, q.SetTestClock(ctx, clk)
+}
+
+// runSameInstant makes the clock's pending jobs due at the instant it
+// stands at runnable, as the step's jobs: jobs the step's jobs scheduled
+// for their own time (an expiry's notice, due as it expires). It says
+// whether there were any; the step then ends when they do.
+func (s *Service) runSameInstant(ctx context.Context, tx pgx.Tx, clk *domain.TestClock) (bool, error) {
+	due, err := s.nextDue(ctx, tx, *clk)
+	if err != nil || len(due) == 0 || !due[0].ScheduledAt.Equal(clk.FrozenTime) {
+		return false, err
+	}
+	clk.StepJobIDs = nil
+	for _, j := range due {
+		if _, err := s.jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
+			return false, fmt.Errorf("making job %d of test clock %d runnable: %w", j.ID, clk.ID, err)
+		}
+		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
+	}
+	return true, store.New(tx).SetTestClock(ctx, *clk)
 }
 
 // nextStep is the job that takes the step after the one clk stands at.
@@ -325,6 +350,9 @@ func (s *Service) StepJobDone(ctx context.Context, jobID int64) error {
 			return err
 		}
 		if busy, err := s.jobsLive(ctx, tx, clk.StepJobIDs); err != nil || busy {
+			return err
+		}
+		if more, err := s.runSameInstant(ctx, tx, &clk); err != nil || more {
 			return err
 		}
 		res, err := s.jobs.InsertTx(ctx, tx, nextStep(clk), nil)

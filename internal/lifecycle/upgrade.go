@@ -43,7 +43,9 @@ func (c *change) applyUpgrade(ctx context.Context, t *domain.Trial) error {
 	if err := c.q.MakeEnterprise(ctx, t.OrganizationID); err != nil {
 		return err
 	}
-	if err := c.cancelSchedule(ctx, t); err != nil {
+	// A new generation, whose only job is the upgrade's confirmation: the
+	// pending reminders, expiry and notices are cancelled.
+	if err := c.reschedule(ctx, t, nil); err != nil {
 		return err
 	}
 	return c.record(ctx, *t, domain.EventUpgraded, map[string]any{"from": from})

@@ -28,6 +28,7 @@ type Metrics struct {
 	lag           *prometheus.HistogramVec
 	repairs       *prometheus.CounterVec
 	outbox        *prometheus.CounterVec
+	emails        *prometheus.CounterVec
 	unpaid        prometheus.Counter
 
 	started       *prometheus.CounterVec
@@ -66,7 +67,7 @@ func New() *Metrics {
 	m.collectors = []prometheus.Collector{
 		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.workers, m.queueErrors,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
-		m.trialGauges, m.ending, m.deletions, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.unpaid,
+		m.trialGauges, m.ending, m.deletions, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.emails, m.unpaid,
 		m.started, m.converted, m.changes, m.timeToConvert,
 	}
 	m.registry.MustRegister(m.collectors...)
@@ -110,6 +111,10 @@ func (m *Metrics) defineTrialMetrics() {
 		Name: "trialsd_outbox_deliveries_total",
 		Help: "Delivery attempts of webhooks and e-mails by channel and outcome (delivered; logged: the log sender wrote an e-mail to the log, delivered to nobody; retrying; failed: no attempt left; skipped: already delivered).",
 	}, []string{"channel", "outcome"})
+	m.emails = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_emails_total",
+		Help: "Trial notice e-mails (welcome, ending, expired, deletion_warning, deleted, upgraded) by template and outcome: delivered (the relay took it), logged (email.sender is log), failed (refused, or no attempt left).",
+	}, []string{"template", "outcome"})
 	m.unpaid = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_unpaid_signups_removed_total",
 		Help: "Professional sign-ups removed for not paying within billing.pending_payment_ttl.",
@@ -207,6 +212,11 @@ func (m *Metrics) Repaired(kind string, n int) {
 // OutboxDelivery counts one delivery attempt.
 func (m *Metrics) OutboxDelivery(channel, outcome string) {
 	m.outbox.WithLabelValues(channel, outcome).Inc()
+}
+
+// Email counts one trial notice e-mail sent or failed for good.
+func (m *Metrics) Email(template, outcome string) {
+	m.emails.WithLabelValues(template, outcome).Inc()
 }
 
 // UnpaidSignupsRemoved counts removed unpaid sign-ups.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/jobargs"
 )
 
@@ -14,7 +15,7 @@ import (
 var (
 	// transitionKinds and transitionOutcomes are what the transition
 	// workers report (package jobs, lifecycle.Outcome and "failed").
-	transitionKinds    = []string{"expire", "remind", "delete", "purge"}
+	transitionKinds    = []string{"expire", "remind", "delete", "purge", "notify"}
 	transitionOutcomes = []string{"applied", "already_applied", "skipped", "failed"}
 	// repairKinds are the job kinds the reconciler re-enqueues.
 	repairKinds = []string{jobargs.KindExpireTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization}
@@ -25,6 +26,7 @@ var (
 	jobKinds = []string{
 		jobargs.KindExpireTrial, jobargs.KindRemindTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization,
 		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid, jobargs.KindPruneOutbox,
+		jobargs.KindNotifyTrial,
 	}
 	jobOutcomes = []string{"completed", "snoozed", "cancelled", "failed"}
 	// queues are River's queues; jobStates the states trialsd_jobs
@@ -63,6 +65,11 @@ func (m *Metrics) startAtZero() {
 		m.jobDuration.WithLabelValues(kind)
 		for _, outcome := range jobOutcomes {
 			m.jobsWorked.WithLabelValues(kind, outcome)
+		}
+	}
+	for _, template := range emails.Names {
+		for _, outcome := range []string{"delivered", "logged", "failed"} {
+			m.emails.WithLabelValues(template, outcome)
 		}
 	}
 	for _, kind := range signupKinds {

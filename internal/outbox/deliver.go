@@ -12,10 +12,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/logging"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -48,6 +51,13 @@ type Deliverer struct {
 	logger *slog.Logger
 	// inFlight caps the attempts in flight to each endpoint.
 	inFlight *inFlight
+	emails   EmailObserver
+}
+
+// EmailObserver hears of each trial notice sent or failed for good;
+// *metrics.Metrics is one.
+type EmailObserver interface {
+	Email(template, outcome string)
 }
 
 // DelivererDeps are what a Deliverer is built on.
@@ -60,6 +70,8 @@ type DelivererDeps struct {
 	// timeout, which addresses may be reached, the config endpoints' secret.
 	Config config.Webhooks
 	Logger *slog.Logger
+	// Emails hears of the trial notices sent and failed; nil: nobody.
+	Emails EmailObserver
 }
 
 // NewDeliverer returns a deliverer of webhooks and e-mails.
@@ -67,7 +79,7 @@ func NewDeliverer(d DelivererDeps) *Deliverer {
 	return &Deliverer{
 		pool: d.Pool, client: newHTTPClient(d.Config.Timeout, d.Config.AllowPrivateNetworks),
 		clock: d.Clock, writer: d.Writer, mail: d.Mail, cfg: d.Config, logger: d.Logger,
-		inFlight: newInFlight(),
+		inFlight: newInFlight(), emails: d.Emails,
 	}
 }
 
@@ -116,17 +128,70 @@ func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.Out
 	}
 	now := d.clock.Now().UTC()
 	if sendErr == nil {
-		return d.sentOutcome(m), q.MarkOutboxDelivered(ctx, m.ID, now)
+		outcome := d.sentOutcome(m)
+		return outcome, d.settleEmail(ctx, m, e, outcome, func(q *store.Queries) error { return q.MarkOutboxDelivered(ctx, m.ID, now) })
 	}
 	outcome := Retrying
 	var failedAt *time.Time
 	if lastTry || errors.As(sendErr, new(*RejectedError)) {
 		outcome, failedAt = Failed, &now
 	}
-	if err := q.MarkOutboxAttemptFailed(ctx, m.ID, sendErr.Error(), failedAt); err != nil {
+	err := d.settleEmail(ctx, m, e, outcome, func(q *store.Queries) error { return q.MarkOutboxAttemptFailed(ctx, m.ID, sendErr.Error(), failedAt) })
+	if err != nil {
 		return "", errors.Join(sendErr, err)
 	}
 	return outcome, sendErr
+}
+
+// settleEmail records an e-mail attempt's outcome with mark and, for a
+// trial's notice that the relay took or that failed for good, the trial
+// event that says so (trial.email_sent, trial.email_failed), with its
+// webhooks, in one transaction, and counts it. A notice the log sender
+// wrote to the log reached nobody: it is counted, not recorded.
+func (d *Deliverer) settleEmail(ctx context.Context, m store.OutboxMessage, e Email, outcome string, mark func(*store.Queries) error) error {
+	if m.TrialID == nil || e.Template == "" || (outcome != Delivered && outcome != Failed) {
+		if err := mark(store.New(d.pool)); err != nil {
+			return err
+		}
+		if outcome == Logged && d.emails != nil {
+			d.emails.Email(e.Template, outcome)
+		}
+		return nil
+	}
+	kind := domain.EventEmailSent
+	if outcome == Failed {
+		kind = domain.EventEmailFailed
+	}
+	err := store.InTx(ctx, d.pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		if err := mark(q); err != nil {
+			return err
+		}
+		t, err := q.TrialByID(ctx, *m.TrialID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // purged since: its history went with it
+		}
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(map[string]string{"template": e.Template, "to": logging.MaskEmail(e.To), "outcome": outcome, "messageId": e.MessageID})
+		if err != nil {
+			return err
+		}
+		at := d.clock.Now()
+		if t.TestClockID != nil {
+			at = e.Date // the trial's time is its clock's: when the notice was written
+		}
+		ev := domain.Event{TrialID: t.ID, Kind: kind, At: at, Actor: domain.System.String(), Cause: "outbox:" + strconv.FormatInt(m.ID, 10), Data: data}
+		if ev.ID, err = q.InsertTrialEvent(ctx, ev); err != nil {
+			return err
+		}
+		return d.writer.Enqueue(ctx, tx, ev, t)
+	})
+	if err == nil && d.emails != nil {
+		d.emails.Email(e.Template, outcome)
+	}
+	return err
 }
 
 // answer is what one webhook attempt got back.

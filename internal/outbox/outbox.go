@@ -101,6 +101,9 @@ type Email struct {
 	MessageID string `json:"messageId,omitempty"`
 	// Headers are further headers, such as List-Unsubscribe.
 	Headers []Header `json:"headers,omitempty"`
+	// Template names a trial notice's template (emails.Names); empty for
+	// the activation codes.
+	Template string `json:"template,omitempty"`
 }
 
 // Header is one header of an e-mail.
@@ -228,13 +231,21 @@ func (o *Writer) writeWebhooks(ctx context.Context, tx pgx.Tx, endpoints []store
 // EnqueueEmail writes an e-mail, with its delivery job, in tx. id names the
 // message for deduplication (e.g. "activation:<user>:<n>").
 func (o *Writer) EnqueueEmail(ctx context.Context, tx pgx.Tx, id string, m Email, at time.Time) error {
+	return o.writeEmail(ctx, tx, domain.Delivery{EventID: id, Channel: store.ChannelEmail, Destination: m.To, CreatedAt: at}, m)
+}
+
+// EnqueueTrialEmail is EnqueueEmail of an e-mail about a trial: its
+// delivery or failure is recorded in the trial's history.
+func (o *Writer) EnqueueTrialEmail(ctx context.Context, tx pgx.Tx, trialID int64, id string, m Email, at time.Time) error {
+	return o.writeEmail(ctx, tx, domain.Delivery{EventID: id, Channel: store.ChannelEmail, Destination: m.To, TrialID: &trialID, CreatedAt: at}, m)
+}
+
+func (o *Writer) writeEmail(ctx context.Context, tx pgx.Tx, d domain.Delivery, m Email) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encoding e-mail: %w", err)
 	}
-	return o.write(ctx, tx, store.OutboxMessage{
-		Delivery: domain.Delivery{EventID: id, Channel: store.ChannelEmail, Destination: m.To, CreatedAt: at}, Payload: body,
-	})
+	return o.write(ctx, tx, store.OutboxMessage{Delivery: d, Payload: body})
 }
 
 func (o *Writer) write(ctx context.Context, tx pgx.Tx, m store.OutboxMessage) error {

@@ -37,6 +37,9 @@ type Deps struct {
 	// Observer hears of every committed lifecycle change (the daemon's
 	// metrics); nil for a process that exports none.
 	Observer lifecycle.Observer
+	// Emails hears of each trial notice sent or failed (the daemon's
+	// metrics); nil: nobody.
+	Emails outbox.EmailObserver
 	// Passwords hashes and checks passwords; nil: the daemon's,
 	// accounts.NewPasswords. Tests of what is not about hashing pass
 	// accounts.NewTestPasswords.
@@ -72,11 +75,15 @@ func New(d Deps) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
+	notices, err := lifecycle.NewNotices(cfg.Email, cfg.Lifecycle.GracePeriod)
+	if err != nil {
+		return nil, err
+	}
 	writer := outbox.NewWriter(d.Jobs, cfg.Email.MaxAttempts)
 	codes := signup.NewCodes(d.Clock, writer)
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
-		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks,
+		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks, Notices: notices,
 	})
 	signups := signup.New(signup.Deps{
 		Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Passwords: pw,
@@ -95,7 +102,7 @@ func New(d Deps) (*Services, error) {
 		Webhooks:   writer,
 		Outbox: outbox.NewDeliverer(outbox.DelivererDeps{
 			Pool: d.Pool, Clock: d.Clock, Writer: writer, Mail: mail,
-			Config: cfg.Webhooks, Logger: d.Logger,
+			Config: cfg.Webhooks, Logger: d.Logger, Emails: d.Emails,
 		}),
 		Endpoints: outbox.NewEndpoints(d.Pool, d.Clock, cfg.Webhooks, writer),
 	}, nil

@@ -71,3 +71,34 @@ func (q *Queries) MakeAdmin(ctx context.Context, orgID, userID int64, now time.T
 	}
 	return nil
 }
+
+// Recipient is one person a trial's notice goes to.
+type Recipient struct {
+	UserID                  int64
+	Email, Name, Username   string
+	RemindersUnsubscribedAt *time.Time
+	Organization            string
+	// PurgeAt is when the organization is erased, once deleted.
+	PurgeAt *time.Time
+}
+
+// NoticeRecipients returns the trial's user and its organization's admins,
+// each once, with the organization's name.
+func (q *Queries) NoticeRecipients(ctx context.Context, trialID int64) ([]Recipient, error) {
+	rows, err := q.gen.NoticeRecipients(ctx, trialID)
+	return mapRows(rows, err, "reading a notice's recipients", func(r dbsqlc.NoticeRecipientsRow) Recipient {
+		return Recipient{UserID: r.ID, Email: r.Email, Name: r.Name, Username: r.Username,
+			RemindersUnsubscribedAt: r.RemindersUnsubscribedAt, Organization: r.OrganizationName, PurgeAt: r.PurgeAt}
+	})
+}
+
+// UnsubscribeReminders records that user id, still at email, wants no more
+// reminders; false when the address is no longer theirs or they already
+// had unsubscribed.
+func (q *Queries) UnsubscribeReminders(ctx context.Context, id int64, email string, at time.Time) (bool, error) {
+	n, err := q.gen.UnsubscribeReminders(ctx, dbsqlc.UnsubscribeRemindersParams{ID: id, Email: email, At: &at})
+	if err != nil {
+		return false, fmt.Errorf("unsubscribing user %d: %w", id, err)
+	}
+	return n == 1, nil
+}

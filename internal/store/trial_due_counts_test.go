@@ -104,7 +104,7 @@ func (f *dueFixture) step(ctx context.Context, db store.DBTX, r *rand.Rand, id i
 		notes := "counted nowhere"
 		return q.SetTrialNotes(ctx, id, &notes)
 	case tr.State == domain.StateActive && op < 5:
-		return q.ExpireTrials(ctx, []int64{id}, []int64{0}, at, to)
+		return q.ExpireTrials(ctx, store.ExpiredTrials{IDs: []int64{id}, JobIDs: []int64{0}, NoticeJobIDs: []int64{0}, At: at, GraceEndsAt: to})
 	case tr.State == domain.StateActive && op == 5:
 		d.UpgradedDate = &at
 	case tr.State == domain.StateActive, tr.State == domain.StateExpired && op == 5: // extend, shorten

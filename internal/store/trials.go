@@ -212,14 +212,34 @@ func (q *Queries) ClaimDueActiveTrials(ctx context.Context, by time.Time, limit 
 	return mapRows(rows, err, "claiming due trials", trialOf)
 }
 
-// ExpireTrials marks each trial ids[i] expired at `at`, its grace period
-// ending at graceEndsAt, with its Delete job jobIDs[i] as its next
-// transition and no reminders, in one statement, so each trial gets one new
-// row version, not one for its dates and another for its jobs.
-func (q *Queries) ExpireTrials(ctx context.Context, ids, jobIDs []int64, at, graceEndsAt time.Time) error {
+// ExpireTrials marks the trials expired, each with its Delete job as its
+// next transition and its first notice's job as its only reminder, in one
+// statement, so each trial gets one new row version, not one for its dates
+// and another for its jobs.
+func (q *Queries) ExpireTrials(ctx context.Context, e ExpiredTrials) error {
 	if err := q.gen.ExpireTrials(ctx, dbsqlc.ExpireTrialsParams{
-		Ids: ids, JobIds: jobIDs, ExpiredDate: &at, GraceEndsAt: &graceEndsAt}); err != nil {
-		return fmt.Errorf("expiring %d trials: %w", len(ids), err)
+		Ids: e.IDs, JobIds: e.JobIDs, NoticeJobIds: e.NoticeJobIDs, ExpiredDate: &e.At, GraceEndsAt: &e.GraceEndsAt}); err != nil {
+		return fmt.Errorf("expiring %d trials: %w", len(e.IDs), err)
+	}
+	return nil
+}
+
+// ExpiredTrials are trials expired at once: IDs[i] expired At, its grace
+// period ending GraceEndsAt, its Delete job JobIDs[i] and its first
+// notice's job NoticeJobIDs[i] (0: none).
+type ExpiredTrials struct {
+	IDs, JobIDs, NoticeJobIDs []int64
+	At, GraceEndsAt           time.Time
+}
+
+// ReplaceReminderJob swaps a trial's recorded job done for next (none:
+// forgets done): a notice job hands over to the next notice.
+func (q *Queries) ReplaceReminderJob(ctx context.Context, trialID, done int64, next []int64) error {
+	if next == nil {
+		next = []int64{}
+	}
+	if err := q.gen.ReplaceReminderJob(ctx, dbsqlc.ReplaceReminderJobParams{ID: trialID, Done: done, Next: next}); err != nil {
+		return fmt.Errorf("recording trial %d's next notice: %w", trialID, err)
 	}
 	return nil
 }

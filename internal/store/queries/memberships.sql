@@ -24,3 +24,20 @@ WHERE organization_id = @organization_id AND user_id = @user_id AND deleted_at I
 INSERT INTO organization_members (organization_id, user_id, role, created_at)
 VALUES (@organization_id, @user_id, 'admin', @created_at)
 ON CONFLICT (organization_id, user_id) DO UPDATE SET role = 'admin', deleted_at = NULL;
+
+-- name: NoticeRecipients :many
+-- The trial's user and the organization's admins, each once: those of a
+-- deleted organization as they were when it was deleted.
+SELECT u.id, u.email, u.name, u.username, u.reminders_unsubscribed_at, o.name AS organization_name, o.purge_at
+FROM trials t
+JOIN organizations o ON o.id = t.organization_id
+JOIN users u ON u.id = t.user_id OR u.id IN (
+    SELECT m.user_id FROM organization_members m
+    WHERE m.organization_id = t.organization_id AND m.role = 'admin'
+      AND (m.deleted_at IS NULL OR m.deleted_at = o.deleted_at))
+WHERE t.id = @trial_id
+ORDER BY u.id;
+
+-- name: UnsubscribeReminders :execrows
+UPDATE users SET reminders_unsubscribed_at = @at
+WHERE id = @id AND lower(email) = lower(@email) AND reminders_unsubscribed_at IS NULL;

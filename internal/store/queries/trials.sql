@@ -68,6 +68,11 @@ UPDATE trials SET notes = @notes WHERE id = @id;
 -- name: SetTrialJobs :exec
 UPDATE trials SET transition_job_id = @transition_job_id, reminder_job_ids = @reminder_job_ids WHERE id = @id;
 
+-- name: ReplaceReminderJob :exec
+-- A notice job hands over to the next of its trial's notices.
+UPDATE trials SET reminder_job_ids = array_remove(reminder_job_ids, @done::bigint) || @next::bigint[]
+WHERE id = @id;
+
 -- name: BumpScheduleGen :one
 UPDATE trials SET schedule_gen = schedule_gen + 1 WHERE id = @id RETURNING schedule_gen;
 
@@ -101,9 +106,12 @@ SELECT state, schedule_gen FROM trials WHERE id = @id;
 
 -- name: ExpireTrials :exec
 -- One new row version per trial: its dates and its jobs at once.
+-- A notice job id of 0 is none.
 UPDATE trials t SET expired_date = @expired_date, grace_ends_at = @grace_ends_at,
-    transition_job_id = u.job_id, reminder_job_ids = '{}'
-FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@job_ids::bigint[]) AS job_id) u
+    transition_job_id = u.job_id,
+    reminder_job_ids = CASE WHEN u.notice_job_id = 0 THEN '{}'::bigint[] ELSE ARRAY[u.notice_job_id] END
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@job_ids::bigint[]) AS job_id,
+        unnest(@notice_job_ids::bigint[]) AS notice_job_id) u
 WHERE t.id = u.id;
 
 -- name: TrialPurgedAt :one

@@ -85,6 +85,58 @@ func (q *Queries) MemberRole(ctx context.Context, arg MemberRoleParams) (string,
 	return role, err
 }
 
+const noticeRecipients = `-- name: NoticeRecipients :many
+SELECT u.id, u.email, u.name, u.username, u.reminders_unsubscribed_at, o.name AS organization_name, o.purge_at
+FROM trials t
+JOIN organizations o ON o.id = t.organization_id
+JOIN users u ON u.id = t.user_id OR u.id IN (
+    SELECT m.user_id FROM organization_members m
+    WHERE m.organization_id = t.organization_id AND m.role = 'admin'
+      AND (m.deleted_at IS NULL OR m.deleted_at = o.deleted_at))
+WHERE t.id = $1
+ORDER BY u.id
+`
+
+type NoticeRecipientsRow struct {
+	ID                      int64
+	Email                   string
+	Name                    string
+	Username                string
+	RemindersUnsubscribedAt *time.Time
+	OrganizationName        string
+	PurgeAt                 *time.Time
+}
+
+// The trial's user and the organization's admins, each once: those of a
+// deleted organization as they were when it was deleted.
+func (q *Queries) NoticeRecipients(ctx context.Context, trialID int64) ([]NoticeRecipientsRow, error) {
+	rows, err := q.db.Query(ctx, noticeRecipients, trialID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []NoticeRecipientsRow
+	for rows.Next() {
+		var i NoticeRecipientsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.Username,
+			&i.RemindersUnsubscribedAt,
+			&i.OrganizationName,
+			&i.PurgeAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const restoreMemberships = `-- name: RestoreMemberships :exec
 UPDATE organization_members SET deleted_at = NULL
 WHERE organization_id = $1 AND deleted_at = $2::timestamptz
@@ -113,4 +165,23 @@ type SoftDeleteMembershipsParams struct {
 func (q *Queries) SoftDeleteMemberships(ctx context.Context, arg SoftDeleteMembershipsParams) error {
 	_, err := q.db.Exec(ctx, softDeleteMemberships, arg.DeletedAt, arg.OrganizationID)
 	return err
+}
+
+const unsubscribeReminders = `-- name: UnsubscribeReminders :execrows
+UPDATE users SET reminders_unsubscribed_at = $1
+WHERE id = $2 AND lower(email) = lower($3) AND reminders_unsubscribed_at IS NULL
+`
+
+type UnsubscribeRemindersParams struct {
+	At    *time.Time
+	ID    int64
+	Email string
+}
+
+func (q *Queries) UnsubscribeReminders(ctx context.Context, arg UnsubscribeRemindersParams) (int64, error) {
+	result, err := q.db.Exec(ctx, unsubscribeReminders, arg.At, arg.ID, arg.Email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -176,6 +176,7 @@ type User struct {
 	ActivationCodeExpiresAt *time.Time
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+	RemindersUnsubscribedAt *time.Time
 }
 
 type WebhookAttempt struct {

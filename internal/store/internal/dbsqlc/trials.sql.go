@@ -127,25 +127,30 @@ func (q *Queries) CountTrialsByState(ctx context.Context) ([]CountTrialsByStateR
 
 const expireTrials = `-- name: ExpireTrials :exec
 UPDATE trials t SET expired_date = $1, grace_ends_at = $2,
-    transition_job_id = u.job_id, reminder_job_ids = '{}'
-FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::bigint[]) AS job_id) u
+    transition_job_id = u.job_id,
+    reminder_job_ids = CASE WHEN u.notice_job_id = 0 THEN '{}'::bigint[] ELSE ARRAY[u.notice_job_id] END
+FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::bigint[]) AS job_id,
+        unnest($5::bigint[]) AS notice_job_id) u
 WHERE t.id = u.id
 `
 
 type ExpireTrialsParams struct {
-	ExpiredDate *time.Time
-	GraceEndsAt *time.Time
-	Ids         []int64
-	JobIds      []int64
+	ExpiredDate  *time.Time
+	GraceEndsAt  *time.Time
+	Ids          []int64
+	JobIds       []int64
+	NoticeJobIds []int64
 }
 
 // One new row version per trial: its dates and its jobs at once.
+// A notice job id of 0 is none.
 func (q *Queries) ExpireTrials(ctx context.Context, arg ExpireTrialsParams) error {
 	_, err := q.db.Exec(ctx, expireTrials,
 		arg.ExpiredDate,
 		arg.GraceEndsAt,
 		arg.Ids,
 		arg.JobIds,
+		arg.NoticeJobIds,
 	)
 	return err
 }
@@ -325,6 +330,23 @@ func (q *Queries) ListTrials(ctx context.Context, arg ListTrialsParams) ([]ListT
 		return nil, err
 	}
 	return items, nil
+}
+
+const replaceReminderJob = `-- name: ReplaceReminderJob :exec
+UPDATE trials SET reminder_job_ids = array_remove(reminder_job_ids, $1::bigint) || $2::bigint[]
+WHERE id = $3
+`
+
+type ReplaceReminderJobParams struct {
+	Done int64
+	Next []int64
+	ID   int64
+}
+
+// A notice job hands over to the next of its trial's notices.
+func (q *Queries) ReplaceReminderJob(ctx context.Context, arg ReplaceReminderJobParams) error {
+	_, err := q.db.Exec(ctx, replaceReminderJob, arg.Done, arg.Next, arg.ID)
+	return err
 }
 
 const setTrialDates = `-- name: SetTrialDates :one

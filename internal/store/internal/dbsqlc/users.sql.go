@@ -67,7 +67,7 @@ INSERT INTO users (username, email, name, password_hash, is_admin, job_title, co
     plan, plan_state, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
     coalesce(nullif($8::text, ''), 'free'), coalesce(nullif($9::text, ''), 'active'), $10, $10)
-RETURNING id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at
+RETURNING id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at
 `
 
 type InsertUserParams struct {
@@ -115,6 +115,7 @@ func (q *Queries) InsertUser(ctx context.Context, arg InsertUserParams) (User, e
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
@@ -194,7 +195,7 @@ func (q *Queries) SetActivationCode(ctx context.Context, arg SetActivationCodePa
 }
 
 const tokenUser = `-- name: TokenUser :one
-SELECT users.id, users.public_id, users.username, users.email, users.name, users.password_hash, users.is_admin, users.email_verified, users.plan, users.plan_state, users.token_version, users.job_title, users.company_name, users.activation_code_hash, users.activation_code_expires_at, users.created_at, users.updated_at, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked
+SELECT users.id, users.public_id, users.username, users.email, users.name, users.password_hash, users.is_admin, users.email_verified, users.plan, users.plan_state, users.token_version, users.job_title, users.company_name, users.activation_code_hash, users.activation_code_expires_at, users.created_at, users.updated_at, users.reminders_unsubscribed_at, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) AS revoked
 FROM users WHERE id = $2
 `
 
@@ -229,6 +230,7 @@ func (q *Queries) TokenUser(ctx context.Context, arg TokenUserParams) (TokenUser
 		&i.User.ActivationCodeExpiresAt,
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
+		&i.User.RemindersUnsubscribedAt,
 		&i.Revoked,
 	)
 	return i, err
@@ -313,7 +315,7 @@ func (q *Queries) UpdateUserContact(ctx context.Context, arg UpdateUserContactPa
 }
 
 const userByAPIKeyHash = `-- name: UserByAPIKeyHash :one
-SELECT u.id, u.public_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.email_verified, u.plan, u.plan_state, u.token_version, u.job_title, u.company_name, u.activation_code_hash, u.activation_code_expires_at, u.created_at, u.updated_at FROM api_keys k JOIN users u ON u.id = k.user_id
+SELECT u.id, u.public_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.email_verified, u.plan, u.plan_state, u.token_version, u.job_title, u.company_name, u.activation_code_hash, u.activation_code_expires_at, u.created_at, u.updated_at, u.reminders_unsubscribed_at FROM api_keys k JOIN users u ON u.id = k.user_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 `
 
@@ -342,12 +344,13 @@ func (q *Queries) UserByAPIKeyHash(ctx context.Context, keyHash []byte) (UserByA
 		&i.User.ActivationCodeExpiresAt,
 		&i.User.CreatedAt,
 		&i.User.UpdatedAt,
+		&i.User.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const userByEmail = `-- name: UserByEmail :one
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE lower(email) = lower($1)
 `
 
 func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
@@ -371,12 +374,13 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (User, error) {
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const userByID = `-- name: UserByID :one
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE id = $1
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE id = $1
 `
 
 func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
@@ -400,12 +404,13 @@ func (q *Queries) UserByID(ctx context.Context, id int64) (User, error) {
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const userByIDForUpdate = `-- name: UserByIDForUpdate :one
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE id = $1 FOR UPDATE
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (User, error) {
@@ -429,12 +434,13 @@ func (q *Queries) UserByIDForUpdate(ctx context.Context, id int64) (User, error)
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const userByLogin = `-- name: UserByLogin :one
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)
 ORDER BY lower(username) = lower($1) DESC LIMIT 1
 `
 
@@ -460,12 +466,13 @@ func (q *Queries) UserByLogin(ctx context.Context, login string) (User, error) {
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const userByUsername = `-- name: UserByUsername :one
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE lower(username) = lower($1)
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE lower(username) = lower($1)
 `
 
 func (q *Queries) UserByUsername(ctx context.Context, username string) (User, error) {
@@ -489,12 +496,13 @@ func (q *Queries) UserByUsername(ctx context.Context, username string) (User, er
 		&i.ActivationCodeExpiresAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RemindersUnsubscribedAt,
 	)
 	return i, err
 }
 
 const usersByPublicIDs = `-- name: UsersByPublicIDs :many
-SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at FROM users WHERE public_id = ANY($1::text[])
+SELECT id, public_id, username, email, name, password_hash, is_admin, email_verified, plan, plan_state, token_version, job_title, company_name, activation_code_hash, activation_code_expires_at, created_at, updated_at, reminders_unsubscribed_at FROM users WHERE public_id = ANY($1::text[])
 `
 
 func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIds []string) ([]User, error) {
@@ -524,6 +532,7 @@ func (q *Queries) UsersByPublicIDs(ctx context.Context, publicIds []string) ([]U
 			&i.ActivationCodeExpiresAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RemindersUnsubscribedAt,
 		); err != nil {
 			return nil, err
 		}
