@@ -86,6 +86,9 @@ type Email struct {
 	// file name; empty: the embedded ones.
 	TemplatesDir string
 	Links        EmailLinks
+	// PublicURL is where the e-mails' readers reach the API: the base of
+	// the unsubscribe links.
+	PublicURL string
 }
 
 // The recipients of email.notices.recipients.

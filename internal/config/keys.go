@@ -261,6 +261,7 @@ var keys = []key{
 		}
 		return nil
 	}},
+	{"email.public_url", "http://127.0.0.1:4800", absoluteURL(func(c *Config) *string { return &c.Email.PublicURL })},
 	{"email.templates_dir", "", str(func(c *Config) *string { return &c.Email.TemplatesDir })},
 	{"email.links.upgrade_url", "https://studio.edgeimpulse.com/upgrade", absoluteURL(func(c *Config) *string { return &c.Email.Links.UpgradeURL })},
 	{"email.links.export_url", "https://studio.edgeimpulse.com/export", absoluteURL(func(c *Config) *string { return &c.Email.Links.ExportURL })},

@@ -137,3 +137,74 @@ func mustAtoi(t *testing.T, s string) int64 {
 	}
 	return n
 }
+
+// The reminders carry RFC 8058's one-click unsubscribe; the POST to the
+// link, with no login, stops the reminders of that person and nothing
+// else: the service messages about the data still reach them. Following
+// the link (GET) only shows the button, and a forged or altered link is
+// refused.
+func TestUnsubscribeStopsTheRemindersOnly(t *testing.T) {
+	t.Parallel()
+	srv := testsmtp.Start(t, testsmtp.Options{})
+	b := setupClocks(t, withMail(srv), func(c *config.Config) { c.Email.PublicURL = "https://trials.acme.example/" })
+	b.start(t)
+	status, body := b.do(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"optout","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", status, body)
+	}
+	clock := int64(body["testClock"].(map[string]any)["id"].(float64))
+	if status, body := b.do(t, "POST", "/v1/api/admin/trials", b.admin, `{"userId":`+jsonInt(b.fredID(t))+`,"testClockId":`+jsonInt(clock)+`}`); status != http.StatusOK {
+		t.Fatalf("create trial: %d %v", status, body)
+	}
+	b.advance(t, clock, "2031-01-02T00:00:00.000Z")
+	welcome := srv.WaitFor(t, 1, 20*time.Second)[0]
+	link := strings.Trim(welcome.Header.Get("List-Unsubscribe"), "<>")
+	if !strings.HasPrefix(link, "https://trials.acme.example/v1/emails/unsubscribe?token=") ||
+		welcome.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" || !strings.Contains(welcome.Text, link) {
+		t.Fatalf("the welcome's unsubscribe: %q, %q\n%s", link, welcome.Header.Get("List-Unsubscribe-Post"), welcome.Text)
+	}
+	path := strings.TrimPrefix(link, "https://trials.acme.example")
+	post := func(path string) int {
+		t.Helper()
+		resp, err := http.Post(b.server.URL+path, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	resp, err := http.Get(b.server.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, bad := range []string{path[:len(path)-3] + "AAA", strings.Replace(path, "token=", "token=9", 1), emailsPath("nonsense")} {
+		if code := post(bad); code != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", bad, code)
+		}
+	}
+	var unsubscribed *time.Time
+	if err := b.pool.QueryRow(context.Background(), `SELECT reminders_unsubscribed_at FROM users WHERE username = 'fred'`).Scan(&unsubscribed); err != nil || unsubscribed != nil {
+		t.Fatalf("fred unsubscribed (%v, %v) before the POST to his link: a GET or a forged link did it", unsubscribed, err)
+	}
+	if code := post(path); code != http.StatusOK {
+		t.Fatalf("POST to the link: %d", code)
+	}
+
+	b.advance(t, clock, "2031-01-16T00:00:00.000Z")
+	srv.WaitFor(t, 2, 20*time.Second)
+	eventually(t, "every e-mail delivered", func() bool {
+		var waiting int
+		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE channel = 'email' AND delivered_at IS NULL`).Scan(&waiting)
+		return waiting == 0
+	})
+	got := notices(t, srv.Messages())
+	if len(got) != 2 || got[1].template != "expired" {
+		t.Errorf("after unsubscribing, fred got %v; want the welcome, then the expiry's notice and no reminder", got)
+	}
+	if h := srv.Messages()[len(srv.Messages())-1].Header.Get("List-Unsubscribe"); h != "" {
+		t.Errorf("a service message carries List-Unsubscribe %q", h)
+	}
+}
+
+func emailsPath(token string) string { return "/v1/emails/unsubscribe?token=" + token }

@@ -88,3 +88,35 @@ func TestInSaysHowFar(t *testing.T) {
 		}
 	}
 }
+
+// A link is valid for its user at their address only.
+func TestUnsubscribeTokens(t *testing.T) {
+	u := emails.NewUnsubscribes("secret", "https://trials.example.com/")
+	link := u.URL(42, "Fred@Acme.example")
+	if !strings.HasPrefix(link, "https://trials.example.com"+emails.UnsubscribePath+"?token=42.") {
+		t.Fatalf("link %q", link)
+	}
+	token := link[strings.Index(link, "token=")+len("token="):]
+	if id, ok := emails.UserOf(token); !ok || id != 42 {
+		t.Errorf("UserOf = %d, %v", id, ok)
+	}
+	if !u.Valid(token, 42, "fred@acme.example") {
+		t.Error("the link is refused for its user")
+	}
+	for _, bad := range []struct {
+		token, email string
+		id           int64
+	}{
+		{token, "fred@other.example", 42},                      // the address changed
+		{token, "fred@acme.example", 43},                       // another user
+		{strings.Replace(token, "42.", "43.", 1), "x@y.z", 43}, // the id swapped
+		{token[:len(token)-2] + "AA", "fred@acme.example", 42}, // the MAC altered
+	} {
+		if u.Valid(bad.token, bad.id, bad.email) {
+			t.Errorf("Valid(%q, %d, %q) = true", bad.token, bad.id, bad.email)
+		}
+	}
+	if emails.NewUnsubscribes("other", "https://x").Valid(token, 42, "fred@acme.example") {
+		t.Error("a link signed with another secret is accepted")
+	}
+}

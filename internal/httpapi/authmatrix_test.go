@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/trialsd/trialsd/internal/accounts"
+	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/clock"
 )
 
@@ -82,7 +83,7 @@ func TestAuthMatrix(t *testing.T) {
 			signed := op.Security != nil && len(*op.Security) == 1 && (*op.Security)[0]["Signature"] != nil
 			jwtOnly := op.Security != nil && len(*op.Security) > 0 && (*op.Security)[0]["ApiKeyAuthentication"] == nil && !signed
 			admin := strings.HasPrefix(path, "/v1/api/admin/")
-			if path == "/v1/openapi.yaml" || path == "/metrics" { // public, and not JSON
+			if path == "/v1/openapi.yaml" || path == "/metrics" || path == emails.UnsubscribePath { // public, and not JSON (the unsubscribe link: TestUnsubscribe)
 				continue
 			}
 			for _, c := range cells {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/trialsd/trialsd/internal/console"
+	"github.com/trialsd/trialsd/internal/emails"
 )
 
 // addRoutes is the whole API surface, in one screen.
@@ -26,6 +27,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/api-login", handleLogin(log, gate))
 	mux.Handle("POST /v1/billing/callback", handleBillingCallback(log, d.Billing))
 	mux.Handle("POST /v1/api-user-create-enterprise-trial", handleCreateEnterpriseTrialUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
+
+	mux.Handle("GET "+emails.UnsubscribePath, handleUnsubscribePage())
+	mux.Handle("POST "+emails.UnsubscribePath, handleUnsubscribe(log, lc))
 
 	mux.Handle("POST /v1/api-create-pro-user", handleCreateProUser(log, d.Observer, d.Signup, d.Turnstile, d.Limits, d.Config))
 	mux.Handle("POST /v1/api/user/activate", user(handleActivate(log, d.Signup, d.Limits)))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/emails"
@@ -213,17 +214,19 @@ type Notices struct {
 	grace time.Duration
 	// domain is the From address's, for the Message-IDs.
 	domain string
+	unsub  *emails.Unsubscribes
 }
 
 // NewNotices loads the templates of email.templates_dir, each parsed and
 // rendered against a sample trial: a broken override is an error naming
-// its file and line, before the daemon starts.
-func NewNotices(cfg config.Email, grace time.Duration) (*Notices, error) {
+// its file and line, before the daemon starts. The reminders' unsubscribe
+// links are signed by unsub.
+func NewNotices(cfg config.Email, grace time.Duration, unsub *emails.Unsubscribes) (*Notices, error) {
 	tpl, err := emails.Load(cfg.TemplatesDir)
 	if err != nil {
 		return nil, err
 	}
-	return &Notices{templates: tpl, cfg: cfg.Notices, links: cfg.Links, grace: grace, domain: fromDomain(cfg.From)}, nil
+	return &Notices{templates: tpl, cfg: cfg.Notices, links: cfg.Links, grace: grace, domain: fromDomain(cfg.From), unsub: unsub}, nil
 }
 
 // recipients are those of people n goes to: the trial's user and the
@@ -255,15 +258,50 @@ func (ns *Notices) render(t domain.Trial, r store.Recipient, n notice, now time.
 	if r.PurgeAt != nil {
 		f.PurgeOn = *r.PurgeAt
 	}
+	var headers []outbox.Header
+	if reminder(n.template) {
+		// RFC 8058: a mail client's one-click unsubscribe POSTs to the link.
+		f.UnsubscribeURL = ns.unsub.URL(r.UserID, r.Email)
+		headers = []outbox.Header{
+			{Name: "List-Unsubscribe", Value: "<" + f.UnsubscribeURL + ">"},
+			{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"},
+		}
+	}
 	out, err := ns.templates.Render(n.template, f)
 	if err != nil {
 		return outbox.Email{}, err
 	}
 	sum := sha256.Sum256([]byte(strings.ToLower(r.Email)))
 	return outbox.Email{
-		To: r.Email, Subject: out.Subject, Body: out.Text, HTML: out.HTML, Date: now, Template: n.template,
+		To: r.Email, Subject: out.Subject, Body: out.Text, HTML: out.HTML, Date: now, Template: n.template, Headers: headers,
 		MessageID: fmt.Sprintf("%s.%s@%s", strings.ReplaceAll(noticeKey(t, n), ":", "."), hex.EncodeToString(sum[:6]), ns.domain),
 	}, nil
+}
+
+// Unsubscribe is a reminder's one-click unsubscribe: the user its token
+// names gets no more reminders (the welcome and the e-mails before the
+// expiry); the service messages still reach them. It changes nothing else.
+// A token that is not a link of the user at their current address is
+// NotFound, the same whether or not the user exists.
+func (s *Service) Unsubscribe(ctx context.Context, token string) error {
+	notFound := apperr.Errorf(apperr.NotFound, "This unsubscribe link is not valid (any more)")
+	userID, ok := emails.UserOf(token)
+	if !ok || s.notices == nil {
+		return notFound
+	}
+	q := store.New(s.pool)
+	u, err := q.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.notices.unsub.Valid(token, u.ID, u.Email)) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	changed, err := q.UnsubscribeReminders(ctx, u.ID, u.Email, s.now())
+	if err == nil && changed {
+		s.logger.InfoContext(ctx, "unsubscribed from trial reminders", "user_id", u.ID)
+	}
+	return err
 }
 
 // fromDomain is the domain of address from, or localhost.

@@ -19,6 +19,7 @@ import (
 	"github.com/trialsd/trialsd/internal/billing"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -75,7 +76,7 @@ func New(d Deps) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
-	notices, err := lifecycle.NewNotices(cfg.Email, cfg.Lifecycle.GracePeriod)
+	notices, err := lifecycle.NewNotices(cfg.Email, cfg.Lifecycle.GracePeriod, emails.NewUnsubscribes(cfg.Auth.JWTSecret, cfg.Email.PublicURL))
 	if err != nil {
 		return nil, err
 	}
