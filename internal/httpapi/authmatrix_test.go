@@ -14,8 +14,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/trialsd/trialsd/internal/accounts"
-	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/emails"
 )
 
 // Every documented operation against every kind of credential. Routes are
