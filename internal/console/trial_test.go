@@ -29,6 +29,7 @@ func TestTimelineNamesEveryCause(t *testing.T) {
 		domain.RequestCause("req-1"):         "request <code>req-1</code>",
 		domain.PaymentCause("evt_9"):         "payment event <code>evt_9</code>",
 		domain.CommandCause("trials-extend"): "command <code>trials-extend</code>",
+		domain.OutboxCause(17):               "e-mail delivery 17",
 		domain.SweepCause:                    "by system ·\n" + domain.SweepCause + "</p>",
 		domain.ReconcileCause:                "by system ·\n" + domain.ReconcileCause + "</p>",
 		domain.TestClockDeleteCause:          "by system ·\n" + domain.TestClockDeleteCause + "</p>",
@@ -43,6 +44,24 @@ func TestTimelineNamesEveryCause(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("cause %q: the timeline does not say %q", cause, want)
 		}
+	}
+}
+
+// A notice e-mail's event says on its line which notice went to whom, and
+// how it went.
+func TestTimelineShowsTheEmails(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := trialView{Trial: domain.Trial{ID: 7, State: domain.StateExpired, ExpirationDate: now}, Now: now}
+	ev := domain.Event{ID: 1, TrialID: 7, Kind: domain.EventEmailFailed, At: now, Actor: "system", Cause: domain.OutboxCause(3),
+		Data: []byte(`{"template":"deletion_warning","to":"f***@acme.example","outcome":"failed"}`)}
+	entries, err := timelineOf([]domain.Event{ev}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Events = entries
+	if body := renderTrial(t, v); !strings.Contains(body, "deletion_warning e-mail to f***@acme.example: failed") {
+		t.Errorf("the timeline does not show the e-mail:\n%s", body)
 	}
 }
 

@@ -123,6 +123,14 @@ type timelineEntry struct {
 	// consoleDataShown bytes of it; Truncated says the rest was left out.
 	DataShown string
 	Truncated bool
+	// Email is a notice e-mail's event as the line shows it.
+	Email *emailShown
+}
+
+// emailShown is what a trial.email_sent or trial.email_failed says: the
+// notice, to whom (masked when recorded) and how it went.
+type emailShown struct {
+	Template, To, Outcome string
 }
 
 // consoleEventsPage is how many events a page of a trial's timeline shows,
@@ -210,6 +218,11 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 	if err != nil {
 		return nil, err
 	}
+	return timelineOf(events, deliveries)
+}
+
+// timelineOf is timeline of events with their deliveries.
+func timelineOf(events []domain.Event, deliveries []domain.Delivery) ([]timelineEntry, error) {
 	byEvent := map[string][]domain.Delivery{}
 	for _, m := range deliveries {
 		byEvent[m.EventID] = append(byEvent[m.EventID], m)
@@ -219,10 +232,16 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 		e := timelineEntry{Event: ev, Deliveries: byEvent[outbox.EventID(ev.ID)]}
 		e.DataShown, e.Truncated = shownPart(string(ev.Data), consoleDataShown)
 		var data struct {
-			Note string `json:"note"`
+			Note     string `json:"note"`
+			Template string `json:"template"`
+			To       string `json:"to"`
+			Outcome  string `json:"outcome"`
 		}
 		_ = json.Unmarshal(e.Data, &data) // data the lifecycle wrote; a note or none
 		e.Note = data.Note
+		if ev.Kind == domain.EventEmailSent || ev.Kind == domain.EventEmailFailed {
+			e.Email = &emailShown{Template: data.Template, To: data.To, Outcome: data.Outcome}
+		}
 		e.Caused = domain.ParseCause(e.Cause)
 		out = append(out, e)
 	}

@@ -64,6 +64,10 @@ func PaymentCause(eventID string) string { return "payment:" + eventID }
 // made, such as "trials-extend".
 func CommandCause(command string) string { return "cli:" + command }
 
+// OutboxCause is the cause recorded for what an outbox delivery did: the
+// notice e-mail it sent or failed, by the outbox message's id.
+func OutboxCause(outboxID int64) string { return fmt.Sprintf("outbox:%d", outboxID) }
+
 // Cause is a recorded cause read back: what made a change. At most one
 // field is set; none for the constant causes (SweepCause and the others),
 // which read as themselves.
@@ -76,6 +80,8 @@ type Cause struct {
 	PaymentEventID string
 	// Command is the operator command that made it.
 	Command string
+	// OutboxID is the outbox message whose delivery made it.
+	OutboxID int64
 }
 
 // ParseCause reads a recorded cause, the one reader of what the cause
@@ -92,6 +98,9 @@ func ParseCause(cause string) Cause {
 		return Cause{PaymentEventID: ref}
 	case "cli":
 		return Cause{Command: ref}
+	case "outbox":
+		id, _ := strconv.ParseInt(ref, 10, 64)
+		return Cause{OutboxID: id}
 	}
 	return Cause{}
 }

@@ -182,7 +182,7 @@ func (d *Deliverer) settleEmail(ctx context.Context, m store.OutboxMessage, e Em
 		if t.TestClockID != nil {
 			at = e.Date // the trial's time is its clock's: when the notice was written
 		}
-		ev := domain.Event{TrialID: t.ID, Kind: kind, At: at, Actor: domain.System.String(), Cause: "outbox:" + strconv.FormatInt(m.ID, 10), Data: data}
+		ev := domain.Event{TrialID: t.ID, Kind: kind, At: at, Actor: domain.System.String(), Cause: domain.OutboxCause(m.ID), Data: data}
 		if ev.ID, err = q.InsertTrialEvent(ctx, ev); err != nil {
 			return err
 		}
