@@ -26,7 +26,7 @@ import (
 var files embed.FS
 
 // pages are the console's pages, each parsed with the layout.
-var pages = parsePages("login", "trials", "trial", "upcoming", "testclocks", "error")
+var pages = parsePages("login", "trials", "trial", "upcoming", "testclocks", "email", "error")
 
 func parsePages(names ...string) map[string]*template.Template {
 	out := make(map[string]*template.Template, len(names))

@@ -24,6 +24,7 @@ func Routes(mux *http.ServeMux, d Deps) {
 	handle("GET /console/trials", c.admin(http.HandlerFunc(c.trials)))
 	handle("GET /console/trials/{id}", c.admin(http.HandlerFunc(c.trial)))
 	handle("POST /console/trials/{id}/{action}", c.admin(http.HandlerFunc(c.act)))
+	handle("GET /console/trials/{id}/emails/{name}", c.admin(http.HandlerFunc(c.emailPreview)))
 	handle("GET /console/upcoming", c.admin(http.HandlerFunc(c.upcoming)))
 	if c.testClocks {
 		handle("GET /console/test-clocks", c.admin(http.HandlerFunc(c.testClocksPage)))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -111,6 +112,9 @@ type trialView struct {
 	// show.
 	Purged string
 }
+
+// EmailNames are the notices the page links to the previews of.
+func (trialView) EmailNames() []string { return emails.Names }
 
 // timelineEntry is one event with what the timeline shows of it.
 type timelineEntry struct {
@@ -390,4 +394,27 @@ func (c *console) upcoming(w http.ResponseWriter, r *http.Request) {
 		v.Totals[n.Kind] += n.N
 	}
 	c.render(w, r, http.StatusOK, "upcoming", page{Title: "Upcoming transitions", Data: v})
+}
+
+// emailView is a trial e-mail's preview.
+type emailView struct {
+	TrialID  int64
+	Name     string
+	Names    []string
+	Rendered emails.Rendered
+}
+
+// emailPreview shows a notice e-mail as the trial's user would get it now.
+func (c *console) emailPreview(w http.ResponseWriter, r *http.Request) {
+	id, err := wire.ParseID("id", r.PathValue("id"))
+	if err == nil {
+		var v emailView
+		v.Rendered, err = c.lifecycle.PreviewNotice(r.Context(), r.PathValue("name"), id)
+		if err == nil {
+			v.TrialID, v.Name, v.Names = id, r.PathValue("name"), emails.Names
+			c.render(w, r, http.StatusOK, "email", page{Title: "E-mail " + v.Name + " of trial " + r.PathValue("id"), Data: v})
+			return
+		}
+	}
+	c.fail(w, r, err)
 }

@@ -86,7 +86,7 @@ func Load(dir string) (*Templates, error) {
 			return nil, err
 		}
 		if t.text[name], err = texttemplate.New(file).Funcs(funcs).Option("missingkey=error").Parse(src); err != nil {
-			return nil, fmt.Errorf("e-mail template %w", err)
+			return nil, fmt.Errorf("e-mail %w", err)
 		}
 		if t.text[name].Lookup("subject") == nil {
 			return nil, fmt.Errorf("e-mail template %s: no {{define \"subject\"}}", file)
@@ -95,7 +95,7 @@ func Load(dir string) (*Templates, error) {
 			return nil, err
 		}
 		if t.html[name], err = htmltemplate.New(file).Funcs(htmltemplate.FuncMap(funcs)).Option("missingkey=error").Parse(src); err != nil {
-			return nil, fmt.Errorf("e-mail template %w", err)
+			return nil, fmt.Errorf("e-mail %w", err)
 		}
 		if _, err := t.Render(name, Sample()); err != nil {
 			return nil, err
@@ -132,13 +132,13 @@ func (t *Templates) Render(name string, f Fields) (Rendered, error) {
 	}
 	var subject, body, html bytes.Buffer
 	if err := text.ExecuteTemplate(&subject, "subject", f); err != nil {
-		return Rendered{}, fmt.Errorf("rendering e-mail template %w", err)
+		return Rendered{}, fmt.Errorf("rendering e-mail %w", err)
 	}
 	if err := text.Execute(&body, f); err != nil {
-		return Rendered{}, fmt.Errorf("rendering e-mail template %w", err)
+		return Rendered{}, fmt.Errorf("rendering e-mail %w", err)
 	}
 	if err := t.html[name].Execute(&html, f); err != nil {
-		return Rendered{}, fmt.Errorf("rendering e-mail template %w", err)
+		return Rendered{}, fmt.Errorf("rendering e-mail %w", err)
 	}
 	return Rendered{
 		Subject: strings.Join(strings.Fields(subject.String()), " "),

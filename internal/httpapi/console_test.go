@@ -239,6 +239,36 @@ func TestConsoleTimesClockTrialsByTheirClock(t *testing.T) {
 	}
 }
 
+// A trial's page links to the preview of each of its e-mails, which shows
+// one as the trial's user would get it, by the trial's clock.
+func TestConsolePreviewsTheTrialsEmails(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := consoleLogin(t, b)
+	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"preview","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", r.status, r.body)
+	}
+	clockID := int64(r.body["testClock"].(map[string]any)["id"].(float64))
+	userID := b.scalar(t, `SELECT id FROM users WHERE username = 'operator'`)
+	r = b.call(t, "POST", "/v1/api/admin/trials", b.admin,
+		fmt.Sprintf(`{"userId":%s,"testClockId":%d,"expirationDate":"2031-01-04T00:00:00Z"}`, userID, clockID))
+	if r.status != http.StatusOK {
+		t.Fatalf("create trial: %d %v", r.status, r.body)
+	}
+	page := fmt.Sprintf("/console/trials/%d", int64(r.body["id"].(float64)))
+	if _, body := br.get(page); !strings.Contains(body, `<a href="`+page+`/emails/deletion_warning">deletion_warning</a>`) {
+		t.Errorf("the trial's page does not link to the previews:\n%.3000s", body)
+	}
+	resp, body := br.get(page + "/emails/ending")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "ends in 3 days") || !strings.Contains(body, "&lt;p&gt;Hello") {
+		t.Errorf("the ending preview: %d\n%.3000s", resp.StatusCode, body)
+	}
+	if resp, _ := br.get(page + "/emails/farewell"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unknown e-mail's preview: %d, want 400", resp.StatusCode)
+	}
+}
+
 // purgeTrial deletes trial id's organization now and purges it at its
 // purge date, as the purge job would.
 func purgeTrial(t *testing.T, b *testBundle, id int64) {

@@ -313,3 +313,38 @@ func fromDomain(from string) string {
 	}
 	return "localhost"
 }
+
+// PreviewNotice renders the notice template as the trial's user would get
+// it now, by the trial's clock (trialID 0: as the sample trial of the
+// templates' check gets it). A reminder's unsubscribe link in a preview is
+// the user's real one.
+func (s *Service) PreviewNotice(ctx context.Context, template string, trialID int64) (emails.Rendered, error) {
+	if _, ok := noticeState[template]; !ok || s.notices == nil {
+		return emails.Rendered{}, apperr.InvalidField("template", "no e-mail template %q: one of %s", template, strings.Join(emails.Names, ", "))
+	}
+	if trialID == 0 {
+		return s.notices.templates.Render(template, emails.Sample())
+	}
+	t, err := s.Trial(ctx, trialID)
+	if err != nil {
+		return emails.Rendered{}, err
+	}
+	now, err := s.NowOf(ctx, t)
+	if err != nil {
+		return emails.Rendered{}, err
+	}
+	people, err := store.New(s.pool).NoticeRecipients(ctx, t.ID)
+	if err != nil {
+		return emails.Rendered{}, err
+	}
+	i := slices.IndexFunc(people, func(r store.Recipient) bool { return r.UserID == t.UserID })
+	if i < 0 {
+		return emails.Rendered{}, apperr.Errorf(apperr.NotFound, "Trial %d has no user to write to", t.ID)
+	}
+	n := notice{template: template}
+	if template == emails.Ending && len(s.notices.cfg.EndingBefore) > 0 {
+		n.before = s.notices.cfg.EndingBefore[0]
+	}
+	m, err := s.notices.render(t, people[i], n, now)
+	return emails.Rendered{Subject: m.Subject, Text: m.Body, HTML: m.HTML}, err
+}
