@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.StormWindow, "storm-window", o.StormWindow, "span the storm's due dates are spread over")
 	fs.DurationVar(&o.StormLead, "storm-lead", o.StormLead, "from loading to the first due date (0: from the trial count)")
 	fs.IntVar(&o.StormReplicas, "storm-replicas", o.StormReplicas, "daemons working the storm's database (the lag is the whole storm's; the CPU figures the first daemon's)")
+	fs.BoolVar(&o.StormEmails, "storm-emails", o.StormEmails, "send each expiry's e-mail to a local SMTP server and measure the e-mails")
 	fs.IntVar(&o.StormNeighbourTrials, "storm-neighbour-trials", o.StormNeighbourTrials, "trials of a second daemon's storm on a database of its own, due within the same window on the same Postgres (0: none)")
 	fs.IntVar(&o.BurstTrials, "burst-trials", o.BurstTrials, "trials already due (backlog) and River no-op jobs, for the throughput ratio")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "longest wait for a daemon or peer to finish its work")

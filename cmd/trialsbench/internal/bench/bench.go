@@ -64,6 +64,9 @@ type Options struct {
 	// a database of their own with a daemon of their own, on the same
 	// Postgres: the storm as it runs beside another service's burst.
 	StormNeighbourTrials int
+	// StormEmails sends each expiry's notice to a local SMTP server the
+	// harness runs, and measures the e-mails after the window.
+	StormEmails bool
 	// BurstTrials are loaded already due, for the drain throughput that is
 	// compared with River's no-op throughput.
 	BurstTrials int
@@ -120,6 +123,7 @@ func SmokeOptions() Options {
 	o.Scenarios = append(slices.Clone(DefaultScenarios), ScenarioScale)
 	o.StormTrials, o.StormWindow, o.BurstTrials, o.Timeout = 200, time.Second, 200, 60*time.Second
 	o.StormNeighbourTrials = 100
+	o.StormEmails = true
 	o.CronInterval = 500 * time.Millisecond
 	o.IntakeDuration, o.IntakeClients, o.IntakeUsers = time.Second, 4, 5000
 	o.ScaleTrials, o.ScaleStormTrials, o.ScaleListRequests, o.ScaleScrapes = 2000, 200, 50, 3

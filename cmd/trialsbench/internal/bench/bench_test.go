@@ -55,6 +55,9 @@ func TestBenchSmoke(t *testing.T) {
 	if storm.Daemon.PeakRSSBytes <= 0 || storm.RSSIdleBytes <= 0 || storm.Daemon.Samples == 0 || len(storm.LagOverTime) == 0 {
 		t.Errorf("storm: daemon usage %+v, idle RSS %d, %d lag points", storm.Daemon, storm.RSSIdleBytes, len(storm.LagOverTime))
 	}
+	if storm.Emails == nil || storm.Emails.N != opts.StormTrials || storm.Emails.PerSecond <= 0 {
+		t.Errorf("storm: e-mails %+v; want one per trial, %d", storm.Emails, opts.StormTrials)
+	}
 	if storm.River.MaxWorkers <= 0 {
 		t.Errorf("storm: river settings not recorded: %+v", storm.River)
 	}

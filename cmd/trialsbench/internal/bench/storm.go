@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/trialsd/trialsd/internal/domain"
@@ -94,6 +95,22 @@ type StormReport struct {
 	WindowProfile  *profile `json:"windowProfile,omitempty"`
 	BacklogProfile *profile `json:"backlogProfile,omitempty"`
 	Profile        string   `json:"profile"`
+	// Emails, with -storm-emails, is the window's expiry notices as a
+	// local SMTP server took them.
+	Emails *emailFigures `json:"emails,omitempty"`
+}
+
+// emailFigures are a storm's expiry e-mails: how many the server took,
+// from the first to the last, and the daemon's and Postgres's CPU for the
+// ones sent after the last expiry (TailEmails), when nothing else ran.
+type emailFigures struct {
+	N          int     `json:"n"`
+	SpanS      float64 `json:"spanS"`
+	PerSecond  float64 `json:"perSecond"`
+	TailEmails int     `json:"tailEmails"`
+	Tail       usage   `json:"tail"`
+	// CPUPerEmailUs is the tail's daemon + Postgres CPU per e-mail.
+	CPUPerEmailUs float64 `json:"cpuPerEmailUs"`
 }
 
 func (r *StormReport) table() [][2]string {
@@ -110,7 +127,17 @@ func (r *StormReport) table() [][2]string {
 			r.BurstJobs.Done, fmtRate(r.BurstJobs.PerSecond, "jobs/s"), r.BurstJobs.SpanS, r.BurstJobsDeleted, r.QueueEmptyAfterS)},
 		{"backlog daemon CPU / postgres CPU", fmt.Sprintf("%.1f s / %.1f s, peak RSS %.1f MB", r.BurstDaemon.CPUSeconds, r.BurstDaemon.PostgresCPUSeconds, mb(r.BurstDaemon.PeakRSSBytes))},
 		{"CPU profile", r.Profile},
+		{"expiry e-mails", r.emails()},
 	}
+}
+
+func (r *StormReport) emails() string {
+	if r.Emails == nil {
+		return "off (-storm-emails)"
+	}
+	e := r.Emails
+	return fmt.Sprintf("%d to a local SMTP server over %.1fs: %s; after the last expiry %d, %.0f µs CPU each (daemon %.1f s + postgres %.1f s)",
+		e.N, e.SpanS, fmtRate(e.PerSecond, "e-mails/s"), e.TailEmails, e.CPUPerEmailUs, e.Tail.CPUSeconds, e.Tail.PostgresCPUSeconds)
 }
 
 func (h *harness) runStorm(ctx context.Context) (report, error) {
@@ -165,10 +192,19 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	if err != nil {
 		return err
 	}
+	var sink *smtpSink
+	var mailEnv []string
+	if h.opts.StormEmails {
+		if sink, err = startSMTPSink(); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, sink.close()) }()
+		mailEnv = sink.env()
+	}
 	// The daemon runs before the trials exist, as in production, where
 	// trials are started days before they fall due: River's scheduler and
 	// leader election are warm when the window opens.
-	d, pprofAddr, stop, err := h.startStormDaemons(ctx, db.URL)
+	d, pprofAddr, stop, err := h.startStormDaemons(ctx, db.URL, mailEnv)
 	defer func() { err = errors.Join(err, stop()) }()
 	if err != nil {
 		return err
@@ -216,12 +252,38 @@ func (h *harness) stormWindow(ctx context.Context, rep *StormReport) (err error)
 	if rep.NeighbourLag, err = neighbour.finish(ctx, h); err != nil {
 		return errors.Join(waitErr, err)
 	}
+	if waitErr == nil && sink != nil {
+		rep.Emails, waitErr = h.drainEmails(ctx, db, d, sink)
+	}
 	return waitErr
+}
+
+// drainEmails waits, after the last expiry, until every notice is written
+// and sent, and measures the e-mails.
+func (h *harness) drainEmails(ctx context.Context, db *scratchDB, d *daemonProc, sink *smtpSink) (*emailFigures, error) {
+	before, _, _ := sink.taken()
+	s := startSampler(ctx, d.Pid, 100*time.Millisecond)
+	err := waitUntil(ctx, h.opts.Timeout, 250*time.Millisecond, "every e-mail to be sent", func(ctx context.Context) (bool, error) {
+		var owed int
+		err := db.Pool.QueryRow(ctx, owedJobsSQL+` SELECT coalesce(sum(n), 0) FROM owed`).Scan(&owed)
+		return owed == 0, err
+	})
+	tail := s.stop()
+	if err != nil {
+		return nil, errors.Join(err, owedJobs(ctx, db))
+	}
+	n, first, last := sink.taken()
+	e := &emailFigures{N: n, SpanS: round3(last.Sub(first).Seconds()), TailEmails: n - before, Tail: tail}
+	e.PerSecond = ratio(float64(n), e.SpanS)
+	if e.TailEmails > 0 {
+		e.CPUPerEmailUs = round1((tail.CPUSeconds + tail.PostgresCPUSeconds) * 1e6 / float64(e.TailEmails))
+	}
+	return e, nil
 }
 
 // startStormDaemons starts the profiled daemon and its replicas. stop stops
 // every one that started, also when starting a later one failed.
-func (h *harness) startStormDaemons(ctx context.Context, url string) (d *daemonProc, pprofAddr string, stop func() error, err error) {
+func (h *harness) startStormDaemons(ctx context.Context, url string, extraEnv []string) (d *daemonProc, pprofAddr string, stop func() error, err error) {
 	var started []*daemonProc
 	stop = func() error {
 		var errs []error
@@ -239,7 +301,7 @@ func (h *harness) startStormDaemons(ctx context.Context, url string) (d *daemonP
 		if i > 1 {
 			name, env = fmt.Sprintf("%s-replica-%d", ScenarioStorm, i), nil
 		}
-		p, err := h.setup.start(ctx, url, name, false, env...)
+		p, err := h.setup.start(ctx, url, name, false, append(slices.Clone(env), extraEnv...)...)
 		if err != nil {
 			return nil, "", stop, err
 		}
@@ -310,4 +372,30 @@ func (h *harness) stormBurst(ctx context.Context, rep *StormReport) (err error) 
 		rep.QueueEmptyAfterS = round3(rep.QueueEmptyAfterS)
 	}
 	return errors.Join(waitErr, err)
+}
+
+// owedJobsSQL counts the e-mail jobs due and not done, by kind and state:
+// the notices of later dates (the deletion warnings, weeks away) are not
+// the storm's.
+const owedJobsSQL = `WITH owed AS (SELECT kind, state::text AS state, count(*) AS n FROM river_job
+	WHERE kind IN ('trial.notify', 'outbox.deliver') AND state NOT IN ('completed', 'cancelled', 'discarded')
+	AND scheduled_at <= now() GROUP BY kind, state)`
+
+// owedJobs says which e-mail jobs a drain that timed out still waited for.
+func owedJobs(ctx context.Context, db *scratchDB) error {
+	rows, err := db.Pool.Query(ctx, owedJobsSQL+` SELECT kind, state, n FROM owed ORDER BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var owed []string
+	for rows.Next() {
+		var kind, state string
+		var n int
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return err
+		}
+		owed = append(owed, fmt.Sprintf("%d %s %s", n, state, kind))
+	}
+	return fmt.Errorf("still owed: %v", owed)
 }
