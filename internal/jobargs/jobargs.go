@@ -143,7 +143,13 @@ func (NotifyTrial) Kind() string { return KindNotifyTrial }
 // its trial's row lock by the change that enters its state or by the
 // notice before it, and is recorded among the trial's reminders, which
 // tells a repeated attempt its work is done.
-func (NotifyTrial) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: QueueEmail} }
+//
+// Its priority is below the deliveries' (River's default, 1): in a storm
+// the e-mails already written go out while the later notices are written,
+// instead of waiting behind every one of them.
+func (NotifyTrial) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueEmail, Priority: 2}
+}
 
 // PurgeOrganization erases a soft-deleted organization for good at PurgeAt.
 // It is keyed by organization, not trial, because organizations without a

@@ -27,14 +27,20 @@ ON CONFLICT (organization_id, user_id) DO UPDATE SET role = 'admin', deleted_at 
 
 -- name: NoticeRecipients :many
 -- The trial's user and the organization's admins, each once: those of a
--- deleted organization as they were when it was deleted.
+-- deleted organization as they were when it was deleted. A UNION, not an
+-- OR in the join, so each part walks its index.
 SELECT u.id, u.email, u.name, u.username, u.reminders_unsubscribed_at, o.name AS organization_name, o.purge_at
 FROM trials t
 JOIN organizations o ON o.id = t.organization_id
-JOIN users u ON u.id = t.user_id OR u.id IN (
-    SELECT m.user_id FROM organization_members m
-    WHERE m.organization_id = t.organization_id AND m.role = 'admin'
-      AND (m.deleted_at IS NULL OR m.deleted_at = o.deleted_at))
+JOIN (
+    SELECT t1.user_id FROM trials t1 WHERE t1.id = @trial_id
+    UNION
+    SELECT m.user_id FROM trials t2
+    JOIN organizations o2 ON o2.id = t2.organization_id
+    JOIN organization_members m ON m.organization_id = t2.organization_id
+    WHERE t2.id = @trial_id AND m.role = 'admin' AND (m.deleted_at IS NULL OR m.deleted_at = o2.deleted_at)
+) r ON true
+JOIN users u ON u.id = r.user_id
 WHERE t.id = @trial_id
 ORDER BY u.id;
 

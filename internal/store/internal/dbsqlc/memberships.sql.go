@@ -89,10 +89,15 @@ const noticeRecipients = `-- name: NoticeRecipients :many
 SELECT u.id, u.email, u.name, u.username, u.reminders_unsubscribed_at, o.name AS organization_name, o.purge_at
 FROM trials t
 JOIN organizations o ON o.id = t.organization_id
-JOIN users u ON u.id = t.user_id OR u.id IN (
-    SELECT m.user_id FROM organization_members m
-    WHERE m.organization_id = t.organization_id AND m.role = 'admin'
-      AND (m.deleted_at IS NULL OR m.deleted_at = o.deleted_at))
+JOIN (
+    SELECT t1.user_id FROM trials t1 WHERE t1.id = $1
+    UNION
+    SELECT m.user_id FROM trials t2
+    JOIN organizations o2 ON o2.id = t2.organization_id
+    JOIN organization_members m ON m.organization_id = t2.organization_id
+    WHERE t2.id = $1 AND m.role = 'admin' AND (m.deleted_at IS NULL OR m.deleted_at = o2.deleted_at)
+) r ON true
+JOIN users u ON u.id = r.user_id
 WHERE t.id = $1
 ORDER BY u.id
 `
@@ -108,7 +113,8 @@ type NoticeRecipientsRow struct {
 }
 
 // The trial's user and the organization's admins, each once: those of a
-// deleted organization as they were when it was deleted.
+// deleted organization as they were when it was deleted. A UNION, not an
+// OR in the join, so each part walks its index.
 func (q *Queries) NoticeRecipients(ctx context.Context, trialID int64) ([]NoticeRecipientsRow, error) {
 	rows, err := q.db.Query(ctx, noticeRecipients, trialID)
 	if err != nil {
