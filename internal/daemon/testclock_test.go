@@ -469,7 +469,7 @@ const loadClocks = 250
 // it measures a lag, so it runs alone; the figures are logged
 // (docs/reliability.md has them).
 func TestRealTimeReminderWhileClocksAdvance(t *testing.T) {
-	b := setupClocked(t, io.Discard, clock.Real{}, withTestClocks)
+	b := setupClocked(t, io.Discard, clock.Real{}, withTestClocks, withoutNotices) // the transitions alone, as docs/reliability.md measured them
 	ctx := context.Background()
 	lc := b.daemon.Services().Lifecycle
 	fred := b.fredID(t)
