@@ -82,7 +82,7 @@ func TestCrashMidSend(t *testing.T) {
 // Two replicas working the same queue send each notice exactly once.
 func TestReplicasSendEachEmailOnce(t *testing.T) {
 	faultTest(t)
-	const trials = 1000
+	const trials = 300
 	bin := trialsdBinary(t)
 	pool, dbURL := testdb.NewWithURL(t)
 	createDueTrials(t, pool, trials, time.Hour)
