@@ -123,6 +123,12 @@ func TestTestClockSendsTheTrialsEmails(t *testing.T) {
 			t.Errorf("the expiry's e-mail does not give the deletion date: %q\n%s", m.Subject(), m.HTML)
 		}
 	}
+	// The server has the last message before its delivery is recorded.
+	eventually(t, "every e-mail's delivery recorded", func() bool {
+		var waiting int
+		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE channel = 'email' AND delivered_at IS NULL`).Scan(&waiting)
+		return waiting == 0
+	})
 	evs := b.eventsAt(t, mustAtoi(t, kept))
 	if got := evs["trial.email_sent"]; len(got) != 8 || got[0] != "2031-01-01T00:00:00.000Z" || got[7] != "2031-02-28T00:00:00.000Z" {
 		t.Errorf("trial.email_sent in the kept trial's history at %v, want its 8 notices' simulated times", got)
