@@ -67,8 +67,13 @@ func TestServeStopsOnABrokenTemplate(t *testing.T) {
 	env["TRIALSD_TURNSTILE_SECRET"] = "turnstile-secret"
 	env["TRIALSD_HTTP_ADDR"] = "127.0.0.1:0"
 	env["TRIALSD_EMAIL_TEMPLATES_DIR"] = dir
-	r := mustFail(t, env, "", "serve")
-	if !strings.Contains(r.stderr, broken+":2") {
+	env["TRIALSD_EMAIL_SENDER"], env["TRIALSD_EMAIL_SMTP_ADDR"] = "smtp", "127.0.0.1:25"
+	r := run(t, env, "", "serve")
+	if r.code == exitOK || !strings.Contains(r.stderr, "trialsd: e-mail template: "+broken+":2") {
 		t.Errorf("stderr %q, want it to name %s:2", r.stderr, broken)
+	}
+	// And it warned of the unsubscribe links' loopback base on the way.
+	if !strings.Contains(r.stderr, "email.public_url is a loopback address") {
+		t.Errorf("stderr %q: no warning of email.public_url's default", r.stderr)
 	}
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"log/slog"
+	"net"
+	"net/url"
 
 	"github.com/spf13/cobra"
 
@@ -38,6 +40,10 @@ With --migrate, the database is created if missing and migrated first.`,
 			if !cfg.Turnstile.Enabled {
 				logger.Warn("TURNSTILE VERIFICATION IS DISABLED: public sign-ups are open to bots; never run like this in production")
 			}
+			if cfg.Email.Sender == "smtp" && isLoopbackURL(cfg.Email.PublicURL) {
+				logger.Warn("email.public_url is a loopback address: the reminders' unsubscribe links reach nobody; set it to the API's public URL",
+					"email.public_url", cfg.Email.PublicURL)
+			}
 			ctx := cmd.Context()
 			if migrate {
 				if err := migrateUp(ctx, cfg.Database, logger); err != nil {
@@ -60,4 +66,18 @@ With --migrate, the database is created if missing and migrated first.`,
 	cmd.Flags().BoolVar(&workersOnly, "workers-only", false, "run jobs only; serve no API (metrics still served on http.metrics_addr)")
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "create the database if missing and apply pending migrations before serving")
 	return cmd
+}
+
+// isLoopbackURL says u's host is localhost or a loopback address.
+func isLoopbackURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := parsed.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
