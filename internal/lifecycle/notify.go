@@ -135,19 +135,17 @@ func (s *Service) Notify(ctx context.Context, jobID int64, args jobargs.NotifyTr
 	res, err := s.transition(ctx, step{
 		trialID: args.TrialID, generation: args.Generation, from: noticeState[n.template], cause: cause,
 		due: func(t domain.Trial) time.Time {
-			for _, p := range s.series(t) {
-				if p.notice == n {
-					return p.at
-				}
-			}
-			return time.Time{} // switched off since: due, and writes nothing
+			at, _ := s.noticeAt(t, n)
+			return at // zero when switched off since: due, and writes nothing
 		},
 		apply: func(ctx context.Context, c *change, t *domain.Trial) error {
 			if !slices.Contains(t.ReminderJobIDs, jobID) {
 				return errNoticeDone
 			}
-			if err := c.writeNotice(ctx, *t, n); err != nil {
-				return err
+			if _, on := s.noticeAt(*t, n); on {
+				if err := c.writeNotice(ctx, *t, n); err != nil {
+					return err
+				}
 			}
 			return c.handOver(ctx, *t, jobID, n)
 		},
@@ -156,6 +154,17 @@ func (s *Service) Notify(ctx context.Context, jobID int64, args jobargs.NotifyTr
 		return Result{Outcome: AlreadyApplied}, nil
 	}
 	return res, err
+}
+
+// noticeAt is when n is due for t, and false when t's series no longer
+// holds it (switched off in email.notices since it was scheduled).
+func (s *Service) noticeAt(t domain.Trial, n notice) (time.Time, bool) {
+	for _, p := range s.series(t) {
+		if p.notice == n {
+			return p.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // handOver schedules t's next notice after n and records it in place of
