@@ -118,17 +118,28 @@ func (s *SMTPSender) options() []mail.Option {
 
 // Send delivers m to the relay, on a connection of its own. A 5xx answer
 // is a *RejectedError; anything else that fails (a 4xx, a dropped
-// connection, a timeout) may succeed later.
+// connection, a timeout) may succeed later. It returns once the relay has
+// taken the message (its 250 to the data), and says goodbye (QUIT)
+// afterwards, in the background: the relay is responsible for the message
+// from its 250, so neither a failed QUIT nor the wait for it may make the
+// outbox send the message again, and the sooner the caller records the
+// hand-off, the narrower the moment a crash would (docs/emails.md).
 func (s *SMTPSender) Send(ctx context.Context, m Email) error {
 	msg, err := s.message(m)
 	if err != nil {
 		return &RejectedError{Code: 550, Err: err}
 	}
-	client, err := mail.NewClient(s.host, s.options()...)
+	mc, err := mail.NewClient(s.host, s.options()...)
 	if err != nil {
 		return fmt.Errorf("configuring the SMTP client: %w", err)
 	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	conn, err := mc.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", s.cfg.SMTPAddr, err)
+	}
+	err = mc.SendWithSMTPClient(conn, msg)
+	go func() { _ = mc.CloseWithSMTPClient(conn) }()
+	if err != nil {
 		var se *mail.SendError
 		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 {
 			return &RejectedError{Code: se.ErrorCode(), Err: err}

@@ -180,3 +180,16 @@ func TestSMTPAnswersAreClassified(t *testing.T) {
 		}
 	}
 }
+
+// A relay that took the message and then hangs up at QUIT has it: the
+// send succeeded, and the outbox must not send it again.
+func TestSMTPSenderTakenIsTaken(t *testing.T) {
+	t.Parallel()
+	srv := testsmtp.Start(t, testsmtp.Options{HangUpOnQuit: true})
+	if err := newSender(t, smtpConfig(srv, config.SMTPNoTLS)).Send(context.Background(), sample); err != nil {
+		t.Fatalf("Send = %v after the relay took the message", err)
+	}
+	if n := len(srv.WaitFor(t, 1, 10*time.Second)); n != 1 {
+		t.Errorf("%d messages", n)
+	}
+}

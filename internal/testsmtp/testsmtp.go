@@ -53,6 +53,9 @@ type Options struct {
 	Implicit bool
 	// Username and Password, when set, are required (AUTH PLAIN).
 	Username, Password string
+	// HangUpOnQuit drops the connection when the client says QUIT, before
+	// the server's goodbye: the message it took stays taken.
+	HangUpOnQuit bool
 }
 
 // Server is a running SMTP server.
@@ -84,6 +87,9 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.HangUpOnQuit {
+		ln = hangUpListener{ln}
 	}
 	s.Addr = ln.Addr().String()
 	go func() { _ = srv.Serve(ln) }()
@@ -290,4 +296,26 @@ func SelfSigned(t testing.TB) (*tls.Config, []byte) {
 	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// hangUpListener's connections close when they read a QUIT.
+type hangUpListener struct{ net.Listener }
+
+func (l hangUpListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return hangUpConn{c}, nil
+}
+
+type hangUpConn struct{ net.Conn }
+
+func (c hangUpConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if bytes.Contains(bytes.ToUpper(b[:n]), []byte("QUIT")) {
+		_ = c.Conn.Close()
+		return 0, io.EOF
+	}
+	return n, err
 }
