@@ -2,11 +2,15 @@ package lifecycle_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/trialsd/trialsd/internal/config"
 	"github.com/trialsd/trialsd/internal/domain"
@@ -58,5 +62,46 @@ func TestSwitchedOffNoticeWritesNothing(t *testing.T) {
 	}
 	if len(tr.ReminderJobIDs) != 2 { // the webhook reminder and the next notice (the 7-day reminder)
 		t.Errorf("the trial records jobs %v after the welcome, want its reminder and the next notice", tr.ReminderJobIDs)
+	}
+}
+
+// noticeJobs are the templates of the pending notice jobs.
+func (b *testBundle) noticeJobs(t *testing.T) []string {
+	t.Helper()
+	res, err := b.river.JobList(context.Background(), river.NewJobListParams().Kinds(jobargs.KindNotifyTrial).
+		States(rivertype.JobStateAvailable, rivertype.JobStateScheduled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, j := range res.Jobs {
+		var a jobargs.NotifyTrial
+		if err := json.Unmarshal(j.EncodedArgs, &a); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a.Template)
+	}
+	return out
+}
+
+// A trial created already expired gets no welcome and no reminder, and
+// its expiry schedules the e-mail that gives its deletion date.
+func TestTrialCreatedExpiredGetsTheExpiryNoticeOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	svc := b.withNotices(t, config.Default().Email)
+	past := t0.Add(-time.Hour)
+	if _, err := svc.StartTrial(ctx, domain.Operator, lifecycle.StartTrialRequest{UserID: b.user(t, "wilma"), ExpirationDate: &past}, "request:r"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.noticeJobs(t); len(got) != 0 {
+		t.Errorf("notices of a trial created expired, before its expiry: %v, want none", got)
+	}
+	if _, err := svc.ExpireDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.noticeJobs(t); !slices.Equal(got, []string{emails.Expired}) {
+		t.Errorf("notices after its expiry: %v, want the expired one", got)
 	}
 }
