@@ -110,7 +110,7 @@ func (d *Deliverer) Deliver(ctx context.Context, job Delivery) (channel, outcome
 		return "", "", err
 	}
 	if m.Channel == store.ChannelEmail {
-		outcome, err = d.sendEmail(ctx, q, m, job.LastTry)
+		outcome, err = d.sendEmail(ctx, m, job.LastTry)
 		return m.Channel, outcome, err
 	}
 	if m.EndpointID == nil || job.Attempt != m.Attempts+1 || m.FailedAt != nil {
@@ -120,7 +120,7 @@ func (d *Deliverer) Deliver(ctx context.Context, job Delivery) (channel, outcome
 	return m.Channel, outcome, err
 }
 
-func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.OutboxMessage, lastTry bool) (string, error) {
+func (d *Deliverer) sendEmail(ctx context.Context, m store.OutboxMessage, lastTry bool) (string, error) {
 	var e Email
 	sendErr := json.Unmarshal(m.Payload, &e)
 	if sendErr == nil {
@@ -145,53 +145,55 @@ func (d *Deliverer) sendEmail(ctx context.Context, q *store.Queries, m store.Out
 
 // settleEmail records an e-mail attempt's outcome with mark and, for a
 // trial's notice that the relay took or that failed for good, the trial
-// event that says so (trial.email_sent, trial.email_failed), with its
-// webhooks, in one transaction, and counts it. A notice the log sender
-// wrote to the log reached nobody: it is counted, not recorded.
+// event that says so, in one transaction, and counts a notice's final
+// outcome. A notice the log sender wrote to the log reached nobody: it is
+// counted, not recorded.
 func (d *Deliverer) settleEmail(ctx context.Context, m store.OutboxMessage, e Email, outcome string, mark func(*store.Queries) error) error {
-	if m.TrialID == nil || e.Template == "" || (outcome != Delivered && outcome != Failed) {
-		if err := mark(store.New(d.pool)); err != nil {
-			return err
-		}
-		if outcome == Logged && d.emails != nil {
-			d.emails.Email(e.Template, outcome)
-		}
-		return nil
+	var err error
+	if m.TrialID != nil && e.Template != "" && (outcome == Delivered || outcome == Failed) {
+		err = store.InTx(ctx, d.pool, func(tx pgx.Tx) error {
+			if err := mark(store.New(tx)); err != nil {
+				return err
+			}
+			return d.recordEmail(ctx, tx, *m.TrialID, m.ID, e, outcome)
+		})
+	} else {
+		err = mark(store.New(d.pool))
 	}
-	kind := domain.EventEmailSent
-	if outcome == Failed {
-		kind = domain.EventEmailFailed
-	}
-	err := store.InTx(ctx, d.pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		if err := mark(q); err != nil {
-			return err
-		}
-		t, err := q.TrialByID(ctx, *m.TrialID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // purged since: its history went with it
-		}
-		if err != nil {
-			return err
-		}
-		data, err := json.Marshal(map[string]string{"template": e.Template, "to": logging.MaskEmail(e.To), "outcome": outcome, "messageId": e.MessageID})
-		if err != nil {
-			return err
-		}
-		at := d.clock.Now()
-		if t.TestClockID != nil {
-			at = e.Date // the trial's time is its clock's: when the notice was written
-		}
-		ev := domain.Event{TrialID: t.ID, Kind: kind, At: at, Actor: domain.System.String(), Cause: domain.OutboxCause(m.ID), Data: data}
-		if ev.ID, err = q.InsertTrialEvent(ctx, ev); err != nil {
-			return err
-		}
-		return d.writer.Enqueue(ctx, tx, ev, t)
-	})
-	if err == nil && d.emails != nil {
+	if err == nil && d.emails != nil && e.Template != "" && outcome != Retrying {
 		d.emails.Email(e.Template, outcome)
 	}
 	return err
+}
+
+// recordEmail appends trial.email_sent or trial.email_failed for notice e,
+// outbox message outboxID, to the trial's history, with its webhooks, in
+// tx. A trial purged since has no history to add to.
+func (d *Deliverer) recordEmail(ctx context.Context, tx pgx.Tx, trialID, outboxID int64, e Email, outcome string) error {
+	q := store.New(tx)
+	t, err := q.TrialByID(ctx, trialID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(map[string]string{"template": e.Template, "to": logging.MaskEmail(e.To), "outcome": outcome, "messageId": e.MessageID})
+	if err != nil {
+		return err
+	}
+	kind, at := domain.EventEmailSent, d.clock.Now()
+	if outcome == Failed {
+		kind = domain.EventEmailFailed
+	}
+	if t.TestClockID != nil {
+		at = e.Date // the trial's time is its clock's: when the notice was written
+	}
+	ev := domain.Event{TrialID: t.ID, Kind: kind, At: at, Actor: domain.System.String(), Cause: domain.OutboxCause(outboxID), Data: data}
+	if ev.ID, err = q.InsertTrialEvent(ctx, ev); err != nil {
+		return err
+	}
+	return d.writer.Enqueue(ctx, tx, ev, t)
 }
 
 // answer is what one webhook attempt got back.
