@@ -132,17 +132,19 @@ var errNoticeDone = errors.New("the notice was written already")
 // (Skipped) or an earlier attempt did it (AlreadyApplied).
 func (s *Service) Notify(ctx context.Context, jobID int64, args jobargs.NotifyTrial, cause string) (Result, error) {
 	n := notice{template: args.Template, before: args.Before}
+	var on bool // the trial's series still holds n: due reads it, apply follows it
 	res, err := s.transition(ctx, step{
 		trialID: args.TrialID, generation: args.Generation, from: noticeState[n.template], cause: cause,
 		due: func(t domain.Trial) time.Time {
-			at, _ := s.noticeAt(t, n)
+			var at time.Time
+			at, on = s.noticeAt(t, n)
 			return at // zero when switched off since: due, and writes nothing
 		},
 		apply: func(ctx context.Context, c *change, t *domain.Trial) error {
 			if !slices.Contains(t.ReminderJobIDs, jobID) {
 				return errNoticeDone
 			}
-			if _, on := s.noticeAt(*t, n); on {
+			if on {
 				if err := c.writeNotice(ctx, *t, n); err != nil {
 					return err
 				}

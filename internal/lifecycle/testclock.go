@@ -288,12 +288,9 @@ func (s *Service) stepTo(ctx context.Context, tx pgx.Tx, clk domain.TestClock, a
 		s.logger.InfoContext(ctx, "test clock ready", "test_clock_id", clk.ID, "frozen_time", clk.FrozenTime)
 		return arrived, nil
 	}
-	clk.FrozenTime, clk.StepJobIDs = due[0].ScheduledAt.UTC(), nil
-	for _, j := range due {
-		if _, err := s.jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
-			return 0, fmt.Errorf("making job %d of test clock %d runnable: %w", j.ID, clk.ID, err)
-		}
-		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
+	clk.FrozenTime = due[0].ScheduledAt.UTC()
+	if err := s.runStepJobs(ctx, tx, &clk, due); err != nil {
+		return 0, err
 	}
 	next := nextStep(clk)
 	if next == a {
@@ -314,14 +311,23 @@ func (s *Service) runSameInstant(ctx context.Context, tx pgx.Tx, clk *domain.Tes
 	if err != nil || len(due) == 0 || !due[0].ScheduledAt.Equal(clk.FrozenTime) {
 		return false, err
 	}
+	if err := s.runStepJobs(ctx, tx, clk, due); err != nil {
+		return false, err
+	}
+	return true, store.New(tx).SetTestClock(ctx, *clk)
+}
+
+// runStepJobs makes the jobs runnable as clk's step's jobs, whose last
+// one to finish wakes the advance (StepJobDone).
+func (s *Service) runStepJobs(ctx context.Context, tx pgx.Tx, clk *domain.TestClock, jobs []*rivertype.JobRow) error {
 	clk.StepJobIDs = nil
-	for _, j := range due {
+	for _, j := range jobs {
 		if _, err := s.jobs.JobRetryTx(ctx, tx, j.ID); err != nil {
-			return false, fmt.Errorf("making job %d of test clock %d runnable: %w", j.ID, clk.ID, err)
+			return fmt.Errorf("making job %d of test clock %d runnable: %w", j.ID, clk.ID, err)
 		}
 		clk.StepJobIDs = append(clk.StepJobIDs, j.ID)
 	}
-	return true, store.New(tx).SetTestClock(ctx, *clk)
+	return nil
 }
 
 // nextStep is the job that takes the step after the one clk stands at.
