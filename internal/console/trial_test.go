@@ -55,11 +55,7 @@ func TestTimelineShowsTheEmails(t *testing.T) {
 	v := trialView{Trial: domain.Trial{ID: 7, State: domain.StateExpired, ExpirationDate: now}, Now: now}
 	ev := domain.Event{ID: 1, TrialID: 7, Kind: domain.EventEmailFailed, At: now, Actor: "system", Cause: domain.OutboxCause(3),
 		Data: []byte(`{"template":"deletion_warning","to":"f***@acme.example","outcome":"failed"}`)}
-	entries, err := timelineOf([]domain.Event{ev}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Events = entries
+	v.Events = timelineOf([]domain.Event{ev}, nil)
 	if body := renderTrial(t, v); !strings.Contains(body, "deletion_warning e-mail to f***@acme.example: failed") {
 		t.Errorf("the timeline does not show the e-mail:\n%s", body)
 	}

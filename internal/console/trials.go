@@ -127,14 +127,8 @@ type timelineEntry struct {
 	// consoleDataShown bytes of it; Truncated says the rest was left out.
 	DataShown string
 	Truncated bool
-	// Email is a notice e-mail's event as the line shows it.
-	Email *emailShown
-}
-
-// emailShown is what a trial.email_sent or trial.email_failed says: the
-// notice, to whom (masked when recorded) and how it went.
-type emailShown struct {
-	Template, To, Outcome string
+	// Email is a notice e-mail's event's data, for its line.
+	Email *domain.EmailEventData
 }
 
 // consoleEventsPage is how many events a page of a trial's timeline shows,
@@ -222,11 +216,11 @@ func (c *console) timeline(r *http.Request, events []domain.Event) ([]timelineEn
 	if err != nil {
 		return nil, err
 	}
-	return timelineOf(events, deliveries)
+	return timelineOf(events, deliveries), nil
 }
 
 // timelineOf is timeline of events with their deliveries.
-func timelineOf(events []domain.Event, deliveries []domain.Delivery) ([]timelineEntry, error) {
+func timelineOf(events []domain.Event, deliveries []domain.Delivery) []timelineEntry {
 	byEvent := map[string][]domain.Delivery{}
 	for _, m := range deliveries {
 		byEvent[m.EventID] = append(byEvent[m.EventID], m)
@@ -236,20 +230,18 @@ func timelineOf(events []domain.Event, deliveries []domain.Delivery) ([]timeline
 		e := timelineEntry{Event: ev, Deliveries: byEvent[outbox.EventID(ev.ID)]}
 		e.DataShown, e.Truncated = shownPart(string(ev.Data), consoleDataShown)
 		var data struct {
-			Note     string `json:"note"`
-			Template string `json:"template"`
-			To       string `json:"to"`
-			Outcome  string `json:"outcome"`
+			Note string `json:"note"`
+			domain.EmailEventData
 		}
-		_ = json.Unmarshal(e.Data, &data) // data the lifecycle wrote; a note or none
+		_ = json.Unmarshal(e.Data, &data) // data the lifecycle or the outbox wrote; a note or none
 		e.Note = data.Note
 		if ev.Kind == domain.EventEmailSent || ev.Kind == domain.EventEmailFailed {
-			e.Email = &emailShown{Template: data.Template, To: data.To, Outcome: data.Outcome}
+			e.Email = &data.EmailEventData
 		}
 		e.Caused = domain.ParseCause(e.Cause)
 		out = append(out, e)
 	}
-	return out, nil
+	return out
 }
 
 // shownPart cuts s to at most n bytes, on a character boundary, and says

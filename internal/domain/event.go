@@ -38,6 +38,16 @@ const (
 	EventEmailFailed = "trial.email_failed"
 )
 
+// EmailEventData is the data of a trial.email_sent or trial.email_failed
+// event: which notice, to whom (masked), how it went, and the e-mail's
+// Message-ID.
+type EmailEventData struct {
+	Template  string `json:"template"`
+	To        string `json:"to"`
+	Outcome   string `json:"outcome"`
+	MessageID string `json:"messageId"`
+}
+
 // EventKinds lists every kind above, in the order of a trial's life: what a
 // webhook endpoint may subscribe to.
 var EventKinds = []string{

@@ -178,7 +178,7 @@ func (d *Deliverer) recordEmail(ctx context.Context, tx pgx.Tx, trialID, outboxI
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(map[string]string{"template": e.Template, "to": logging.MaskEmail(e.To), "outcome": outcome, "messageId": e.MessageID})
+	data, err := json.Marshal(domain.EmailEventData{Template: e.Template, To: logging.MaskEmail(e.To), Outcome: outcome, MessageID: e.MessageID})
 	if err != nil {
 		return err
 	}
