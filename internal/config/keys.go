@@ -134,10 +134,7 @@ var keys = []key{
 		return err
 	}},
 	{"river.shutdown_timeout", "30s", dur(func(c *Config) *time.Duration { return &c.River.ShutdownTimeout })},
-	{"river.poll_only", false, func(c *Config, raw any) (err error) {
-		c.River.PollOnly, err = cast.ToBoolE(raw)
-		return err
-	}},
+	{"river.poll_only", false, boolean(func(c *Config) *bool { return &c.River.PollOnly })},
 
 	{"signup.free_email_domains", defaultFreeEmailDomains, func(c *Config, raw any) error {
 		c.Signup.FreeEmailDomains = nil
@@ -151,21 +148,12 @@ var keys = []key{
 		return err
 	}},
 
-	{"turnstile.enabled", true, func(c *Config, raw any) (err error) {
-		c.Turnstile.Enabled, err = cast.ToBoolE(raw)
-		return err
-	}},
+	{"turnstile.enabled", true, boolean(func(c *Config) *bool { return &c.Turnstile.Enabled })},
 	{"turnstile.secret", "", str(func(c *Config) *string { return &c.Turnstile.Secret })},
-	{"turnstile.verify_url", "https://challenges.cloudflare.com/turnstile/v0/siteverify", func(c *Config, raw any) (err error) {
-		c.Turnstile.VerifyURL, err = parseAbsoluteURL(cast.ToString(raw))
-		return err
-	}},
+	{"turnstile.verify_url", "https://challenges.cloudflare.com/turnstile/v0/siteverify", absoluteURL(func(c *Config) *string { return &c.Turnstile.VerifyURL })},
 	{"turnstile.timeout", "10s", dur(func(c *Config) *time.Duration { return &c.Turnstile.Timeout })},
 
-	{"test_clocks.enabled", false, func(c *Config, raw any) (err error) {
-		c.TestClocks.Enabled, err = cast.ToBoolE(raw)
-		return err
-	}},
+	{"test_clocks.enabled", false, boolean(func(c *Config) *bool { return &c.TestClocks.Enabled })},
 	{"test_clocks.retention", "720h", dur(func(c *Config) *time.Duration { return &c.TestClocks.Retention })},
 	{"test_clocks.max_trials", 100, func(c *Config, raw any) (err error) {
 		c.TestClocks.MaxTrials, err = positiveInt(raw)
@@ -216,10 +204,7 @@ var keys = []key{
 	{"webhooks.retry_after_max", "1h", dur(func(c *Config) *time.Duration { return &c.Webhooks.RetryAfterMax })},
 	{"webhooks.disable_after", "120h", dur(func(c *Config) *time.Duration { return &c.Webhooks.DisableAfter })},
 	{"webhooks.rotation_overlap", "24h", dur(func(c *Config) *time.Duration { return &c.Webhooks.RotationOverlap })},
-	{"webhooks.allow_private_networks", false, func(c *Config, raw any) (err error) {
-		c.Webhooks.AllowPrivateNetworks, err = cast.ToBoolE(raw)
-		return err
-	}},
+	{"webhooks.allow_private_networks", false, boolean(func(c *Config) *bool { return &c.Webhooks.AllowPrivateNetworks })},
 	{"webhooks.timeout", "15s", dur(func(c *Config) *time.Duration { return &c.Webhooks.Timeout })},
 	{"webhooks.endpoint_concurrency", 4, func(c *Config, raw any) (err error) {
 		c.Webhooks.EndpointConcurrency, err = positiveInt(raw)
@@ -334,6 +319,7 @@ func durs(field func(*Config) *[]time.Duration) func(*Config, any) error {
 	}
 }
 
+// boolean parses true or false.
 func boolean(field func(*Config) *bool) func(*Config, any) error {
 	return func(c *Config, raw any) (err error) {
 		*field(c), err = cast.ToBoolE(raw)
