@@ -209,6 +209,24 @@ func TestConsoleTestClocks(t *testing.T) {
 	}
 }
 
+// clockTrial creates a test clock at 2031-01-01 and the operator's trial on
+// it, expiring at expires, and returns their ids.
+func (b *testBundle) clockTrial(t *testing.T, expires string) (clockID, trialID int64) {
+	t.Helper()
+	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"rehearsal","frozenTime":"2031-01-01T00:00:00Z"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("create clock: %d %v", r.status, r.body)
+	}
+	clockID = int64(r.body["testClock"].(map[string]any)["id"].(float64))
+	userID := b.scalar(t, `SELECT id FROM users WHERE username = 'operator'`)
+	r = b.call(t, "POST", "/v1/api/admin/trials", b.admin,
+		fmt.Sprintf(`{"userId":%s,"testClockId":%d,"expirationDate":%q}`, userID, clockID, expires))
+	if r.status != http.StatusOK {
+		t.Fatalf("create trial: %d %v", r.status, r.body)
+	}
+	return clockID, int64(r.body["id"].(float64))
+}
+
 // A test clock's trial is timed by its clock on its console page: "in 14d"
 // from the clock's 1 January, not years from the wall clock, and the page
 // says whose time it shows. The list names the clock instead of a time
@@ -217,18 +235,8 @@ func TestConsoleTimesClockTrialsByTheirClock(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	br := consoleLogin(t, b)
-	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"rehearsal","frozenTime":"2031-01-01T00:00:00Z"}`)
-	if r.status != http.StatusOK {
-		t.Fatalf("create clock: %d %v", r.status, r.body)
-	}
-	clockID := int64(r.body["testClock"].(map[string]any)["id"].(float64))
-	userID := b.scalar(t, `SELECT id FROM users WHERE username = 'operator'`)
-	r = b.call(t, "POST", "/v1/api/admin/trials", b.admin,
-		fmt.Sprintf(`{"userId":%s,"testClockId":%d,"expirationDate":"2031-01-15T00:00:00Z"}`, userID, clockID))
-	if r.status != http.StatusOK {
-		t.Fatalf("create trial: %d %v", r.status, r.body)
-	}
-	_, body := br.get(fmt.Sprintf("/console/trials/%d", int64(r.body["id"].(float64))))
+	clockID, trialID := b.clockTrial(t, "2031-01-15T00:00:00Z")
+	_, body := br.get(fmt.Sprintf("/console/trials/%d", trialID))
 	for _, want := range []string{"2031-01-15 00:00 UTC <small>in 14d 0h</small>", "Now: <time", "2031-01-01 00:00 UTC</time>, on test clock " + fmt.Sprint(clockID) + " (simulated time)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("trial page lacks %q:\n%.3000s", want, body)
@@ -245,18 +253,8 @@ func TestConsolePreviewsTheTrialsEmails(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	br := consoleLogin(t, b)
-	r := b.call(t, "POST", "/v1/api/admin/test-clocks", b.admin, `{"name":"preview","frozenTime":"2031-01-01T00:00:00Z"}`)
-	if r.status != http.StatusOK {
-		t.Fatalf("create clock: %d %v", r.status, r.body)
-	}
-	clockID := int64(r.body["testClock"].(map[string]any)["id"].(float64))
-	userID := b.scalar(t, `SELECT id FROM users WHERE username = 'operator'`)
-	r = b.call(t, "POST", "/v1/api/admin/trials", b.admin,
-		fmt.Sprintf(`{"userId":%s,"testClockId":%d,"expirationDate":"2031-01-04T00:00:00Z"}`, userID, clockID))
-	if r.status != http.StatusOK {
-		t.Fatalf("create trial: %d %v", r.status, r.body)
-	}
-	page := fmt.Sprintf("/console/trials/%d", int64(r.body["id"].(float64)))
+	_, trialID := b.clockTrial(t, "2031-01-04T00:00:00Z")
+	page := fmt.Sprintf("/console/trials/%d", trialID)
 	if _, body := br.get(page); !strings.Contains(body, `<a href="`+page+`/emails/deletion_warning">deletion_warning</a>`) {
 		t.Errorf("the trial's page does not link to the previews:\n%.3000s", body)
 	}
