@@ -123,16 +123,22 @@ func TestTestClockSendsTheTrialsEmails(t *testing.T) {
 			t.Errorf("the expiry's e-mail does not give the deletion date: %q\n%s", m.Subject(), m.HTML)
 		}
 	}
-	// The server has the last message before its delivery is recorded.
+	b.waitForDeliveries(t) // the server has the last message before its delivery is recorded
+	evs := b.eventsAt(t, mustAtoi(t, kept))
+	if got := evs["trial.email_sent"]; len(got) != 8 || got[0] != "2031-01-01T00:00:00.000Z" || got[7] != "2031-02-28T00:00:00.000Z" {
+		t.Errorf("trial.email_sent in the kept trial's history at %v, want its 8 notices' simulated times", got)
+	}
+}
+
+// waitForDeliveries waits until the outbox has recorded every e-mail's
+// delivery.
+func (b *testBundle) waitForDeliveries(t *testing.T) {
+	t.Helper()
 	eventually(t, "every e-mail's delivery recorded", func() bool {
 		var waiting int
 		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE channel = 'email' AND delivered_at IS NULL`).Scan(&waiting)
 		return waiting == 0
 	})
-	evs := b.eventsAt(t, mustAtoi(t, kept))
-	if got := evs["trial.email_sent"]; len(got) != 8 || got[0] != "2031-01-01T00:00:00.000Z" || got[7] != "2031-02-28T00:00:00.000Z" {
-		t.Errorf("trial.email_sent in the kept trial's history at %v, want its 8 notices' simulated times", got)
-	}
 }
 
 func mustAtoi(t *testing.T, s string) int64 {
@@ -199,11 +205,7 @@ func TestUnsubscribeStopsTheRemindersOnly(t *testing.T) {
 
 	b.advance(t, clock, "2031-01-16T00:00:00.000Z")
 	srv.WaitFor(t, 2, 20*time.Second)
-	eventually(t, "every e-mail delivered", func() bool {
-		var waiting int
-		_ = b.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE channel = 'email' AND delivered_at IS NULL`).Scan(&waiting)
-		return waiting == 0
-	})
+	b.waitForDeliveries(t)
 	got := notices(t, srv.Messages())
 	if len(got) != 2 || got[1].template != "expired" {
 		t.Errorf("after unsubscribing, fred got %v; want the welcome, then the expiry's notice and no reminder", got)
