@@ -15,6 +15,7 @@ import (
 	"github.com/trialsd/trialsd/internal/domain"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/accounts"
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -552,26 +553,33 @@ func TestWebhookEndpointsCommands(t *testing.T) {
 	}
 }
 
+// rootTrial starts, with the daemon's services on pool, a trial of the
+// admin root, expiring at expires (nil: the default length).
+func rootTrial(t *testing.T, pool *pgxpool.Pool, expires *time.Time) (*services.Services, lifecycle.StartedTrial) {
+	t.Helper()
+	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _, err := d.Accounts.CreateAdmin(t.Context(), "root", "root@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := d.Lifecycle.StartTrial(t.Context(), domain.Actor{UserID: admin.ID, Admin: true},
+		lifecycle.StartTrialRequest{ExpirationDate: expires}, "request:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, started
+}
+
 func TestTrialsCommands(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
 	ctx := t.Context()
-	cfg := config.Default()
-	d, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := d.Accounts.CreateAdmin(ctx, "root", "root@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	expires := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Hour)
-	started, err := d.Lifecycle.StartTrial(ctx, domain.Actor{UserID: admin.ID, Admin: true},
-		lifecycle.StartTrialRequest{ExpirationDate: &expires}, "request:test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, started := rootTrial(t, pool, &expires)
 	id := strconv.FormatInt(started.TrialID, 10)
 
 	r := mustRun(t, env, "", "trials", "list")
@@ -713,18 +721,7 @@ func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
-	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := d.Accounts.CreateAdmin(t.Context(), "root", "root@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started, err := d.Lifecycle.StartTrial(t.Context(), domain.Actor{UserID: admin.ID, Admin: true}, lifecycle.StartTrialRequest{}, "request:test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, started := rootTrial(t, pool, nil)
 	id := started.TrialID
 	mustRun(t, env, "", "trials", "upgrade", strconv.FormatInt(id, 10))
 	tests := []struct {

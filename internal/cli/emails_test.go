@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,11 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trialsd/trialsd/internal/clock"
-	"github.com/trialsd/trialsd/internal/config"
-	"github.com/trialsd/trialsd/internal/domain"
-	"github.com/trialsd/trialsd/internal/lifecycle"
-	"github.com/trialsd/trialsd/internal/services"
 	"github.com/trialsd/trialsd/internal/testdb"
 )
 
@@ -23,20 +17,8 @@ func TestEmailsPreview(t *testing.T) {
 	t.Parallel()
 	pool, url := testdb.NewWithURL(t)
 	env := dbEnv(url)
-	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := d.Accounts.CreateAdmin(t.Context(), "root", "root@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	expires := time.Now().Add(3*24*time.Hour + time.Hour).UTC()
-	started, err := d.Lifecycle.StartTrial(t.Context(), domain.Actor{UserID: admin.ID, Admin: true},
-		lifecycle.StartTrialRequest{ExpirationDate: &expires}, "request:test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, started := rootTrial(t, pool, &expires)
 
 	r := mustRun(t, env, "", "emails", "preview", "ending")
 	if !strings.HasPrefix(r.stdout, "Subject: Your enterprise trial of Analytical Engines Ltd ends in 3 days\n\nHello Ada Lovelace,") {
