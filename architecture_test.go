@@ -33,7 +33,7 @@ var layers = map[string]int{
 	// Rows and shapes.
 	"internal/store": 3, "internal/wire": 3, "internal/testdb": 3, "internal/testsmtp": 3,
 	// The domain services, each above what it calls.
-	"internal/outbox": 4, "internal/accounts": 4, "internal/metrics": 4,
+	"internal/outbox": 4, "internal/accounts": 4, "internal/metrics": 4, "internal/eligibility": 4,
 	"internal/lifecycle": 5,
 	"internal/signup":    6, "internal/enterprise": 6,
 	"internal/billing": 7, "internal/jobs": 7, "internal/console": 7,

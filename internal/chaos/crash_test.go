@@ -204,10 +204,18 @@ func TestCrashMidStorm(t *testing.T) {
 // trials they create and the daemons they start.
 const chaosBackstop = 2 * time.Second
 
+// noEligibilityRules turns the eligibility rules off: the fault tests give
+// one admin user all their trials.
+func noEligibilityRules(cfg *config.Config) {
+	e := &cfg.Eligibility
+	e.OnePerAddress, e.ActivePerDomain, e.TrialsPerDomain, e.BlockDisposable = false, 0, 0, false
+}
+
 func createDueTrials(t *testing.T, pool *pgxpool.Pool, n int, in time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
+	noEligibilityRules(cfg)
 	// The fault tests wait for every expiry job to finish, a backstop
 	// after its trial's date: 2 s, not the default 30 s, keeps them short.
 	cfg.Lifecycle.ExpireBackstop = chaosBackstop

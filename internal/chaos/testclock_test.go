@@ -28,6 +28,7 @@ func TestKillMidTestClockAdvance(t *testing.T) {
 	pool, dbURL := testdb.NewWithURL(t)
 	ctx := context.Background()
 	cfg := config.Default()
+	noEligibilityRules(cfg)
 	cfg.TestClocks.Enabled = true
 	svc, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {

@@ -144,7 +144,7 @@ func (a *app) rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringArrayVar(&a.configFiles, "config", nil,
 		"config file; repeat to overlay files, later ones win (env TRIALSD_CONFIG)")
-	root.AddCommand(a.serveCommand(), a.migrateCommand(), a.usersCommand(), a.apikeysCommand(), a.webhooksCommand(), a.trialsCommand(), a.testclocksCommand(), a.emailsCommand(), a.versionCommand())
+	root.AddCommand(a.serveCommand(), a.migrateCommand(), a.usersCommand(), a.apikeysCommand(), a.webhooksCommand(), a.trialsCommand(), a.testclocksCommand(), a.emailsCommand(), a.eligibilityCommand(), a.versionCommand())
 	return root
 }
 

@@ -26,7 +26,9 @@ type Config struct {
 	Lifecycle Lifecycle
 	River     River
 	Signup    Signup
-	Turnstile Turnstile
+	// Eligibility holds the rules of who may start a trial.
+	Eligibility Eligibility
+	Turnstile   Turnstile
 	// TestClocks configures simulated time for rehearsing trials.
 	TestClocks TestClocks
 	Auth       Auth
@@ -226,6 +228,37 @@ type River struct {
 type Signup struct {
 	FreeEmailDomains []string
 	RateLimit        RateLimit
+}
+
+// Eligibility configures who may start a trial: the rules every trial start
+// is checked against, in the transaction that creates the trial.
+type Eligibility struct {
+	// OnePerAddress gives each normalized e-mail address one trial, ever.
+	OnePerAddress bool
+	// ActivePerDomain is how many trials one company domain may have
+	// active at a time; TrialsPerDomain how many it may start within
+	// DomainWindow. 0: no limit.
+	ActivePerDomain int
+	TrialsPerDomain int
+	DomainWindow    time.Duration
+	// ExemptDomains have no domain limit (large customers); an admin can
+	// set a domain's own limits at run time instead.
+	ExemptDomains []string
+	// BlockDisposable refuses addresses at the vendored list of
+	// disposable e-mail domains, with DisposableAdd added to it and
+	// DisposableRemove taken out.
+	BlockDisposable  bool
+	DisposableAdd    []string
+	DisposableRemove []string
+	// HistoryRetention is how long a purged trial's tombstone is kept.
+	HistoryRetention time.Duration
+	// HistoryKey keys the hash of the addresses in the history; empty: a
+	// key derived from auth.jwt_secret (rotating that secret then forgets
+	// the history of addresses, not of domains).
+	HistoryKey string
+	// PreflightRateLimit limits the anonymous eligibility pre-flight per
+	// client address.
+	PreflightRateLimit RateLimit
 }
 
 // RateLimit is a number of events allowed per period, e.g. "10/m".
@@ -434,6 +467,7 @@ func (c *Config) validate() error {
 		{"http.redirect_origins", len(c.HTTP.RedirectOrigins) == 0, "must list at least one origin"},
 		{"lifecycle.expire_backstop", c.Lifecycle.ExpirePoll > 0 && c.Lifecycle.ExpireBackstop <= c.Lifecycle.ExpirePoll, "must be longer than lifecycle.expire_poll, or the expiry jobs race the sweeps they back up"},
 		{"river.rescue_stuck_jobs_after", c.River.RescueStuckJobsAfter <= c.River.JobTimeout, "must be longer than river.job_timeout, or running jobs are rescued while alive"},
+		{"eligibility.history_retention", c.Eligibility.HistoryRetention < c.Eligibility.DomainWindow, "must be at least eligibility.domain_window, or the window forgets trials it counts"},
 	}
 	return firstFailure(checks)
 }

@@ -148,6 +148,21 @@ var keys = []key{
 		return err
 	}},
 
+	{"eligibility.one_per_address", true, boolean(func(c *Config) *bool { return &c.Eligibility.OnePerAddress })},
+	{"eligibility.active_per_domain", 1, limit(func(c *Config) *int { return &c.Eligibility.ActivePerDomain })},
+	{"eligibility.trials_per_domain", 3, limit(func(c *Config) *int { return &c.Eligibility.TrialsPerDomain })},
+	{"eligibility.domain_window", "8760h", dur(func(c *Config) *time.Duration { return &c.Eligibility.DomainWindow })},
+	{"eligibility.exempt_domains", []string{}, domains(func(c *Config) *[]string { return &c.Eligibility.ExemptDomains })},
+	{"eligibility.block_disposable", true, boolean(func(c *Config) *bool { return &c.Eligibility.BlockDisposable })},
+	{"eligibility.disposable_add", []string{}, domains(func(c *Config) *[]string { return &c.Eligibility.DisposableAdd })},
+	{"eligibility.disposable_remove", []string{}, domains(func(c *Config) *[]string { return &c.Eligibility.DisposableRemove })},
+	{"eligibility.history_retention", "26280h", dur(func(c *Config) *time.Duration { return &c.Eligibility.HistoryRetention })},
+	{"eligibility.history_key", "", str(func(c *Config) *string { return &c.Eligibility.HistoryKey })},
+	{"eligibility.preflight_rate_limit", "30/m", func(c *Config, raw any) (err error) {
+		c.Eligibility.PreflightRateLimit, err = parseRateLimit(cast.ToString(raw))
+		return err
+	}},
+
 	{"turnstile.enabled", true, boolean(func(c *Config) *bool { return &c.Turnstile.Enabled })},
 	{"turnstile.secret", "", str(func(c *Config) *string { return &c.Turnstile.Secret })},
 	{"turnstile.verify_url", "https://challenges.cloudflare.com/turnstile/v0/siteverify", absoluteURL(func(c *Config) *string { return &c.Turnstile.VerifyURL })},
@@ -355,6 +370,34 @@ func parsePositiveDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q must be positive", s)
 	}
 	return d, nil
+}
+
+// limit parses a count whose 0 means no limit.
+func limit(field func(*Config) *int) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		n, err := cast.ToIntE(raw)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%v is not a whole number from 0 (no limit) up", raw)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// domains parses a list of e-mail domains, lower-cased; a domain is at
+// least one dot and no @.
+func domains(field func(*Config) *[]string) func(*Config, any) error {
+	return func(c *Config, raw any) error {
+		*field(c) = nil
+		for _, s := range list(raw) {
+			d := strings.ToLower(strings.TrimSuffix(s, "."))
+			if !strings.Contains(d, ".") || strings.ContainsAny(d, "@ /") {
+				return fmt.Errorf("%q is not a domain such as example.com", s)
+			}
+			*field(c) = append(*field(c), d)
+		}
+		return nil
+	}
 }
 
 func positiveInt(raw any) (int, error) {

@@ -71,7 +71,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 		return nil, err
 	}
 	d.river = client
-	if d.services, err = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics, Emails: d.metrics}); err != nil {
+	if d.services, err = services.New(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: clk, Jobs: client, Observer: d.metrics, Emails: d.metrics, Refusals: d.metrics}); err != nil {
 		return nil, err
 	}
 	d.metrics.SetWorkersEnabled(opts.Workers)
@@ -83,7 +83,7 @@ func New(cfg *config.Config, logger *slog.Logger, pool *pgxpool.Pool, clk clock.
 	jobs.Register(workers, jobs.Deps{
 		Lifecycle: d.services.Lifecycle, Signup: d.services.Signup, Outbox: d.services.Outbox,
 		Clock: clk, Observer: d.metrics, PendingPaymentTTL: cfg.Billing.PendingPaymentTTL,
-		OutboxRetention: cfg.Outbox.DeliveredRetention,
+		OutboxRetention: cfg.Outbox.DeliveredRetention, Eligibility: d.services.Eligibility,
 	})
 	if d.riverUI, err = newRiverUI(cfg.HTTP, client, logger); err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func newRiverUI(cfg config.HTTP, client *river.Client[pgx.Tx], logger *slog.Logg
 // newHandler is the HTTP API over the daemon's services. The metrics are
 // served on the API only when they have no listener of their own.
 func (d *Daemon) newHandler() http.Handler {
-	limits := httpapi.NewLimits(d.cfg.Signup.RateLimit, d.clock)
+	limits := httpapi.NewLimits(d.cfg.Signup.RateLimit, d.cfg.Eligibility.PreflightRateLimit, d.clock)
 	human := turnstile.New(&http.Client{Timeout: d.cfg.Turnstile.Timeout}, d.cfg.Turnstile)
 	var metricsOnAPI http.Handler
 	if d.cfg.HTTP.MetricsAddr == "" {
@@ -128,7 +128,7 @@ func (d *Daemon) newHandler() http.Handler {
 	s := d.services
 	return httpapi.NewServer(httpapi.Deps{
 		Logger: d.logger, Config: d.cfg,
-		Accounts: s.Accounts, Tokens: s.Tokens, Lifecycle: s.Lifecycle,
+		Accounts: s.Accounts, Tokens: s.Tokens, Lifecycle: s.Lifecycle, Eligibility: s.Eligibility,
 		Billing: s.Billing, Enterprise: s.Enterprise, Signup: s.Signup, WebhookEndpoints: s.Endpoints,
 		Limits: limits, Turnstile: human,
 		Ready: d.Ready, Metrics: metricsOnAPI, Observer: d.metrics,
@@ -159,12 +159,18 @@ func (d *Daemon) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Start mirrors webhooks.endpoints into the endpoint table, then starts the
+// Start mirrors webhooks.endpoints into the endpoint table, adds the
+// trials from before the eligibility history to it, then starts the
 // workers (if enabled), the River UI (if enabled) and the metrics
 // refresher.
 func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.services.Endpoints.SyncConfig(ctx); err != nil {
 		return err
+	}
+	if n, err := d.services.Eligibility.Backfill(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		d.logger.InfoContext(ctx, "eligibility history backfilled", "trials", n)
 	}
 	if d.riverUI != nil {
 		if err := d.riverUI.Start(ctx); err != nil {

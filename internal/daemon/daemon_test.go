@@ -69,6 +69,10 @@ func setupClocked(t *testing.T, w io.Writer, clk clock.Clock, configure ...func(
 	// The tests watch expiries through the trials' jobs, in River's events;
 	// TestSweepExpiresWithoutTheJob turns the sweeps back on.
 	cfg.Lifecycle.ExpirePoll = 0
+	// The tests give fred and the admin several trials each;
+	// withEligibilityRules turns the rules back on.
+	e := &cfg.Eligibility
+	e.OnePerAddress, e.ActivePerDomain, e.TrialsPerDomain = false, 0, 0
 	for _, c := range configure {
 		c(cfg)
 	}
@@ -93,6 +97,9 @@ func setupClocked(t *testing.T, w io.Writer, clk clock.Clock, configure ...func(
 	t.Cleanup(srv.Close)
 	return &testBundle{daemon: d, pool: pool, server: srv, admin: adminKey, user: userKey}
 }
+
+// withEligibilityRules sets the eligibility rules to the daemon's defaults.
+func withEligibilityRules(cfg *config.Config) { cfg.Eligibility = config.Default().Eligibility }
 
 // request is a JSON request to the daemon, with the API key when one is
 // given.

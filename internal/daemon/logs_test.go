@@ -67,6 +67,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	cfg.River.FetchPollInterval = 50 * time.Millisecond
 	// The expiry's job, and the logs of its run, are what this waits for.
 	cfg.Lifecycle.ExpirePoll = 0
+	// Its trials share one company domain.
+	cfg.Eligibility.ActivePerDomain, cfg.Eligibility.OnePerAddress = 0, false
 	var logs syncBuffer
 	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	stub := clock.NewStub(t0)

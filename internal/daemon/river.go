@@ -70,7 +70,7 @@ func newRiverClient(pool *pgxpool.Pool, s riverSetup) (*river.Client[pgx.Tx], er
 var pruneSchedule = cron.Every(time.Hour)
 
 // periodicJobs are the sweeps on lifecycle.reconcile_schedule, and the
-// outbox's hourly one. Only River's elected leader enqueues periodic jobs;
+// hourly ones of the outbox and of the eligibility history. Only River's elected leader enqueues periodic jobs;
 // the tick in the args makes each job unique per tick even across a leader
 // change.
 func periodicJobs(reconcileSchedule string, clk clock.Clock) ([]*river.PeriodicJob, error) {
@@ -90,6 +90,9 @@ func periodicJobs(reconcileSchedule string, clk clock.Clock) ([]*river.PeriodicJ
 		river.NewPeriodicJob(utcSchedule{pruneSchedule}, func() (river.JobArgs, *river.InsertOpts) {
 			return jobargs.PruneOutbox{V: jobargs.Version, Tick: tick()}, unique
 		}, &river.PeriodicJobOpts{ID: jobargs.KindPruneOutbox}),
+		river.NewPeriodicJob(utcSchedule{pruneSchedule}, func() (river.JobArgs, *river.InsertOpts) {
+			return jobargs.PruneEligibility{V: jobargs.Version, Tick: tick()}, unique
+		}, &river.PeriodicJobOpts{ID: jobargs.KindPruneEligibility}),
 	}, nil
 }
 

@@ -180,7 +180,7 @@ func TestCredentialRules(t *testing.T) {
 
 func TestListUserTrials(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 	fred := b.addUser(t, "fred")
 	path := "/v1/api/users/" + strconv.FormatInt(fred.id, 10) + "/trials"
 	if r := b.as(t, "GET", path, creds{header: fred.jwt}, ""); r.status != http.StatusOK || len(r.body["trials"].([]any)) != 0 {

@@ -70,7 +70,7 @@ func TestBillingCallbackActivatesPlan(t *testing.T) {
 
 func TestBillingCallbackUpgradesOrganization(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 	if r := b.post(t, "/v1/api/user/trial", `{}`); r.status != http.StatusOK {
 		t.Fatal(r.body)
 	}

@@ -294,7 +294,7 @@ func purgeTrial(t *testing.T, b *testBundle, id int64) {
 // from their history, and a purged trial's id finds it there.
 func TestConsolePurgedFilter(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 	var ids []int64
 	for range 2 {
 		r := b.post(t, "/v1/api/admin/trials", `{"userId":1,"expirationDate":"2026-07-01T00:00:00Z"}`)

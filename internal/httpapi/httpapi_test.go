@@ -56,7 +56,7 @@ type testBundle struct {
 // services the daemon wires, on an insert-only River client. The handler's
 // own dependencies are listed here rather than taken from the daemon, which
 // imports this package.
-func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server {
+func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle, opts ...func(*config.Config)) *httptest.Server {
 	t.Helper()
 	b.clock = clock.NewStub(t0)
 	b.metrics = metrics.New()
@@ -71,13 +71,16 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 	cfg.Webhooks.AllowPrivateNetworks = true
 	cfg.Webhooks.RetrySchedule = []time.Duration{time.Second}
 	cfg.Turnstile = config.Turnstile{Enabled: true, Secret: "ts-secret", VerifyURL: fakeSiteverify(t), Timeout: 2 * time.Second}
+	for _, o := range opts {
+		o(cfg)
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: b.clock, Passwords: b.passwords})
+	s, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: logger, Pool: pool, Clock: b.clock, Passwords: b.passwords, Refusals: b.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.tokens, b.services = s.Tokens, s
-	b.limits = httpapi.NewLimits(cfg.Signup.RateLimit, b.clock)
+	b.limits = httpapi.NewLimits(cfg.Signup.RateLimit, cfg.Eligibility.PreflightRateLimit, b.clock)
 	h := httpapi.NewServer(httpapi.Deps{
 		Turnstile: turnstile.New(&http.Client{Timeout: cfg.Turnstile.Timeout}, cfg.Turnstile),
 		Logger:    logger, Config: cfg,
@@ -86,6 +89,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle) *httptest.Server
 		Limits:   b.limits,
 
 		Lifecycle:        s.Lifecycle,
+		Eligibility:      s.Eligibility,
 		Billing:          s.Billing,
 		Enterprise:       s.Enterprise,
 		Signup:           s.Signup,
@@ -125,16 +129,25 @@ func fakeSiteverify(t *testing.T) string {
 	return siteverify.URL
 }
 
-func setup(t *testing.T) *testBundle {
+// setup is newServer on a database of the test's own, with an admin
+// (admin@acme.example) and its API key; opts adjust the config.
+func setup(t *testing.T, opts ...func(*config.Config)) *testBundle {
 	t.Helper()
 	b := &testBundle{pool: testdb.New(t)}
-	b.server = newServer(t, b.pool, b)
+	b.server = newServer(t, b.pool, b, opts...)
 	_, key, err := accounts.New(b.pool, clock.NewStub(t0), b.passwords).CreateAdmin(context.Background(), "admin", "admin@acme.example", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.admin = key
 	return b
+}
+
+// manyTrials turns the eligibility rules off, for a test of what admins
+// do with several trials of one user (eligibility_test.go has the rules).
+func manyTrials(cfg *config.Config) {
+	e := &cfg.Eligibility
+	e.OnePerAddress, e.ActivePerDomain, e.TrialsPerDomain = false, 0, 0
 }
 
 type response struct {
@@ -195,7 +208,7 @@ func TestStartTrialValidation(t *testing.T) {
 
 func TestStartTrialAnswer(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 
 	// An offset date is normalised to UTC and truncated to milliseconds;
 	// unknown fields are ignored; an allowed origin and the query are kept.
@@ -315,7 +328,7 @@ func (b *testBundle) call(t *testing.T, method, path, key, body string) response
 
 func TestAdminTrialOperations(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 	if r := b.post(t, "/v1/api/user/trial", `{"expirationDate":"2026-07-11T09:30:00Z"}`); r.status != http.StatusOK {
 		t.Fatalf("create: %d %v", r.status, r.body)
 	}
@@ -405,7 +418,7 @@ func TestAdminRoutesRefuseNonAdmins(t *testing.T) {
 
 func TestAdminUpcoming(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, manyTrials)
 	for _, body := range []string{`{"expirationDate":"2026-07-01T11:40:00Z"}`, `{"expirationDate":"2026-07-01T11:50:00Z"}`, `{"expirationDate":"2026-07-09T00:00:00Z"}`} {
 		if r := b.post(t, "/v1/api/user/trial", body); r.status != http.StatusOK {
 			t.Fatal(r.body)

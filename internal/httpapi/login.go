@@ -40,11 +40,17 @@ type Limits struct {
 	// ExtensionPerUser and ExtensionPerOrganization limit trial extension
 	// requests, each of which becomes an event and a webhook delivery.
 	ExtensionPerUser, ExtensionPerOrganization *ratelimit.Limiter
+	// Preflight limits anonymous eligibility pre-flights per client
+	// address (eligibility.preflight_rate_limit): a sign-up form asks as
+	// its user types, a scraper asks for a whole list.
+	Preflight *ratelimit.Limiter
 }
 
-// NewLimits returns a limiter of rate for each purpose.
-func NewLimits(rate config.RateLimit, clk clock.Clock) Limits {
+// NewLimits returns a limiter of rate for each purpose, and of preflight
+// for the eligibility pre-flight.
+func NewLimits(rate, preflight config.RateLimit, clk clock.Clock) Limits {
 	return Limits{
+		Preflight:      ratelimit.New(preflight, clk),
 		LoginPerClient: ratelimit.New(rate, clk), LoginPerAccount: ratelimit.New(rate, clk),
 		Signup: ratelimit.New(rate, clk), Activation: ratelimit.New(rate, clk), ActivationCodes: ratelimit.New(rate, clk),
 		ExtensionPerUser: ratelimit.New(rate, clk), ExtensionPerOrganization: ratelimit.New(rate, clk),

@@ -13,6 +13,7 @@ import (
 	"github.com/trialsd/trialsd/internal/billing"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -32,6 +33,8 @@ type Deps struct {
 	Enterprise *enterprise.Service
 	Signup     *signup.Service
 	Lifecycle  *lifecycle.Service
+	// Eligibility answers the pre-flight and the admins' grants.
+	Eligibility *eligibility.Service
 	// WebhookEndpoints manages the webhook endpoints (admin routes).
 	WebhookEndpoints *outbox.Endpoints
 	// Ready reports why the daemon cannot serve (database away, migrations

@@ -141,7 +141,7 @@ func TestSignupRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for i := range 10 {
-		if r := b.call(t, "POST", signupPath, "", signupBody(t, map[string]any{"username": "user" + strconv.Itoa(i) + "x", "email": "u" + strconv.Itoa(i) + "@acme.example"})); r.status != http.StatusOK {
+		if r := b.call(t, "POST", signupPath, "", signupBody(t, map[string]any{"username": "user" + strconv.Itoa(i) + "x", "email": "u@acme" + strconv.Itoa(i) + ".example"})); r.status != http.StatusOK {
 			t.Fatalf("signup %d: %d %v", i+1, r.status, r.body)
 		}
 	}

@@ -55,6 +55,7 @@ const (
 	KindAdvanceTestClock  = "test_clock.advance"
 	KindPruneOutbox       = "outbox.prune"
 	KindNotifyTrial       = "trial.notify"
+	KindPruneEligibility  = "eligibility.prune"
 )
 
 // QueueOutbox delivers webhooks, so a slow receiver never holds up a
@@ -258,5 +259,21 @@ func (PruneOutbox) Kind() string { return KindPruneOutbox }
 
 // InsertOpts puts the sweep on the maintenance queue.
 func (PruneOutbox) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
+}
+
+// PruneEligibility is the hourly sweep that forgets the trial tombstones
+// older than eligibility.history_retention. Tick is the minute of the cron
+// activation that enqueued it.
+type PruneEligibility struct {
+	V    int       `json:"v"`
+	Tick time.Time `json:"tick" river:"unique"`
+}
+
+// Kind names the job in river_job.
+func (PruneEligibility) Kind() string { return KindPruneEligibility }
+
+// InsertOpts puts the sweep on the maintenance queue.
+func (PruneEligibility) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 3}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/jobargs"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -40,6 +41,8 @@ type Deps struct {
 	PendingPaymentTTL time.Duration
 	// OutboxRetention is outbox.delivered_retention.
 	OutboxRetention time.Duration
+	// Eligibility prunes the trial tombstones.
+	Eligibility *eligibility.Service
 }
 
 // Register adds every worker to workers.
@@ -55,6 +58,19 @@ func Register(workers *river.Workers, d Deps) {
 	river.AddWorker(workers, &AdvanceTestClockWorker{svc: d.Lifecycle})
 	river.AddWorker(workers, &RemoveUnpaidSignupsWorker{signup: d.Signup, ttl: d.PendingPaymentTTL, obs: d.Observer})
 	river.AddWorker(workers, &PruneOutboxWorker{deliverer: d.Outbox, retention: d.OutboxRetention})
+	river.AddWorker(workers, &PruneEligibilityWorker{rules: d.Eligibility})
+}
+
+// PruneEligibilityWorker forgets the trial tombstones past their retention.
+type PruneEligibilityWorker struct {
+	river.WorkerDefaults[jobargs.PruneEligibility]
+	rules *eligibility.Service
+}
+
+// Work sweeps once.
+func (w *PruneEligibilityWorker) Work(ctx context.Context, _ *river.Job[jobargs.PruneEligibility]) error {
+	_, err := w.rules.Prune(ctx)
+	return err
 }
 
 // PruneOutboxWorker deletes the messages delivered longer ago than the

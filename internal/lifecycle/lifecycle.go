@@ -19,6 +19,7 @@ import (
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/outbox"
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/wire"
@@ -36,6 +37,8 @@ type Service struct {
 	observer   Observer
 	clocks     config.TestClocks
 	notices    *Notices
+	// eligibility is nil when no rules apply.
+	eligibility *eligibility.Service
 }
 
 // Deps are what the lifecycle service works with.
@@ -58,6 +61,9 @@ type Deps struct {
 	Observer Observer
 	// Notices are the e-mails to a trial's people; nil: none are sent.
 	Notices *Notices
+	// Eligibility are the rules every trial start is checked against, in
+	// its transaction; nil: none (a test of other rules).
+	Eligibility *eligibility.Service
 }
 
 // Activation sends a user a new activation code, in the caller's
@@ -71,7 +77,7 @@ func New(d Deps) *Service {
 	return &Service{
 		pool: d.Pool, jobs: d.Jobs, clock: d.Clock, cfg: d.Config, logger: d.Logger,
 		webhooks: d.Webhooks, activation: d.Activation, observer: d.Observer,
-		clocks: d.TestClocks, notices: d.Notices,
+		clocks: d.TestClocks, notices: d.Notices, eligibility: d.Eligibility,
 	}
 }
 

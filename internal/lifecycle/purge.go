@@ -41,7 +41,7 @@ func (s *Service) Purge(ctx context.Context, orgID int64, purgeAt time.Time, cau
 				return err
 			}
 		}
-		if err := c.q.PurgeOrganization(ctx, orgID); err != nil {
+		if err := c.q.PurgeOrganization(ctx, orgID, c.now); err != nil {
 			return err
 		}
 		res = Result{Outcome: Applied, Due: purgeAt, At: c.now}

@@ -67,7 +67,7 @@ func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartT
 		if err != nil {
 			return err
 		}
-		if err := c.updateContact(ctx, user, req); err != nil {
+		if user, err = c.updateContact(ctx, user, req); err != nil {
 			return err
 		}
 		started, err = c.startTrial(ctx, user, req, t)
@@ -139,9 +139,14 @@ func (c *change) terms(req StartTrialRequest) (trialTerms, error) {
 	return t, nil
 }
 
-// startTrial creates the trial organization with user as its admin, the
-// trial, its first event and its schedule.
+// startTrial creates, once the eligibility rules let user's address
+// through, the trial organization with user as its admin, the trial, its
+// eligibility history, its first event and its schedule.
 func (c *change) startTrial(ctx context.Context, user domain.User, req StartTrialRequest, terms trialTerms) (StartedTrial, error) {
+	admission, err := c.s.eligibility.Admit(ctx, c.q, user.Email, c.now)
+	if err != nil {
+		return StartedTrial{}, err
+	}
 	orgName := firstNonEmpty(req.OrganizationName, req.Name, &user.Name, &user.Username)
 	org, err := c.q.InsertOrganization(ctx, store.NewOrganization{Name: orgName, Trial: true, EnterpriseFeatures: true, Now: c.now})
 	if err != nil {
@@ -162,9 +167,14 @@ func (c *change) startTrial(ctx context.Context, user domain.User, req StartTria
 	if err != nil {
 		return StartedTrial{}, err
 	}
-	if err := c.record(ctx, trial, domain.EventCreated, map[string]any{
-		"expirationDate": terms.expiration, "organizationId": org.ID, "selfService": selfService,
-	}); err != nil {
+	if err := c.s.eligibility.Record(ctx, c.q, admission, trial.ID, c.now); err != nil {
+		return StartedTrial{}, err
+	}
+	data := map[string]any{"expirationDate": terms.expiration, "organizationId": org.ID, "selfService": selfService}
+	if g := admission.Grant; g != nil {
+		data["eligibilityGrant"] = map[string]any{"id": g.ID, "grantedBy": g.GrantedBy, "note": g.Note}
+	}
+	if err := c.record(ctx, trial, domain.EventCreated, data); err != nil {
 		return StartedTrial{}, err
 	}
 	if err := c.schedule(ctx, trial, nil); err != nil {
@@ -174,9 +184,9 @@ func (c *change) startTrial(ctx context.Context, user domain.User, req StartTria
 }
 
 // updateContact replaces the user's e-mail and name with the request's,
-// when given and different. A new address is unverified: its owner gets a
-// code to verify it.
-func (c *change) updateContact(ctx context.Context, user domain.User, req StartTrialRequest) error {
+// when given and different, and returns the user as updated. A new
+// address is unverified: its owner gets a code to verify it.
+func (c *change) updateContact(ctx context.Context, user domain.User, req StartTrialRequest) (domain.User, error) {
 	email, name := user.Email, user.Name
 	if req.Email != nil && *req.Email != "" {
 		email = *req.Email
@@ -185,14 +195,21 @@ func (c *change) updateContact(ctx context.Context, user domain.User, req StartT
 		name = *req.Name
 	}
 	if email == user.Email && name == user.Name {
-		return nil
+		return user, nil
 	}
-	err := c.q.UpdateUserContact(ctx, user.ID, email, name, c.now)
-	if err != nil || strings.EqualFold(email, user.Email) || c.s.activation == nil {
-		return err
+	if err := c.q.UpdateUserContact(ctx, user.ID, email, name, c.now); err != nil {
+		return domain.User{}, err
 	}
-	user.Email, user.Name, user.EmailVerified = email, name, false
-	return c.s.activation.SendCodeTx(ctx, c.tx, user)
+	changed := !strings.EqualFold(email, user.Email)
+	user.Email, user.Name = email, name
+	if !changed {
+		return user, nil
+	}
+	user.EmailVerified = false
+	if c.s.activation == nil {
+		return user, nil
+	}
+	return user, c.s.activation.SendCodeTx(ctx, c.tx, user)
 }
 
 // ValidStart is a start-trial request that passed ValidateStart: what

@@ -29,6 +29,7 @@ type Metrics struct {
 	repairs       *prometheus.CounterVec
 	outbox        *prometheus.CounterVec
 	emails        *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 	unpaid        prometheus.Counter
 
 	started       *prometheus.CounterVec
@@ -67,7 +68,7 @@ func New() *Metrics {
 	m.collectors = []prometheus.Collector{
 		m.jobsWorked, m.jobDuration, m.jobs, m.oldestAvailable, m.leader, m.workers, m.queueErrors,
 		m.httpRequests, m.httpDuration, m.httpInFlight, m.signups, m.ready,
-		m.trialGauges, m.ending, m.deletions, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.emails, m.unpaid,
+		m.trialGauges, m.ending, m.deletions, m.refreshErrors, m.transitions, m.lag, m.repairs, m.outbox, m.emails, m.refusals, m.unpaid,
 		m.started, m.converted, m.changes, m.timeToConvert,
 	}
 	m.registry.MustRegister(m.collectors...)
@@ -115,6 +116,10 @@ func (m *Metrics) defineTrialMetrics() {
 		Name: "trialsd_emails_total",
 		Help: "Trial notice e-mails (welcome, ending, expired, deletion_warning, deleted, upgraded) by template and outcome: delivered (the relay took it), logged (email.sender is log), failed (refused, or no attempt left).",
 	}, []string{"template", "outcome"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "trialsd_trial_refusals_total",
+		Help: "Trial starts the eligibility rules refused, by reason: address_used (the address had its trial), domain_active, domain_limit (the company domain's limits), disposable.",
+	}, []string{"reason"})
 	m.unpaid = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trialsd_unpaid_signups_removed_total",
 		Help: "Professional sign-ups removed for not paying within billing.pending_payment_ttl.",
@@ -217,6 +222,11 @@ func (m *Metrics) OutboxDelivery(channel, outcome string) {
 // Email counts one trial notice e-mail sent or failed for good.
 func (m *Metrics) Email(template, outcome string) {
 	m.emails.WithLabelValues(template, outcome).Inc()
+}
+
+// TrialRefused counts one trial start the eligibility rules refused.
+func (m *Metrics) TrialRefused(reason string) {
+	m.refusals.WithLabelValues(reason).Inc()
 }
 
 // UnpaidSignupsRemoved counts removed unpaid sign-ups.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/trialsd/trialsd/internal/domain"
 	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/jobargs"
 )
@@ -26,7 +27,7 @@ var (
 	jobKinds = []string{
 		jobargs.KindExpireTrial, jobargs.KindRemindTrial, jobargs.KindDeleteTrial, jobargs.KindPurgeOrganization,
 		jobargs.KindReconcileTrials, jobargs.KindDeliverOutbox, jobargs.KindRemoveUnpaid, jobargs.KindPruneOutbox,
-		jobargs.KindNotifyTrial,
+		jobargs.KindNotifyTrial, jobargs.KindPruneEligibility,
 	}
 	jobOutcomes = []string{"completed", "snoozed", "cancelled", "failed"}
 	// queues are River's queues; jobStates the states trialsd_jobs
@@ -71,6 +72,9 @@ func (m *Metrics) startAtZero() {
 		for _, outcome := range []string{"delivered", "logged", "failed"} {
 			m.emails.WithLabelValues(template, outcome)
 		}
+	}
+	for _, reason := range domain.RefusalReasons {
+		m.refusals.WithLabelValues(reason)
 	}
 	for _, kind := range signupKinds {
 		for _, outcome := range signupOutcomes {

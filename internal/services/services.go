@@ -19,6 +19,7 @@ import (
 	"github.com/trialsd/trialsd/internal/billing"
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/enterprise"
 	"github.com/trialsd/trialsd/internal/lifecycle"
@@ -41,6 +42,9 @@ type Deps struct {
 	// Emails hears of each trial notice sent or failed (the daemon's
 	// metrics); nil: nobody.
 	Emails outbox.EmailObserver
+	// Refusals hears of each trial start the eligibility rules refused
+	// (the daemon's metrics); nil: nobody.
+	Refusals eligibility.Observer
 	// Passwords hashes and checks passwords; nil: the daemon's,
 	// accounts.NewPasswords. Tests of what is not about hashing pass
 	// accounts.NewTestPasswords.
@@ -62,6 +66,9 @@ type Services struct {
 	Outbox   *outbox.Deliverer
 	// Endpoints are the webhook endpoints, managed by admins at run time.
 	Endpoints *outbox.Endpoints
+	// Eligibility are the rules of who may start a trial, with the
+	// admins' grants and the pre-flight.
+	Eligibility *eligibility.Service
 }
 
 // New wires the services on d. It starts nothing and touches no database;
@@ -82,9 +89,14 @@ func New(d Deps) (*Services, error) {
 	}
 	writer := outbox.NewWriter(d.Jobs, cfg.Email.MaxAttempts)
 	codes := signup.NewCodes(d.Clock, writer)
+	rules := eligibility.New(eligibility.Deps{
+		Pool: d.Pool, Clock: d.Clock, Config: cfg.Eligibility, FreeEmailDomains: cfg.Signup.FreeEmailDomains,
+		JWTSecret: cfg.Auth.JWTSecret, Logger: d.Logger, Observer: d.Refusals,
+	})
 	lc := lifecycle.New(lifecycle.Deps{
 		Pool: d.Pool, Jobs: d.Jobs, Clock: d.Clock, Config: cfg.Lifecycle, Logger: d.Logger,
 		Webhooks: writer, Activation: codes, Observer: d.Observer, TestClocks: cfg.TestClocks, Notices: notices,
+		Eligibility: rules,
 	})
 	signups := signup.New(signup.Deps{
 		Pool: d.Pool, Clock: d.Clock, Codes: codes, Lifecycle: lc, Passwords: pw,
@@ -105,7 +117,8 @@ func New(d Deps) (*Services, error) {
 			Pool: d.Pool, Clock: d.Clock, Writer: writer, Mail: mail,
 			Config: cfg.Webhooks, Logger: d.Logger, Emails: d.Emails,
 		}),
-		Endpoints: outbox.NewEndpoints(d.Pool, d.Clock, cfg.Webhooks, writer),
+		Endpoints:   outbox.NewEndpoints(d.Pool, d.Clock, cfg.Webhooks, writer),
+		Eligibility: rules,
 	}, nil
 }
 

@@ -109,10 +109,11 @@ func (q *Queries) UndeleteOrganization(ctx context.Context, id int64) error {
 	return nil
 }
 
-// PurgeOrganization erases an organization; its projects, memberships and
-// trials go with it (ON DELETE CASCADE).
-func (q *Queries) PurgeOrganization(ctx context.Context, id int64) error {
-	if err := q.gen.PurgeOrganization(ctx, id); err != nil {
+// PurgeOrganization erases an organization now; its projects, memberships
+// and trials go with it (ON DELETE CASCADE), and each trial's eligibility
+// history becomes its tombstone.
+func (q *Queries) PurgeOrganization(ctx context.Context, id int64, now time.Time) error {
+	if err := q.gen.PurgeOrganization(ctx, dbsqlc.PurgeOrganizationParams{ID: id, Now: now}); err != nil {
 		return fmt.Errorf("purging organization %d: %w", id, err)
 	}
 	return nil

@@ -12,12 +12,15 @@
 //  2. a test clock: an advance's step, a clock's deletion and a trial
 //     created on the clock lock it; a transition of one of its trials only
 //     reads it, after locking the trial;
-//  3. trials, in id order: a transition's own trial first, then the ones an
+//  3. a company domain's eligibility (LockEligibilityDomain, an advisory
+//     lock): a trial start takes it after its user and its test clock,
+//     before counting the domain's trials and creating its own;
+//  4. trials, in id order: a transition's own trial first, then the ones an
 //     expiry batch claims (SKIP LOCKED, so the claim never waits);
-//  4. the organizations of those trials, in id order; an operation on a
+//  5. the organizations of those trials, in id order; an operation on a
 //     whole organization locks its trials first (LockOrganization), even
 //     when it starts from the organization;
-//  5. everything else the transaction writes: projects, memberships,
+//  6. everything else the transaction writes: projects, memberships,
 //     enterprises, idempotency records, events, the outbox and River's
 //     jobs (through River's API), each only under the lock of the trial or
 //     organization it belongs to.

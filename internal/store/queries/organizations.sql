@@ -28,8 +28,16 @@ UPDATE organizations SET purge_job_id = @purge_job_id WHERE id = @id;
 UPDATE organizations SET deleted_at = NULL, purge_at = NULL, purge_job_id = NULL WHERE id = @id;
 
 -- name: PurgeOrganization :exec
--- Its projects, memberships and trials go with it (ON DELETE CASCADE).
-DELETE FROM organizations WHERE id = @id;
+-- Its projects, memberships and trials go with it (ON DELETE CASCADE);
+-- each trial's eligibility history becomes its tombstone, with its dates
+-- and its state at the purge.
+WITH tombstones AS (
+    UPDATE eligibility_history h
+    SET purged_at = @now::timestamptz, outcome = t.state, expired_at = t.expired_date, deleted_at = t.deleted_date
+    FROM trials t
+    WHERE t.organization_id = @id::bigint AND h.trial_id = t.id
+)
+DELETE FROM organizations o WHERE o.id = @id::bigint;
 
 -- name: SetEnterpriseFeaturesOf :exec
 -- Locks the organizations in id order, as the lock order asks (an UPDATE

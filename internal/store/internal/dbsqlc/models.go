@@ -21,6 +21,43 @@ type ApiKey struct {
 	RevokedAt *time.Time
 }
 
+type EligibilityBackfill struct {
+	UpTo int64
+}
+
+type EligibilityDomain struct {
+	Domain      string
+	ActiveLimit int32
+	TrialsLimit int32
+	Note        string
+	SetBy       string
+	SetAt       time.Time
+}
+
+type EligibilityGrant struct {
+	ID          int64
+	AddressHash []byte
+	Domain      *string
+	Subject     string
+	Note        string
+	GrantedBy   string
+	GrantedAt   time.Time
+	TrialID     *int64
+	UsedAt      *time.Time
+}
+
+type EligibilityHistory struct {
+	TrialID     int64
+	AddressHash []byte
+	Domain      string
+	StartedAt   time.Time
+	GrantID     *int64
+	ExpiredAt   *time.Time
+	DeletedAt   *time.Time
+	PurgedAt    *time.Time
+	Outcome     *string
+}
+
 type Enterprise struct {
 	ID                    int64
 	PublicID              string

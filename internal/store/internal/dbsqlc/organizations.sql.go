@@ -108,12 +108,25 @@ func (q *Queries) OrganizationIDByPublicID(ctx context.Context, publicID string)
 }
 
 const purgeOrganization = `-- name: PurgeOrganization :exec
-DELETE FROM organizations WHERE id = $1
+WITH tombstones AS (
+    UPDATE eligibility_history h
+    SET purged_at = $2::timestamptz, outcome = t.state, expired_at = t.expired_date, deleted_at = t.deleted_date
+    FROM trials t
+    WHERE t.organization_id = $1::bigint AND h.trial_id = t.id
+)
+DELETE FROM organizations o WHERE o.id = $1::bigint
 `
 
-// Its projects, memberships and trials go with it (ON DELETE CASCADE).
-func (q *Queries) PurgeOrganization(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, purgeOrganization, id)
+type PurgeOrganizationParams struct {
+	ID  int64
+	Now time.Time
+}
+
+// Its projects, memberships and trials go with it (ON DELETE CASCADE);
+// each trial's eligibility history becomes its tombstone, with its dates
+// and its state at the purge.
+func (q *Queries) PurgeOrganization(ctx context.Context, arg PurgeOrganizationParams) error {
+	_, err := q.db.Exec(ctx, purgeOrganization, arg.ID, arg.Now)
 	return err
 }
 

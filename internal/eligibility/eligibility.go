@@ -1,0 +1,274 @@
+// Package eligibility decides who may start a trial: one trial ever per
+// person (their normalized address), a company domain's limits (active at
+// once, started within a window), no disposable addresses, and the admins'
+// grants that lift them. The lifecycle asks Admit in the transaction that
+// creates a trial, so twenty parallel sign-ups from one company cannot all
+// pass; the history it writes outlives the trial (a tombstone after the
+// purge), so deleting an account is no way to a second trial.
+package eligibility
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/clock"
+	"github.com/trialsd/trialsd/internal/config"
+	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/logging"
+	"github.com/trialsd/trialsd/internal/store"
+)
+
+// refusals are each reason's error: its v2 name and what the person
+// should do. None names anybody else's address or account.
+var refusals = map[string]struct{ name, message string }{
+	domain.RefusedAddressUsed: {"TrialAlreadyUsed",
+		"This e-mail address has already had an enterprise trial; contact sales to continue."},
+	domain.RefusedDomainActive: {"CompanyTrialActive",
+		"Your company already has an active trial; ask its admin to add you, or contact sales."},
+	domain.RefusedDomainLimit: {"CompanyTrialLimit",
+		"Your company has had all the trials it can have for now; contact sales to continue."},
+	domain.RefusedDisposable: {"DisposableEmail",
+		"Please use your company e-mail address; disposable addresses cannot start a trial."},
+}
+
+// GenericRefusal is what an anonymous pre-flight answers for any refusal.
+const GenericRefusal = "This address cannot start a trial; contact sales to continue."
+
+// Refusal is the error of a refused trial start: a conflict, named for v2.
+func Refusal(reason string) error {
+	r := refusals[reason]
+	return apperr.WithReason(apperr.Conflict, r.name, "%s", r.message)
+}
+
+// ReasonOf returns the refusal reason of err, or "" when err is no refusal.
+func ReasonOf(err error) string {
+	name := apperr.ReasonOf(err)
+	for reason, r := range refusals {
+		if r.name == name {
+			return reason
+		}
+	}
+	return ""
+}
+
+// Observer hears of each refusal (the daemon's metrics).
+type Observer interface {
+	TrialRefused(reason string)
+}
+
+// Deps are what the rules are built on.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Clock  clock.Clock
+	Config config.Eligibility
+	// FreeEmailDomains are no company's: the domain limits skip them
+	// (signup.free_email_domains).
+	FreeEmailDomains []string
+	// JWTSecret keys the addresses' hash when Config.HistoryKey is empty.
+	JWTSecret string
+	Logger    *slog.Logger
+	// Observer hears of refusals; nil: nobody.
+	Observer Observer
+}
+
+// Service holds the rules and the admins' operations on them.
+type Service struct {
+	pool       *pgxpool.Pool
+	clock      clock.Clock
+	cfg        config.Eligibility
+	free       map[string]bool
+	exempt     map[string]bool
+	disposable map[string]bool
+	key        []byte
+	logger     *slog.Logger
+	observer   Observer
+}
+
+// New returns the eligibility rules of d.
+func New(d Deps) *Service {
+	secret := d.Config.HistoryKey
+	if secret == "" {
+		secret = d.JWTSecret
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("trialsd eligibility history v1"))
+	s := &Service{
+		pool: d.Pool, clock: d.Clock, cfg: d.Config, key: mac.Sum(nil), logger: d.Logger, observer: d.Observer,
+		free: set(d.FreeEmailDomains), exempt: set(d.Config.ExemptDomains),
+		disposable: map[string]bool{},
+	}
+	if d.Config.BlockDisposable {
+		s.disposable = disposableDomains(d.Config.DisposableAdd, d.Config.DisposableRemove)
+	}
+	return s
+}
+
+func set(items []string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, it := range items {
+		m[it] = true
+	}
+	return m
+}
+
+// hash is the keyed hash of a normalized address, all the history keeps
+// of it.
+func (s *Service) hash(a Address) []byte {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(a.Normalized))
+	return mac.Sum(nil)
+}
+
+// Limits are the domain limits that apply to one company domain; 0 is no
+// limit.
+type Limits struct {
+	Active, Trials int
+	Window         time.Duration
+	// Source says where they come from: "default", "exempt" (config),
+	// "free-mail" (no company's), or "admin" (set through the API).
+	Source string
+}
+
+// limits are the domain limits of company: an admin's own, else none for
+// an exempt or free-mail domain, else the configured ones.
+func (s *Service) limits(ctx context.Context, q *store.Queries, company string) (Limits, error) {
+	l := Limits{Active: s.cfg.ActivePerDomain, Trials: s.cfg.TrialsPerDomain, Window: s.cfg.DomainWindow, Source: "default"}
+	own, err := q.EligibilityDomainLimits(ctx, company)
+	switch {
+	case err == nil:
+		l.Active, l.Trials, l.Source = own.Active, own.Trials, "admin"
+	case !errors.Is(err, store.ErrNotFound):
+		return Limits{}, err
+	case s.exempt[company]:
+		l.Active, l.Trials, l.Source = 0, 0, "exempt"
+	case s.free[company]:
+		l.Active, l.Trials, l.Source = 0, 0, "free-mail"
+	}
+	return l, nil
+}
+
+// Verdict is what the rules say of one address now.
+type Verdict struct {
+	Address Address
+	// Reason is the first rule that refuses, "" when none does.
+	Reason string
+	Limits Limits
+	Counts store.EligibilityCounts
+}
+
+// judge applies the rules to a's counts, cheapest first; withAddress
+// includes the rule of the address itself.
+func (s *Service) judge(ctx context.Context, q *store.Queries, a Address, now time.Time, withAddress bool) (Verdict, error) {
+	v := Verdict{Address: a}
+	if isListed(s.disposable, a.Host) {
+		v.Reason = domain.RefusedDisposable
+		return v, nil
+	}
+	var err error
+	if v.Limits, err = s.limits(ctx, q, a.Company); err != nil {
+		return Verdict{}, err
+	}
+	var h []byte
+	if withAddress {
+		h = s.hash(a)
+	}
+	if v.Counts, err = q.EligibilityCounts(ctx, h, a.Company, now.Add(-v.Limits.Window)); err != nil {
+		return Verdict{}, err
+	}
+	switch {
+	case withAddress && s.cfg.OnePerAddress && v.Counts.AddressTrials > 0:
+		v.Reason = domain.RefusedAddressUsed
+	case v.Limits.Active > 0 && v.Counts.DomainActive >= v.Limits.Active:
+		v.Reason = domain.RefusedDomainActive
+	case v.Limits.Trials > 0 && v.Counts.DomainRecent >= v.Limits.Trials:
+		v.Reason = domain.RefusedDomainLimit
+	}
+	return v, nil
+}
+
+// off says no rule is on: no trial start is checked (nor waits for its
+// domain's lock), and an admin's own limits for a domain are not applied
+// either; the history is still written.
+func (s *Service) off() bool {
+	c := s.cfg
+	return !c.OnePerAddress && c.ActivePerDomain == 0 && c.TrialsPerDomain == 0 && !c.BlockDisposable
+}
+
+// domainRule says reason is one of the domain's limits, which a grant to
+// the domain lifts; a grant to the address lifts every rule.
+func domainRule(reason string) bool {
+	return slices.Contains([]string{domain.RefusedDomainActive, domain.RefusedDomainLimit}, reason)
+}
+
+// Admission is a trial start the rules let through, to be recorded with
+// the trial it admitted.
+type Admission struct {
+	hash    []byte
+	company string
+	// Grant is the admin's grant the start used; nil: the rules passed.
+	Grant *Grant
+}
+
+// Admit checks a trial start for the address email (valid), at now (the
+// trial's clock), in q's transaction: it locks the company domain's
+// starts until that transaction ends, applies the rules and, when one
+// refuses, uses an admin's grant that lifts it, or returns the Refusal.
+// Record the trial it admits with Record in the same transaction. A nil
+// Service admits everyone.
+func (s *Service) Admit(ctx context.Context, q *store.Queries, email string, now time.Time) (Admission, error) {
+	a := Normalize(email)
+	if s == nil {
+		return Admission{}, nil
+	}
+	adm := Admission{hash: s.hash(a), company: a.Company}
+	if s.off() {
+		return adm, nil
+	}
+	if err := q.LockEligibilityDomain(ctx, a.Company); err != nil {
+		return Admission{}, err
+	}
+	v, err := s.judge(ctx, q, a, now, true)
+	if err != nil {
+		return Admission{}, err
+	}
+	if v.Reason == "" {
+		return adm, nil
+	}
+	g, ok, err := q.ClaimEligibilityGrant(ctx, store.GrantClaim{
+		AddressHash: adm.hash, Domain: a.Company, DomainGrants: domainRule(v.Reason), Now: now,
+	})
+	if err != nil {
+		return Admission{}, err
+	}
+	if ok {
+		granted := grantOf(g)
+		adm.Grant = &granted
+		return adm, nil
+	}
+	s.logger.InfoContext(ctx, "trial refused", "reason", v.Reason, "email", logging.MaskEmail(email), "domain", a.Company)
+	if s.observer != nil {
+		s.observer.TrialRefused(v.Reason)
+	}
+	return Admission{}, Refusal(v.Reason)
+}
+
+// Record writes the trial Admit admitted, started at startedAt, to the
+// history, in the same transaction; a nil Service records nothing.
+func (s *Service) Record(ctx context.Context, q *store.Queries, adm Admission, trialID int64, startedAt time.Time) error {
+	if s == nil {
+		return nil
+	}
+	h := store.TrialHistory{TrialID: trialID, AddressHash: adm.hash, Domain: adm.company, StartedAt: startedAt}
+	if adm.Grant != nil {
+		h.GrantID = &adm.Grant.ID
+	}
+	return q.InsertTrialHistory(ctx, h)
+}

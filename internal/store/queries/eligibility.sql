@@ -1,0 +1,85 @@
+-- name: LockEligibilityDomain :exec
+-- Serialises the trial starts of one company domain, for the length of
+-- the transaction: what the eligibility rules count cannot change between
+-- the count and the trial that follows it.
+SELECT pg_advisory_xact_lock(hashtextextended('trialsd.eligibility:' || @domain::text, 0));
+
+-- name: EligibilityCounts :one
+-- What the rules count for one address and its domain: the address's
+-- trials ever (tombstones included), the domain's trials in state active,
+-- and the domain's trials started since @since.
+SELECT
+    (SELECT count(*) FROM eligibility_history a WHERE a.address_hash = @address_hash)::int AS address_trials,
+    (SELECT count(*) FROM eligibility_history h JOIN trials t ON t.id = h.trial_id
+     WHERE h.domain = @domain AND t.state = 'active')::int AS domain_active,
+    (SELECT count(*) FROM eligibility_history r WHERE r.domain = @domain AND r.started_at > @since::timestamptz)::int AS domain_recent;
+
+-- name: EligibilityDomainLimits :one
+SELECT * FROM eligibility_domains WHERE domain = @domain;
+
+-- name: UpsertEligibilityDomain :exec
+INSERT INTO eligibility_domains (domain, active_limit, trials_limit, note, set_by, set_at)
+VALUES (@domain, @active_limit, @trials_limit, @note, @set_by, @set_at)
+ON CONFLICT (domain) DO UPDATE SET active_limit = EXCLUDED.active_limit, trials_limit = EXCLUDED.trials_limit,
+    note = EXCLUDED.note, set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at;
+
+-- name: ClaimEligibilityGrant :one
+-- Marks the oldest unused grant for the address or, when @domain_grants,
+-- for the domain, as used; no row: there is none.
+UPDATE eligibility_grants SET used_at = @now::timestamptz
+WHERE id = (
+    SELECT g.id FROM eligibility_grants g
+    WHERE g.used_at IS NULL AND (g.address_hash = @address_hash OR (@domain_grants::boolean AND g.domain = @domain::text))
+    ORDER BY g.address_hash IS NULL, g.id
+    LIMIT 1 FOR UPDATE
+)
+RETURNING *;
+
+-- name: InsertEligibilityGrant :one
+INSERT INTO eligibility_grants (address_hash, domain, subject, note, granted_by, granted_at)
+VALUES (@address_hash, @domain, @subject, @note, @granted_by, @granted_at)
+RETURNING *;
+
+-- name: InsertEligibilityHistory :exec
+-- The grant the trial used, if any, names it.
+WITH used AS (UPDATE eligibility_grants SET trial_id = @trial_id WHERE id = sqlc.narg('grant_id')::bigint)
+INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id)
+VALUES (@trial_id, @address_hash, @domain, @started_at, sqlc.narg('grant_id'))
+ON CONFLICT (trial_id) DO NOTHING;
+
+-- name: EligibilityHistoryOfDomain :many
+-- The domain's trials, newest first, with the live trial's state (none:
+-- purged).
+SELECT sqlc.embed(h), coalesce(t.state, '')::text AS live_state
+FROM eligibility_history h LEFT JOIN trials t ON t.id = h.trial_id
+WHERE h.domain = @domain
+ORDER BY h.started_at DESC, h.trial_id DESC
+LIMIT @max_rows;
+
+-- name: EligibilityGrantsOf :many
+SELECT * FROM eligibility_grants
+WHERE address_hash = @address_hash OR domain = @domain
+ORDER BY id DESC
+LIMIT @max_rows;
+
+-- name: PruneEligibilityHistory :execrows
+-- Forgets the tombstones purged before @before, and the grants used
+-- before it.
+WITH grants AS (DELETE FROM eligibility_grants WHERE used_at < @before::timestamptz)
+DELETE FROM eligibility_history WHERE purged_at < @before::timestamptz;
+
+-- name: EligibilityBackfillUpTo :one
+SELECT coalesce(max(up_to), 0)::bigint FROM eligibility_backfill;
+
+-- name: TrialsToBackfill :many
+-- The trials up to @up_to that have no history yet, after @after, with
+-- their user's address.
+SELECT t.id, t.created_at, u.email
+FROM trials t JOIN users u ON u.id = t.user_id
+WHERE t.id > @after AND t.id <= @up_to
+  AND NOT EXISTS (SELECT 1 FROM eligibility_history h WHERE h.trial_id = t.id)
+ORDER BY t.id
+LIMIT @max_rows;
+
+-- name: EndEligibilityBackfill :exec
+DELETE FROM eligibility_backfill;
