@@ -29,7 +29,7 @@ func (b *testBundle) signed(t *testing.T, body string) response {
 	return b.callback(t, body, signature.Sign([]byte(billingSecret), b.clock.Now(), []byte(body)))
 }
 
-func (b *testBundle) scalar(t *testing.T, sql string, args ...any) string {
+func (b *testBundle) scalar(t testing.TB, sql string, args ...any) string {
 	t.Helper()
 	var v string
 	if err := b.pool.QueryRow(context.Background(), sql, args...).Scan(&v); err != nil {
@@ -38,7 +38,7 @@ func (b *testBundle) scalar(t *testing.T, sql string, args ...any) string {
 	return v
 }
 
-func (b *testBundle) exec(t *testing.T, sql string, args ...any) {
+func (b *testBundle) exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	if _, err := b.pool.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatal(err)

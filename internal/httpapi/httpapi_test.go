@@ -56,7 +56,7 @@ type testBundle struct {
 // services the daemon wires, on an insert-only River client. The handler's
 // own dependencies are listed here rather than taken from the daemon, which
 // imports this package.
-func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle, opts ...func(*config.Config)) *httptest.Server {
+func newServer(t testing.TB, pool *pgxpool.Pool, b *testBundle, opts ...func(*config.Config)) *httptest.Server {
 	t.Helper()
 	b.clock = clock.NewStub(t0)
 	b.metrics = metrics.New()
@@ -112,7 +112,7 @@ func newServer(t *testing.T, pool *pgxpool.Pool, b *testBundle, opts ...func(*co
 
 // fakeSiteverify stands in for Cloudflare: the token "human" passes,
 // "cloudflare-down" gets a 503, any other is rejected. It returns its URL.
-func fakeSiteverify(t *testing.T) string {
+func fakeSiteverify(t testing.TB) string {
 	t.Helper()
 	siteverify := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
@@ -131,7 +131,7 @@ func fakeSiteverify(t *testing.T) string {
 
 // setup is newServer on a database of the test's own, with an admin
 // (admin@acme.example) and its API key; opts adjust the config.
-func setup(t *testing.T, opts ...func(*config.Config)) *testBundle {
+func setup(t testing.TB, opts ...func(*config.Config)) *testBundle {
 	t.Helper()
 	b := &testBundle{pool: testdb.New(t)}
 	b.server = newServer(t, b.pool, b, opts...)
@@ -156,7 +156,7 @@ type response struct {
 	body   map[string]any
 }
 
-func (b *testBundle) do(t *testing.T, req *http.Request) response {
+func (b *testBundle) do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -171,7 +171,7 @@ func (b *testBundle) do(t *testing.T, req *http.Request) response {
 	return r
 }
 
-func (b *testBundle) post(t *testing.T, path, body string) response {
+func (b *testBundle) post(t testing.TB, path, body string) response {
 	t.Helper()
 	return b.call(t, "POST", path, b.admin, body)
 }
@@ -317,7 +317,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	}
 }
 
-func (b *testBundle) call(t *testing.T, method, path, key, body string) response {
+func (b *testBundle) call(t testing.TB, method, path, key, body string) response {
 	t.Helper()
 	req, _ := http.NewRequest(method, b.server.URL+path, strings.NewReader(body))
 	if key != "" {

@@ -28,7 +28,7 @@ var (
 	specErr    error
 )
 
-func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
+func loadSpec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
 	specOnce.Do(func() {
 		// The unsubscribe link's page is HTML, validated as text.
@@ -51,7 +51,7 @@ func loadSpec(t *testing.T) (*openapi3.T, routers.Router) {
 // validated against openapi.yaml: status, content type and body schema.
 // Requests to paths the document does not list (the catch-all 404) are
 // let through unchecked.
-func conformsToSpec(t *testing.T, h http.Handler) http.Handler {
+func conformsToSpec(t testing.TB, h http.Handler) http.Handler {
 	_, router := loadSpec(t)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-func signupBody(t *testing.T, overrides map[string]any) string {
+func signupBody(t testing.TB, overrides map[string]any) string {
 	t.Helper()
 	body := map[string]any{
 		"name": "Fred Flintstone", "username": "fred.flintstone", "email": "fred@bedrock.example",

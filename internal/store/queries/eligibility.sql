@@ -42,9 +42,9 @@ RETURNING *;
 
 -- name: InsertEligibilityHistory :exec
 -- The grant the trial used, if any, names it.
-WITH used AS (UPDATE eligibility_grants SET trial_id = @trial_id WHERE id = sqlc.narg('grant_id')::bigint)
+WITH used AS (UPDATE eligibility_grants SET trial_id = @trial_id WHERE id = sqlc.narg(grant_id)::bigint)
 INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id)
-VALUES (@trial_id, @address_hash, @domain, @started_at, sqlc.narg('grant_id'))
+VALUES (@trial_id, @address_hash, @domain, @started_at, sqlc.narg(grant_id))
 ON CONFLICT (trial_id) DO NOTHING;
 
 -- name: EligibilityHistoryOfDomain :many

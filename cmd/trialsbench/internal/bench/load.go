@@ -301,7 +301,9 @@ func loadAPIUsers(ctx context.Context, pool *pgxpool.Pool, n int, prefix string)
 	}
 	err := copyRows(ctx, pool, "users", []string{"id", "username", "email", "name", "created_at", "updated_at"}, n, func(i int) ([]any, error) {
 		id := users[i].ID
-		return []any{id, fmt.Sprintf("%s%d", prefix, id), fmt.Sprintf("%s%d@example.com", prefix, id), fmt.Sprintf("Intake User %d", id), now, now}, nil
+		// Each of a company of its own: one trial per company domain is
+		// what the eligibility rules allow at a time.
+		return []any{id, fmt.Sprintf("%s%d", prefix, id), fmt.Sprintf("%s%d@%s%d.example", prefix, id, prefix, id), fmt.Sprintf("Intake User %d", id), now, now}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -39,8 +39,10 @@ const pgbenchJobs = "trialsbench_pgbench_job"
 
 // pgbenchScript is one intake request as SQL, statement for statement what
 // the daemon sends for POST /v1/api/user/trial by a user with an API key:
-// the key lookup, the user's lock, the organization, the membership, the
-// trial, its trial.created event, its reminder and expiry jobs and the
+// the key lookup, the user's lock, the eligibility checks of the user's
+// company domain (each intake user has one of its own), the organization,
+// the membership, the trial, its eligibility history, its trial.created
+// event, its reminder and expiry jobs and the
 // trial's job ids. Each transaction takes the next fresh user from a
 // sequence, as each HTTP request does.
 //
@@ -60,6 +62,9 @@ func pgbenchScript(cfg *config.Config) (string, error) {
 	for i := range reminders {
 		reminders[i] = fmt.Sprintf(":r%d", i)
 	}
+	// The user's company domain and address hash: any value of one user's
+	// own does, the daemon computes them in Go.
+	company, hash := "'intake' || :uid || '.example'", "sha256(:uid::text::bytea)"
 	var b strings.Builder
 	b.WriteString("SELECT nextval('trialsbench_pgbench_user') AS uid \\gset\n")
 	b.WriteString("BEGIN;\n")
@@ -70,12 +75,17 @@ func pgbenchScript(cfg *config.Config) (string, error) {
 	}{
 		{"UserByAPIKeyHash", map[string]string{"key_hash": "(SELECT key_hash FROM api_keys WHERE user_id = :uid)"}, ";"},
 		{"UserByIDForUpdate", map[string]string{"id": ":uid"}, ";"},
+		{"LockEligibilityDomain", map[string]string{"domain": company}, ";"},
+		{"EligibilityDomainLimits", map[string]string{"domain": company}, ";"},
+		{"EligibilityCounts", map[string]string{"address_hash": hash, "domain": company, "since": "now() - interval '365 days'"}, ";"},
 		{"InsertOrganization", map[string]string{"name": "'Intake Org'", "is_trial": "true", "enterprise_features": "true", "created_at": "now()"}, " \\gset org_"},
 		{"InsertMembership", map[string]string{"organization_id": ":org_id", "user_id": ":uid", "role": "'admin'", "created_at": "now()"}, ";"},
 		{"InsertTrial", map[string]string{"user_id": ":uid", "organization_id": ":org_id", "self_service": "true", "created_at": "now()",
 			"expiration_date": length, "notes": "NULL", "organization_name": "'Intake Org'", "use_case": "'benchmark'",
 			"user_has_ml_models_in_production": "NULL", "company_name": "NULL", "company_size": "NULL", "country": "NULL",
 			"state_or_province": "NULL", "job_title": "NULL", "utm_params": "NULL", "test_clock_id": "NULL"}, " \\gset trial_"},
+		{"InsertEligibilityHistory", map[string]string{"trial_id": ":trial_id", "address_hash": hash, "domain": company,
+			"started_at": "now()", "grant_id": "NULL"}, ";"},
 		{"InsertTrialEvent", map[string]string{"trial_id": ":trial_id", "kind": "'" + domain.EventCreated + "'", "at": "now()",
 			"actor": "'user:' || :uid", "cause": "'request:pgbench'",
 			"data": "jsonb_build_object('expirationDate', " + length + ", 'organizationId', :org_id, 'selfService', true)"}, ";"},

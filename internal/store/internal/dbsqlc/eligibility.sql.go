@@ -154,55 +154,6 @@ func (q *Queries) EligibilityGrantsOf(ctx context.Context, arg EligibilityGrants
 	return items, nil
 }
 
-const eligibilityHistoryOfAddress = `-- name: EligibilityHistoryOfAddress :many
-SELECT h.trial_id, h.address_hash, h.domain, h.started_at, h.grant_id, h.expired_at, h.deleted_at, h.purged_at, h.outcome, coalesce(t.state, '')::text AS live_state
-FROM eligibility_history h LEFT JOIN trials t ON t.id = h.trial_id
-WHERE h.address_hash = $1
-ORDER BY h.started_at DESC, h.trial_id DESC
-LIMIT $2
-`
-
-type EligibilityHistoryOfAddressParams struct {
-	AddressHash []byte
-	MaxRows     int32
-}
-
-type EligibilityHistoryOfAddressRow struct {
-	EligibilityHistory EligibilityHistory
-	LiveState          string
-}
-
-func (q *Queries) EligibilityHistoryOfAddress(ctx context.Context, arg EligibilityHistoryOfAddressParams) ([]EligibilityHistoryOfAddressRow, error) {
-	rows, err := q.db.Query(ctx, eligibilityHistoryOfAddress, arg.AddressHash, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EligibilityHistoryOfAddressRow
-	for rows.Next() {
-		var i EligibilityHistoryOfAddressRow
-		if err := rows.Scan(
-			&i.EligibilityHistory.TrialID,
-			&i.EligibilityHistory.AddressHash,
-			&i.EligibilityHistory.Domain,
-			&i.EligibilityHistory.StartedAt,
-			&i.EligibilityHistory.GrantID,
-			&i.EligibilityHistory.ExpiredAt,
-			&i.EligibilityHistory.DeletedAt,
-			&i.EligibilityHistory.PurgedAt,
-			&i.EligibilityHistory.Outcome,
-			&i.LiveState,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const eligibilityHistoryOfDomain = `-- name: EligibilityHistoryOfDomain :many
 SELECT h.trial_id, h.address_hash, h.domain, h.started_at, h.grant_id, h.expired_at, h.deleted_at, h.purged_at, h.outcome, coalesce(t.state, '')::text AS live_state
 FROM eligibility_history h LEFT JOIN trials t ON t.id = h.trial_id
