@@ -8,6 +8,11 @@
 -- dates and its state at the purge, until eligibility.history_retention
 -- after the purge.
 --
+-- A trial on a test clock is a rehearsal: its row names the clock, it is
+-- counted only against the clock's other trials (a rehearsal with a
+-- customer's address does not use up their trial), and it goes with the
+-- clock.
+--
 -- eligibility_grants are the admins' overrides: one trial more for an
 -- address (by the same keyed hash) or for a domain, with who granted it,
 -- why, and the trial that used it.
@@ -21,6 +26,7 @@ CREATE TABLE eligibility_history (
     domain       text NOT NULL,
     started_at   timestamptz NOT NULL,
     grant_id     bigint,
+    test_clock_id bigint REFERENCES test_clocks (id) ON DELETE CASCADE,
     -- Set when the organization is purged: the tombstone's dates.
     expired_at   timestamptz,
     deleted_at   timestamptz,
@@ -30,6 +36,7 @@ CREATE TABLE eligibility_history (
 );
 CREATE INDEX eligibility_history_address_idx ON eligibility_history (address_hash);
 CREATE INDEX eligibility_history_domain_idx ON eligibility_history (domain, started_at);
+CREATE INDEX eligibility_history_test_clock_idx ON eligibility_history (test_clock_id) WHERE test_clock_id IS NOT NULL;
 CREATE INDEX eligibility_history_purged_idx ON eligibility_history (purged_at) WHERE purged_at IS NOT NULL;
 
 CREATE TABLE eligibility_grants (

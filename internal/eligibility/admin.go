@@ -106,7 +106,7 @@ func (s *Service) Check(ctx context.Context, sub Subject, full bool) (Report, er
 	if a.Normalized == "" {
 		a = Normalize("x@" + company)
 	}
-	v, err := s.judge(ctx, store.New(s.pool), a, s.clock.Now(), withAddress)
+	v, err := s.judge(ctx, store.New(s.pool), question{addr: a, now: s.clock.Now(), withAddress: withAddress})
 	if err != nil {
 		return Report{}, err
 	}

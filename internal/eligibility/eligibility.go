@@ -164,9 +164,19 @@ type Verdict struct {
 	Counts store.EligibilityCounts
 }
 
-// judge applies the rules to a's counts, cheapest first; withAddress
-// includes the rule of the address itself.
-func (s *Service) judge(ctx context.Context, q *store.Queries, a Address, now time.Time, withAddress bool) (Verdict, error) {
+// question is what judge is asked: an address, at an instant, of real
+// time or of a test clock.
+type question struct {
+	addr Address
+	now  time.Time
+	// withAddress includes the rule of the address itself.
+	withAddress bool
+	testClockID *int64
+}
+
+// judge applies the rules to the question's counts, cheapest first.
+func (s *Service) judge(ctx context.Context, q *store.Queries, qu question) (Verdict, error) {
+	a := qu.addr
 	v := Verdict{Address: a}
 	if isListed(s.disposable, a.Host) {
 		v.Reason = domain.RefusedDisposable
@@ -176,15 +186,15 @@ func (s *Service) judge(ctx context.Context, q *store.Queries, a Address, now ti
 	if v.Limits, err = s.limits(ctx, q, a.Company); err != nil {
 		return Verdict{}, err
 	}
-	var h []byte
-	if withAddress {
-		h = s.hash(a)
+	c := store.CountsOf{Domain: a.Company, Since: qu.now.Add(-v.Limits.Window), TestClockID: qu.testClockID}
+	if qu.withAddress {
+		c.AddressHash = s.hash(a)
 	}
-	if v.Counts, err = q.EligibilityCounts(ctx, h, a.Company, now.Add(-v.Limits.Window)); err != nil {
+	if v.Counts, err = q.EligibilityCounts(ctx, c); err != nil {
 		return Verdict{}, err
 	}
 	switch {
-	case withAddress && s.cfg.OnePerAddress && v.Counts.AddressTrials > 0:
+	case qu.withAddress && s.cfg.OnePerAddress && v.Counts.AddressTrials > 0:
 		v.Reason = domain.RefusedAddressUsed
 	case v.Limits.Active > 0 && v.Counts.DomainActive >= v.Limits.Active:
 		v.Reason = domain.RefusedDomainActive
@@ -208,52 +218,67 @@ func domainRule(reason string) bool {
 	return slices.Contains([]string{domain.RefusedDomainActive, domain.RefusedDomainLimit}, reason)
 }
 
+// Start is a trial start to check.
+type Start struct {
+	// Email is the address of whose trial it is, valid.
+	Email string
+	// Now is the trial's instant: the daemon's, or its test clock's.
+	Now time.Time
+	// TestClockID puts the start on a test clock: a rehearsal, counted
+	// against the clock's other trials only, and no admin's grant is
+	// spent on it.
+	TestClockID *int64
+}
+
 // Admission is a trial start the rules let through, to be recorded with
 // the trial it admitted.
 type Admission struct {
-	hash    []byte
-	company string
+	hash        []byte
+	company     string
+	testClockID *int64
 	// Grant is the admin's grant the start used; nil: the rules passed.
 	Grant *Grant
 }
 
-// Admit checks a trial start for the address email (valid), at now (the
-// trial's clock), in q's transaction: it locks the company domain's
+// Admit checks st in q's transaction: it locks the company domain's
 // starts until that transaction ends, applies the rules and, when one
 // refuses, uses an admin's grant that lifts it, or returns the Refusal.
 // Record the trial it admits with Record in the same transaction. A nil
 // Service admits everyone.
-func (s *Service) Admit(ctx context.Context, q *store.Queries, email string, now time.Time) (Admission, error) {
-	a := Normalize(email)
+func (s *Service) Admit(ctx context.Context, q *store.Queries, st Start) (Admission, error) {
 	if s == nil {
 		return Admission{}, nil
 	}
-	adm := Admission{hash: s.hash(a), company: a.Company}
+	a := Normalize(st.Email)
+	adm := Admission{hash: s.hash(a), company: a.Company, testClockID: st.TestClockID}
 	if s.off() {
 		return adm, nil
 	}
 	if err := q.LockEligibilityDomain(ctx, a.Company); err != nil {
 		return Admission{}, err
 	}
-	v, err := s.judge(ctx, q, a, now, true)
+	v, err := s.judge(ctx, q, question{addr: a, now: st.Now, withAddress: true, testClockID: st.TestClockID})
 	if err != nil {
 		return Admission{}, err
 	}
 	if v.Reason == "" {
 		return adm, nil
 	}
-	g, ok, err := q.ClaimEligibilityGrant(ctx, store.GrantClaim{
-		AddressHash: adm.hash, Domain: a.Company, DomainGrants: domainRule(v.Reason), Now: now,
-	})
-	if err != nil {
-		return Admission{}, err
+	if st.TestClockID == nil {
+		g, ok, err := q.ClaimEligibilityGrant(ctx, store.GrantClaim{
+			AddressHash: adm.hash, Domain: a.Company, DomainGrants: domainRule(v.Reason), Now: st.Now,
+		})
+		if err != nil {
+			return Admission{}, err
+		}
+		if ok {
+			granted := grantOf(g)
+			adm.Grant = &granted
+			return adm, nil
+		}
 	}
-	if ok {
-		granted := grantOf(g)
-		adm.Grant = &granted
-		return adm, nil
-	}
-	s.logger.InfoContext(ctx, "trial refused", "reason", v.Reason, "email", logging.MaskEmail(email), "domain", a.Company)
+	s.logger.InfoContext(ctx, "trial refused", "reason", v.Reason, "email", logging.MaskEmail(st.Email), "domain", a.Company,
+		"test_clock_id", st.TestClockID)
 	if s.observer != nil {
 		s.observer.TrialRefused(v.Reason)
 	}
@@ -266,7 +291,7 @@ func (s *Service) Record(ctx context.Context, q *store.Queries, adm Admission, t
 	if s == nil {
 		return nil
 	}
-	h := store.TrialHistory{TrialID: trialID, AddressHash: adm.hash, Domain: adm.company, StartedAt: startedAt}
+	h := store.TrialHistory{TrialID: trialID, AddressHash: adm.hash, Domain: adm.company, StartedAt: startedAt, TestClockID: adm.testClockID}
 	if adm.Grant != nil {
 		h.GrantID = &adm.Grant.ID
 	}

@@ -218,7 +218,9 @@ func (b *testBundle) scrapeLine(t *testing.T, series string) string {
 // domain's rules apply to them. An admin gets the rule and the history.
 func TestPreflightDoesNotEnumerate(t *testing.T) {
 	t.Parallel()
-	b := setup(t, noDomainLimits, func(cfg *config.Config) { cfg.Eligibility.PreflightRateLimit = config.RateLimit{Events: 6, Per: time.Minute} })
+	b := setup(t, noDomainLimits, func(cfg *config.Config) {
+		cfg.Eligibility.PreflightRateLimit = config.RateLimit{Events: 6, Per: time.Minute}
+	})
 	b.expectSignups(t, ok("fred@bedrock.example"))
 	ask := func(email string) response {
 		t.Helper()

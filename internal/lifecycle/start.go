@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/trialsd/trialsd/internal/apperr"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/store"
 )
 
@@ -143,7 +144,7 @@ func (c *change) terms(req StartTrialRequest) (trialTerms, error) {
 // through, the trial organization with user as its admin, the trial, its
 // eligibility history, its first event and its schedule.
 func (c *change) startTrial(ctx context.Context, user domain.User, req StartTrialRequest, terms trialTerms) (StartedTrial, error) {
-	admission, err := c.s.eligibility.Admit(ctx, c.q, user.Email, c.now)
+	admission, err := c.s.eligibility.Admit(ctx, c.q, eligibility.Start{Email: user.Email, Now: c.now, TestClockID: c.clockID()})
 	if err != nil {
 		return StartedTrial{}, err
 	}

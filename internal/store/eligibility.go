@@ -35,12 +35,26 @@ type EligibilityCounts struct {
 	DomainRecent int
 }
 
-// EligibilityCounts counts for the address with addressHash (nil: none)
-// and companyDomain, the window starting at since.
-func (q *Queries) EligibilityCounts(ctx context.Context, addressHash []byte, companyDomain string, since time.Time) (EligibilityCounts, error) {
-	r, err := q.gen.EligibilityCounts(ctx, dbsqlc.EligibilityCountsParams{AddressHash: addressHash, Domain: companyDomain, Since: since})
+// CountsOf asks EligibilityCounts about an address and its company
+// domain.
+type CountsOf struct {
+	// AddressHash is the address's; nil: count no address.
+	AddressHash []byte
+	Domain      string
+	// Since is the start of the domain's window.
+	Since time.Time
+	// TestClockID counts the trials of that test clock; nil: of real
+	// time.
+	TestClockID *int64
+}
+
+// EligibilityCounts counts what c asks for.
+func (q *Queries) EligibilityCounts(ctx context.Context, c CountsOf) (EligibilityCounts, error) {
+	r, err := q.gen.EligibilityCounts(ctx, dbsqlc.EligibilityCountsParams{
+		AddressHash: c.AddressHash, Domain: c.Domain, Since: c.Since, TestClockID: c.TestClockID,
+	})
 	if err != nil {
-		return EligibilityCounts{}, fmt.Errorf("counting trials of %s: %w", companyDomain, err)
+		return EligibilityCounts{}, fmt.Errorf("counting trials of %s: %w", c.Domain, err)
 	}
 	return EligibilityCounts{AddressTrials: int(r.AddressTrials), DomainActive: int(r.DomainActive), DomainRecent: int(r.DomainRecent)}, nil
 }
@@ -149,6 +163,8 @@ type TrialHistory struct {
 	Domain      string
 	StartedAt   time.Time
 	GrantID     *int64
+	// TestClockID is the test clock of a rehearsal's trial.
+	TestClockID *int64
 	// State is the live trial's state; empty once it is purged, when
 	// Outcome is its state at the purge.
 	State     domain.State
@@ -164,6 +180,7 @@ type TrialHistory struct {
 func (q *Queries) InsertTrialHistory(ctx context.Context, h TrialHistory) error {
 	err := q.gen.InsertEligibilityHistory(ctx, dbsqlc.InsertEligibilityHistoryParams{
 		TrialID: h.TrialID, AddressHash: h.AddressHash, Domain: h.Domain, StartedAt: h.StartedAt, GrantID: h.GrantID,
+		TestClockID: h.TestClockID,
 	})
 	if err != nil {
 		return fmt.Errorf("recording trial %d in the eligibility history: %w", h.TrialID, err)
@@ -182,7 +199,7 @@ func (q *Queries) HistoryOfDomain(ctx context.Context, companyDomain string, max
 func historyOf(h dbsqlc.EligibilityHistory, live string) TrialHistory {
 	out := TrialHistory{
 		TrialID: h.TrialID, AddressHash: h.AddressHash, Domain: h.Domain, StartedAt: h.StartedAt, GrantID: h.GrantID,
-		ExpiredAt: h.ExpiredAt, DeletedAt: h.DeletedAt, PurgedAt: h.PurgedAt,
+		TestClockID: h.TestClockID, ExpiredAt: h.ExpiredAt, DeletedAt: h.DeletedAt, PurgedAt: h.PurgedAt,
 	}
 	out.State = domain.State(live)
 	if h.Outcome != nil {

@@ -7,12 +7,16 @@ SELECT pg_advisory_xact_lock(hashtextextended('trialsd.eligibility:' || @domain:
 -- name: EligibilityCounts :one
 -- What the rules count for one address and its domain: the address's
 -- trials ever (tombstones included), the domain's trials in state active,
--- and the domain's trials started since @since.
+-- and the domain's trials started since @since; of real time, or of the
+-- test clock @test_clock_id.
 SELECT
-    (SELECT count(*) FROM eligibility_history a WHERE a.address_hash = @address_hash)::int AS address_trials,
+    (SELECT count(*) FROM eligibility_history a WHERE a.address_hash = @address_hash
+     AND a.test_clock_id IS NOT DISTINCT FROM sqlc.narg(test_clock_id)::bigint)::int AS address_trials,
     (SELECT count(*) FROM eligibility_history h JOIN trials t ON t.id = h.trial_id
-     WHERE h.domain = @domain AND t.state = 'active')::int AS domain_active,
-    (SELECT count(*) FROM eligibility_history r WHERE r.domain = @domain AND r.started_at > @since::timestamptz)::int AS domain_recent;
+     WHERE h.domain = @domain AND t.state = 'active'
+     AND h.test_clock_id IS NOT DISTINCT FROM sqlc.narg(test_clock_id)::bigint)::int AS domain_active,
+    (SELECT count(*) FROM eligibility_history r WHERE r.domain = @domain AND r.started_at > @since::timestamptz
+     AND r.test_clock_id IS NOT DISTINCT FROM sqlc.narg(test_clock_id)::bigint)::int AS domain_recent;
 
 -- name: EligibilityDomainLimits :one
 SELECT * FROM eligibility_domains WHERE domain = @domain;
@@ -43,16 +47,16 @@ RETURNING *;
 -- name: InsertEligibilityHistory :exec
 -- The grant the trial used, if any, names it.
 WITH used AS (UPDATE eligibility_grants SET trial_id = @trial_id WHERE id = sqlc.narg(grant_id)::bigint)
-INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id)
-VALUES (@trial_id, @address_hash, @domain, @started_at, sqlc.narg(grant_id))
+INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id, test_clock_id)
+VALUES (@trial_id, @address_hash, @domain, @started_at, sqlc.narg(grant_id), sqlc.narg(test_clock_id))
 ON CONFLICT (trial_id) DO NOTHING;
 
 -- name: EligibilityHistoryOfDomain :many
--- The domain's trials, newest first, with the live trial's state (none:
--- purged).
+-- The domain's trials of real time, newest first, with the live trial's
+-- state (none: purged).
 SELECT sqlc.embed(h), coalesce(t.state, '')::text AS live_state
 FROM eligibility_history h LEFT JOIN trials t ON t.id = h.trial_id
-WHERE h.domain = @domain
+WHERE h.domain = @domain AND h.test_clock_id IS NULL
 ORDER BY h.started_at DESC, h.trial_id DESC
 LIMIT @max_rows;
 

@@ -65,14 +65,18 @@ func (q *Queries) EligibilityBackfillUpTo(ctx context.Context) (int64, error) {
 
 const eligibilityCounts = `-- name: EligibilityCounts :one
 SELECT
-    (SELECT count(*) FROM eligibility_history a WHERE a.address_hash = $1)::int AS address_trials,
+    (SELECT count(*) FROM eligibility_history a WHERE a.address_hash = $1
+     AND a.test_clock_id IS NOT DISTINCT FROM $2::bigint)::int AS address_trials,
     (SELECT count(*) FROM eligibility_history h JOIN trials t ON t.id = h.trial_id
-     WHERE h.domain = $2 AND t.state = 'active')::int AS domain_active,
-    (SELECT count(*) FROM eligibility_history r WHERE r.domain = $2 AND r.started_at > $3::timestamptz)::int AS domain_recent
+     WHERE h.domain = $3 AND t.state = 'active'
+     AND h.test_clock_id IS NOT DISTINCT FROM $2::bigint)::int AS domain_active,
+    (SELECT count(*) FROM eligibility_history r WHERE r.domain = $3 AND r.started_at > $4::timestamptz
+     AND r.test_clock_id IS NOT DISTINCT FROM $2::bigint)::int AS domain_recent
 `
 
 type EligibilityCountsParams struct {
 	AddressHash []byte
+	TestClockID *int64
 	Domain      string
 	Since       time.Time
 }
@@ -85,9 +89,15 @@ type EligibilityCountsRow struct {
 
 // What the rules count for one address and its domain: the address's
 // trials ever (tombstones included), the domain's trials in state active,
-// and the domain's trials started since @since.
+// and the domain's trials started since @since; of real time, or of the
+// test clock @test_clock_id.
 func (q *Queries) EligibilityCounts(ctx context.Context, arg EligibilityCountsParams) (EligibilityCountsRow, error) {
-	row := q.db.QueryRow(ctx, eligibilityCounts, arg.AddressHash, arg.Domain, arg.Since)
+	row := q.db.QueryRow(ctx, eligibilityCounts,
+		arg.AddressHash,
+		arg.TestClockID,
+		arg.Domain,
+		arg.Since,
+	)
 	var i EligibilityCountsRow
 	err := row.Scan(&i.AddressTrials, &i.DomainActive, &i.DomainRecent)
 	return i, err
@@ -155,9 +165,9 @@ func (q *Queries) EligibilityGrantsOf(ctx context.Context, arg EligibilityGrants
 }
 
 const eligibilityHistoryOfDomain = `-- name: EligibilityHistoryOfDomain :many
-SELECT h.trial_id, h.address_hash, h.domain, h.started_at, h.grant_id, h.expired_at, h.deleted_at, h.purged_at, h.outcome, coalesce(t.state, '')::text AS live_state
+SELECT h.trial_id, h.address_hash, h.domain, h.started_at, h.grant_id, h.test_clock_id, h.expired_at, h.deleted_at, h.purged_at, h.outcome, coalesce(t.state, '')::text AS live_state
 FROM eligibility_history h LEFT JOIN trials t ON t.id = h.trial_id
-WHERE h.domain = $1
+WHERE h.domain = $1 AND h.test_clock_id IS NULL
 ORDER BY h.started_at DESC, h.trial_id DESC
 LIMIT $2
 `
@@ -172,8 +182,8 @@ type EligibilityHistoryOfDomainRow struct {
 	LiveState          string
 }
 
-// The domain's trials, newest first, with the live trial's state (none:
-// purged).
+// The domain's trials of real time, newest first, with the live trial's
+// state (none: purged).
 func (q *Queries) EligibilityHistoryOfDomain(ctx context.Context, arg EligibilityHistoryOfDomainParams) ([]EligibilityHistoryOfDomainRow, error) {
 	rows, err := q.db.Query(ctx, eligibilityHistoryOfDomain, arg.Domain, arg.MaxRows)
 	if err != nil {
@@ -189,6 +199,7 @@ func (q *Queries) EligibilityHistoryOfDomain(ctx context.Context, arg Eligibilit
 			&i.EligibilityHistory.Domain,
 			&i.EligibilityHistory.StartedAt,
 			&i.EligibilityHistory.GrantID,
+			&i.EligibilityHistory.TestClockID,
 			&i.EligibilityHistory.ExpiredAt,
 			&i.EligibilityHistory.DeletedAt,
 			&i.EligibilityHistory.PurgedAt,
@@ -255,8 +266,8 @@ func (q *Queries) InsertEligibilityGrant(ctx context.Context, arg InsertEligibil
 
 const insertEligibilityHistory = `-- name: InsertEligibilityHistory :exec
 WITH used AS (UPDATE eligibility_grants SET trial_id = $1 WHERE id = $5::bigint)
-INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO eligibility_history (trial_id, address_hash, domain, started_at, grant_id, test_clock_id)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (trial_id) DO NOTHING
 `
 
@@ -266,6 +277,7 @@ type InsertEligibilityHistoryParams struct {
 	Domain      string
 	StartedAt   time.Time
 	GrantID     *int64
+	TestClockID *int64
 }
 
 // The grant the trial used, if any, names it.
@@ -276,6 +288,7 @@ func (q *Queries) InsertEligibilityHistory(ctx context.Context, arg InsertEligib
 		arg.Domain,
 		arg.StartedAt,
 		arg.GrantID,
+		arg.TestClockID,
 	)
 	return err
 }

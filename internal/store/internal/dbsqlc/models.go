@@ -52,6 +52,7 @@ type EligibilityHistory struct {
 	Domain      string
 	StartedAt   time.Time
 	GrantID     *int64
+	TestClockID *int64
 	ExpiredAt   *time.Time
 	DeletedAt   *time.Time
 	PurgedAt    *time.Time
