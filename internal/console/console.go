@@ -15,6 +15,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/clock"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
 )
@@ -69,6 +70,9 @@ type Deps struct {
 	Clock     clock.Clock
 	Lifecycle *lifecycle.Service
 	Endpoints *outbox.Endpoints
+	// Eligibility shows a trial's company's history and grants trials
+	// the rules refuse.
+	Eligibility *eligibility.Service
 	// TestClocks serves the test clocks' page and links to it; RiverUI
 	// links to River's UI, which the server mounts beside the console.
 	TestClocks, RiverUI bool
@@ -76,11 +80,12 @@ type Deps struct {
 
 // console is the console's handlers over its Deps.
 type console struct {
-	host      Host
-	logger    *slog.Logger
-	clock     clock.Clock
-	lifecycle *lifecycle.Service
-	endpoints *outbox.Endpoints
+	host        Host
+	logger      *slog.Logger
+	clock       clock.Clock
+	lifecycle   *lifecycle.Service
+	endpoints   *outbox.Endpoints
+	eligibility *eligibility.Service
 	// testClocks and riverUI say which links the layout shows.
 	testClocks, riverUI bool
 }

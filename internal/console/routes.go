@@ -9,7 +9,7 @@ import (
 // the strict headers; every page but the login and the stylesheet is for a
 // logged-in admin; every POST must be same-origin (SameOriginOnly).
 func Routes(mux *http.ServeMux, d Deps) {
-	c := &console{host: d.Host, logger: d.Logger, clock: d.Clock, lifecycle: d.Lifecycle, endpoints: d.Endpoints,
+	c := &console{host: d.Host, logger: d.Logger, clock: d.Clock, lifecycle: d.Lifecycle, endpoints: d.Endpoints, eligibility: d.Eligibility,
 		testClocks: d.TestClocks, riverUI: d.RiverUI}
 	sameOrigin := SameOriginOnly(c.fail)
 	handle := func(pattern string, h http.Handler) {
@@ -24,6 +24,7 @@ func Routes(mux *http.ServeMux, d Deps) {
 	handle("GET /console/trials", c.admin(http.HandlerFunc(c.trials)))
 	handle("GET /console/trials/{id}", c.admin(http.HandlerFunc(c.trial)))
 	handle("POST /console/trials/{id}/{action}", c.admin(http.HandlerFunc(c.act)))
+	handle("POST /console/trials/{id}/eligibility-grant", c.admin(http.HandlerFunc(c.grant)))
 	handle("GET /console/trials/{id}/emails/{name}", c.admin(http.HandlerFunc(c.emailPreview)))
 	handle("GET /console/upcoming", c.admin(http.HandlerFunc(c.upcoming)))
 	if c.testClocks {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trialsd/trialsd/internal/apperr"
 	"github.com/trialsd/trialsd/internal/domain"
+	"github.com/trialsd/trialsd/internal/eligibility"
 	"github.com/trialsd/trialsd/internal/emails"
 	"github.com/trialsd/trialsd/internal/lifecycle"
 	"github.com/trialsd/trialsd/internal/outbox"
@@ -111,7 +112,24 @@ type trialView struct {
 	// Purged, for a purged trial, says when: only its history is left to
 	// show.
 	Purged string
+	// Eligibility is what the rules say of the user's address now, with
+	// the company domain's history; nil for a purged trial.
+	Eligibility *eligibilityView
 }
+
+// eligibilityView is an eligibility report as the trial page shows it.
+type eligibilityView struct{ eligibility.Report }
+
+// Limit is a limit as written: "none" for 0.
+func (eligibilityView) Limit(n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return strconv.Itoa(n)
+}
+
+// WindowDays is the domain window in days.
+func (v eligibilityView) WindowDays() int { return int(v.Limits.Window.Hours() / 24) }
 
 // EmailNames are the notices the page links to the previews of.
 func (trialView) EmailNames() []string { return emails.Names }
@@ -205,6 +223,11 @@ func (c *console) liveView(r *http.Request, t domain.Trial) (trialView, error) {
 		return trialView{}, err
 	}
 	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
+	rep, err := c.eligibility.Show(ctx, eligibility.Subject{Email: v.Parties.User.Email})
+	if err != nil {
+		return trialView{}, err
+	}
+	v.Eligibility = &eligibilityView{rep}
 	return v, nil
 }
 
@@ -262,6 +285,41 @@ var doneMessages = map[domain.Action]string{
 	domain.ActionUpgrade:        "The trial was upgraded.",
 	domain.ActionDelete:         "The trial was deleted.",
 	domain.ActionRestore:        "The trial's organization was restored.",
+	actionGrant:                 "One more trial was granted; the next start it applies to uses it.",
+}
+
+// actionGrant is the grant of one more trial, which is not one of the
+// trial's own actions.
+const actionGrant domain.Action = "eligibility-grant"
+
+// grant records an admin's grant of one more trial to the trial user's
+// address, or to anyone at its company domain, with the admin's note.
+func (c *console) grant(w http.ResponseWriter, r *http.Request) {
+	id, err := wire.ParseID("id", r.PathValue("id"))
+	if err == nil && r.PostFormValue("confirm") != "yes" {
+		err = apperr.InvalidField("confirm", "Tick the confirmation box to grant a trial")
+	}
+	var t domain.Trial
+	if err == nil {
+		t, err = c.lifecycle.Trial(r.Context(), id)
+	}
+	var parties lifecycle.Parties
+	if err == nil {
+		parties, err = c.lifecycle.PartiesOf(r.Context(), t)
+	}
+	if err != nil {
+		c.failOnTrial(w, r, err)
+		return
+	}
+	sub := eligibility.Subject{Email: parties.User.Email}
+	if r.PostFormValue("scope") == "domain" {
+		sub = eligibility.Subject{Domain: eligibility.Normalize(parties.User.Email).Company}
+	}
+	if _, err := c.eligibility.Grant(r.Context(), actorOf(r), eligibility.GrantRequest{Subject: sub, Note: strings.TrimSpace(r.PostFormValue("note"))}); err != nil {
+		c.failOnTrial(w, r, err)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/console/trials/%d?done=%s", id, actionGrant), http.StatusSeeOther)
 }
 
 // Can reports whether the trial's state allows the action (State.Actions),

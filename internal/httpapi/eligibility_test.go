@@ -252,3 +252,31 @@ func TestPreflightDoesNotEnumerate(t *testing.T) {
 		t.Errorf("seventh anonymous pre-flight: %d, want 429", r.status)
 	}
 }
+
+// A trial's console page shows its company's history, and grants a trial
+// the rules refuse; the grant is recorded with the admin and the note.
+func TestConsoleShowsTheCompanyAndGrants(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.expectSignups(t, ok("fred@quarry.example"), refused("barney@quarry.example", activeMsg))
+	br := consoleLogin(t, b)
+	_, body := br.get("/console/trials/1")
+	for _, want := range []string{"Eligibility of quarry.example", "would be refused now (address_used)",
+		"1 active (limit 1), 1 started in the last 365 days (limit 3)", `<a href="/console/trials/1">1</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the trial page lacks %q:\n%.4000s", want, body)
+		}
+	}
+	form := url.Values{"scope": {"domain"}, "note": {"second team <b>"}, "confirm": {"yes"}}
+	if resp, body := br.post("/console/trials/1/eligibility-grant", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("grant: %d\n%.2000s", resp.StatusCode, body)
+	}
+	if _, body := br.get("/console/trials/1?done=eligibility-grant"); !strings.Contains(body, "one trial for quarry.example, by admin:") ||
+		!strings.Contains(body, "second team &lt;b&gt;") || !strings.Contains(body, "One more trial was granted") {
+		t.Errorf("the trial page does not show the grant:\n%.6000s", body)
+	}
+	b.expectSignups(t, ok("barney@quarry.example"))
+	if resp, _ := br.post("/console/trials/1/eligibility-grant", url.Values{"scope": {"domain"}, "note": {"x"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unconfirmed grant: %d, want 400", resp.StatusCode)
+	}
+}

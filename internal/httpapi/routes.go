@@ -79,7 +79,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	if d.Config.Console.Enabled {
 		riverUIUser = auth.require(anyCredential, toLoginPage(respondError))
 		console.Routes(mux, console.Deps{
-			Host: consoleHost{logger: log, auth: auth, gate: gate}, Logger: log, Clock: d.clock(), Lifecycle: lc, Endpoints: eps,
+			Host: consoleHost{logger: log, auth: auth, gate: gate}, Logger: log, Clock: d.clock(), Lifecycle: lc, Endpoints: eps, Eligibility: d.Eligibility,
 			TestClocks: d.Config.TestClocks.Enabled, RiverUI: d.RiverUI != nil,
 		})
 	}
