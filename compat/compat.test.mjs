@@ -67,8 +67,17 @@ test('enterprise trial sign-up, login and the signed-in operations', async () =>
     assert.equal(Math.round((trial.expirationDate - trial.created) / day), 14);
     assert.equal(trial.expiredDate, null);
 
-    // A user gets one self-service trial; the client throws on the 409.
-    await assert.rejects(fred.user.startEnterpriseTrial({ organizationName: 'Again' }), /already started/);
+    // An address gets one trial; the client throws on the 409, with the
+    // refusal's words as its message.
+    await assert.rejects(fred.user.startEnterpriseTrial({ organizationName: 'Again' }), /already had an enterprise trial/);
+    // So does a colleague's sign-up while the company's trial is active,
+    // and the pre-flight says so first, without naming anyone.
+    const colleague = `betty-${stamp}@bedrock.example`;
+    const pre = await (await fetch(`${endpoint}/v1/api/trial-eligibility?email=${encodeURIComponent(colleague)}`)).json();
+    assert.deepEqual(pre, { success: true, eligible: false, reason: 'not_eligible', message: 'This address cannot start a trial; contact sales to continue.' });
+    await assert.rejects(anon.user.createEnterpriseTrialUser({
+        name: 'Betty Rubble', username: `betty-${stamp}`, email: colleague, privacyPolicy: true, turnstileResponse: 'token',
+    }), /Your company already has an active trial; ask its admin to add you, or contact sales\./);
 
     const ext = await fred.organizations.requestEnterpriseTrialExtension(trial.organizationId, {
         reason: 'The pilot needs two more weeks', trialId: trial.id,
@@ -108,11 +117,19 @@ test('professional sign-up and e-mail activation', async () => {
 test('admin operations', async () => {
     const admin = await client({ method: 'apiKey', apiKey: adminKey });
     const anon = await client();
+    const barney = `barney-${stamp}@quarry-${stamp}.example`;
     const signup = await anon.user.createEnterpriseTrialUser({
-        name: 'Barney Rubble', username: `barney-${stamp}`, email: `barney-${stamp}@bedrock.example`,
+        name: 'Barney Rubble', username: `barney-${stamp}`, email: barney,
         privacyPolicy: true, turnstileResponse: 'token',
     });
 
+    // Barney has had his trial: an admin's second one for him takes a grant.
+    await assert.rejects(admin.admin.adminCreateTrial({ userId: signup.userId }), /already had an enterprise trial/);
+    const grant = await fetch(`${endpoint}/v1/api/admin/trial-eligibility/grants`, {
+        method: 'POST', headers: { 'x-api-key': adminKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: barney, note: 'sales-led pilot' }),
+    });
+    assert.equal(grant.status, 200);
     const expirationDate = new Date(Date.now() + 7 * day);
     const created = await admin.admin.adminCreateTrial({ userId: signup.userId, expirationDate, notes: 'compat' });
     assert.equal(created.success, true);

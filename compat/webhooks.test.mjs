@@ -60,7 +60,7 @@ test('deliveries verify with the standardwebhooks package, before and after a ro
 
         const anon = new EdgeImpulseApi({ endpoint });
         const signup = await anon.user.createEnterpriseTrialUser({
-            name: 'Wilma Flintstone', username: `wilma-${stamp}`, email: `wilma-${stamp}@bedrock.example`,
+            name: 'Wilma Flintstone', username: `wilma-${stamp}`, email: `wilma-${stamp}@cave-${stamp}.example`,
             privacyPolicy: true, turnstileResponse: 'token',
         });
         const created = await delivered(rcv, 'trial.created', signup.id);

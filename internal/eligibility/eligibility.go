@@ -277,8 +277,11 @@ func (s *Service) Admit(ctx context.Context, q *store.Queries, st Start) (Admiss
 			return adm, nil
 		}
 	}
-	s.logger.InfoContext(ctx, "trial refused", "reason", v.Reason, "email", logging.MaskEmail(st.Email), "domain", a.Company,
-		"test_clock_id", st.TestClockID)
+	attrs := []any{"reason", v.Reason, "email", logging.MaskEmail(st.Email), "domain", a.Company}
+	if st.TestClockID != nil {
+		attrs = append(attrs, "test_clock_id", *st.TestClockID)
+	}
+	s.logger.InfoContext(ctx, "trial refused", attrs...)
 	if s.observer != nil {
 		s.observer.TrialRefused(v.Reason)
 	}
