@@ -90,6 +90,16 @@ func eligibilityOf(r eligibility.Report, full bool) eligibilityResponse {
 	return out
 }
 
+// addEligibilityRoutes serves the pre-flight, to anyone, and the admins'
+// grants and domain limits, behind admin.
+func addEligibilityRoutes(mux *http.ServeMux, d Deps, auth authenticator, admin func(http.Handler) http.Handler) {
+	log, rules := d.Logger, d.Eligibility
+	mux.Handle("GET /v1/api/trial-eligibility", handleTrialEligibility(log, rules,
+		preflight{auth: auth, limit: d.Limits.Preflight, trusted: d.Config.HTTP.TrustedProxies}))
+	mux.Handle("POST /v1/api/admin/trial-eligibility/grants", admin(handleAdminGrantTrial(log, rules)))
+	mux.Handle("PUT /v1/api/admin/trial-eligibility/domains/{domain}", admin(handleAdminDomainLimits(log, rules)))
+}
+
 // preflight is what the eligibility pre-flight needs beside the rules.
 type preflight struct {
 	auth    authenticator

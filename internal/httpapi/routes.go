@@ -39,11 +39,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/api/users/{userId}/trials", jwtUser(handleListUserTrials(log, lc)))
 	mux.Handle("POST /v1/api/organizations/{organizationId}/trial/request-extension", user(handleRequestExtension(log, lc, d.Limits)))
 
-	mux.Handle("GET /v1/api/trial-eligibility", handleTrialEligibility(log, d.Eligibility,
-		preflight{auth: auth, limit: d.Limits.Preflight, trusted: d.Config.HTTP.TrustedProxies}))
-	mux.Handle("POST /v1/api/admin/trial-eligibility/grants", admin(handleAdminGrantTrial(log, d.Eligibility)))
-	mux.Handle("PUT /v1/api/admin/trial-eligibility/domains/{domain}", admin(handleAdminDomainLimits(log, d.Eligibility)))
-
+	addEligibilityRoutes(mux, d, auth, admin)
 	mux.Handle("POST /v1/api/admin/trials", admin(handleAdminCreateTrial(log, lc)))
 	mux.Handle("GET /v1/api/admin/trials/upcoming", admin(handleAdminUpcoming(log, lc)))
 	mux.Handle("GET /v1/api/admin/trials/{enterpriseTrialId}", admin(handleAdminGetTrial(log, lc)))
