@@ -14,7 +14,7 @@
 -- clock.
 --
 -- eligibility_grants are the admins' overrides: one trial more for an
--- address (by the same keyed hash) or for a domain, with who granted it,
+-- address (by the same keyed hash) or for anyone at a domain, with who granted it,
 -- why, and the trial that used it.
 --
 -- eligibility_domains are the admins' own limits for a company domain.
@@ -41,19 +41,20 @@ CREATE INDEX eligibility_history_purged_idx ON eligibility_history (purged_at) W
 
 CREATE TABLE eligibility_grants (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- A grant to an address has its hash; one to a domain has none. Both
+    -- name the company domain.
     address_hash bytea,
-    domain       text,
+    domain       text NOT NULL,
     -- What an admin reads: the masked address, or the domain.
     subject      text NOT NULL,
     note         text NOT NULL,
     granted_by   text NOT NULL,
     granted_at   timestamptz NOT NULL,
     trial_id     bigint,
-    used_at      timestamptz,
-    CHECK ((address_hash IS NULL) <> (domain IS NULL))
+    used_at      timestamptz
 );
 CREATE INDEX eligibility_grants_unused_address_idx ON eligibility_grants (address_hash) WHERE used_at IS NULL;
-CREATE INDEX eligibility_grants_unused_domain_idx ON eligibility_grants (domain) WHERE used_at IS NULL;
+CREATE INDEX eligibility_grants_domain_idx ON eligibility_grants (domain, id);
 
 CREATE TABLE eligibility_domains (
     domain          text PRIMARY KEY,

@@ -555,9 +555,16 @@ func TestWebhookEndpointsCommands(t *testing.T) {
 
 // rootTrial starts, with the daemon's services on pool, a trial of the
 // admin root, expiring at expires (nil: the default length).
+// rootSecret is auth.jwt_secret of rootTrial's services, which keys the
+// eligibility history's hashes: a command that looks an address up needs
+// the same.
+const rootSecret = "root-secret-root-secret-root-secret"
+
 func rootTrial(t *testing.T, pool *pgxpool.Pool, expires *time.Time) (*services.Services, lifecycle.StartedTrial) {
 	t.Helper()
-	d, err := services.NewInsertOnly(services.Deps{Config: config.Default(), Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
+	cfg := config.Default()
+	cfg.Auth.JWTSecret = rootSecret
+	d, err := services.NewInsertOnly(services.Deps{Config: cfg, Logger: slog.New(slog.DiscardHandler), Pool: pool, Clock: clock.Real{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,9 @@ func (s *Service) Check(ctx context.Context, sub Subject, full bool) (Report, er
 		return Report{}, err
 	}
 	withAddress := full && a.Normalized != ""
+	if err := s.needKey(withAddress); err != nil {
+		return Report{}, err
+	}
 	if a.Normalized == "" {
 		a = Normalize("x@" + company)
 	}
@@ -142,7 +145,7 @@ func (s *Service) Show(ctx context.Context, sub Subject) (Report, error) {
 	for _, row := range rows {
 		r.History = append(r.History, trialOf(row, h))
 	}
-	grants, err := q.EligibilityGrantsOf(ctx, h, r.Domain, maxShown)
+	grants, err := q.EligibilityGrantsOf(ctx, r.Domain, maxShown)
 	if err != nil {
 		return Report{}, err
 	}
@@ -150,6 +153,16 @@ func (s *Service) Show(ctx context.Context, sub Subject) (Report, error) {
 		r.Grants = append(r.Grants, grantOf(g))
 	}
 	return r, nil
+}
+
+// needKey refuses to hash an address (when hashing) without the daemon's
+// key: an operator command run without auth.jwt_secret or
+// eligibility.history_key would look up, and grant, another hash.
+func (s *Service) needKey(hashing bool) error {
+	if hashing && !s.keyed {
+		return apperr.Errorf(apperr.Invalid, "Addresses are kept as a hash keyed by eligibility.history_key or auth.jwt_secret: set the daemon's")
+	}
+	return nil
 }
 
 func trialOf(h store.TrialHistory, addressHash []byte) Trial {
@@ -179,17 +192,18 @@ func (s *Service) Grant(ctx context.Context, actor domain.Actor, req GrantReques
 	if err != nil {
 		return Grant{}, err
 	}
+	if err := s.needKey(a.Normalized != ""); err != nil {
+		return Grant{}, err
+	}
 	if strings.TrimSpace(req.Note) == "" {
 		return Grant{}, apperr.InvalidField("note", "note is required: say why the rules are lifted")
 	}
 	if err := domain.CheckLength("note", &req.Note, domain.MaxFieldLength); err != nil {
 		return Grant{}, err
 	}
-	g := store.EligibilityGrant{Note: req.Note, GrantedBy: actor.String(), GrantedAt: s.clock.Now()}
+	g := store.EligibilityGrant{Domain: company, Subject: company, Note: req.Note, GrantedBy: actor.String(), GrantedAt: s.clock.Now()}
 	if a.Normalized != "" {
 		g.AddressHash, g.Subject = s.hash(a), logging.MaskEmail(a.Normalized)
-	} else {
-		g.Domain, g.Subject = &company, company
 	}
 	g, err = store.New(s.pool).InsertEligibilityGrant(ctx, g)
 	if err != nil {

@@ -88,8 +88,11 @@ type Service struct {
 	exempt     map[string]bool
 	disposable map[string]bool
 	key        []byte
-	logger     *slog.Logger
-	observer   Observer
+	// keyed says the key comes from a secret: an operator command run
+	// without one would hash addresses unlike the daemon.
+	keyed    bool
+	logger   *slog.Logger
+	observer Observer
 }
 
 // New returns the eligibility rules of d.
@@ -101,7 +104,7 @@ func New(d Deps) *Service {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte("trialsd eligibility history v1"))
 	s := &Service{
-		pool: d.Pool, clock: d.Clock, cfg: d.Config, key: mac.Sum(nil), logger: d.Logger, observer: d.Observer,
+		pool: d.Pool, clock: d.Clock, cfg: d.Config, key: mac.Sum(nil), keyed: secret != "", logger: d.Logger, observer: d.Observer,
 		free: set(d.FreeEmailDomains), exempt: set(d.Config.ExemptDomains),
 		disposable: map[string]bool{},
 	}

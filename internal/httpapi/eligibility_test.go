@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +33,7 @@ func (b *testBundle) signUp(t testing.TB, email string) response {
 
 // expectSignups signs up each address in turn and checks its answer: 200,
 // or 409 with the refusal's message.
-func (b *testBundle) expectSignups(t *testing.T, steps ...signupStep) {
+func (b *testBundle) expectSignups(t testing.TB, steps ...signupStep) {
 	t.Helper()
 	for _, s := range steps {
 		r := b.signUp(t, s.email)
@@ -279,4 +281,44 @@ func TestConsoleShowsTheCompanyAndGrants(t *testing.T) {
 	if resp, _ := br.post("/console/trials/1/eligibility-grant", url.Values{"scope": {"domain"}, "note": {"x"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("an unconfirmed grant: %d, want 400", resp.StatusCode)
 	}
+}
+
+// BenchmarkPreflightAnonymous measures the anonymous pre-flight of an
+// address that has an account and had a trial against one nobody has, 200
+// calls of each, interleaved, per iteration: the medians and their ratio
+// say whether an outsider could tell them apart by time.
+//
+//	go test -run '^$' -bench PreflightAnonymous -benchtime 5x ./internal/httpapi
+func BenchmarkPreflightAnonymous(b *testing.B) {
+	bundle := setup(b, noDomainLimits, func(cfg *config.Config) {
+		cfg.Eligibility.PreflightRateLimit = config.RateLimit{Events: 1 << 30, Per: time.Second}
+	})
+	bundle.expectSignups(b, ok("fred@bedrock.example"))
+	ask := func(email string) time.Duration {
+		req, _ := http.NewRequest("GET", bundle.server.URL+"/v1/api/trial-eligibility?email="+url.QueryEscape(email), nil)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(start)
+	}
+	const calls = 200
+	var existing, unknown []time.Duration
+	for b.Loop() {
+		for i := range calls {
+			existing = append(existing, ask("fred@bedrock.example"))
+			unknown = append(unknown, ask(fmt.Sprintf("nobody%d@bedrock.example", i)))
+		}
+	}
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2].Microseconds())
+	}
+	e, u := median(existing), median(unknown)
+	b.ReportMetric(e, "existing-µs/call")
+	b.ReportMetric(u, "unknown-µs/call")
+	b.ReportMetric(e/u, "existing/unknown")
 }

@@ -92,11 +92,13 @@ func (q *Queries) SetEligibilityDomainLimits(ctx context.Context, l DomainLimits
 }
 
 // EligibilityGrant is an admin's override: one trial more for an address
-// (by its hash) or a domain.
+// (by its hash) or for anyone at a domain (no hash).
 type EligibilityGrant struct {
-	ID          int64
+	ID int64
+	// AddressHash is the address's; nil for a grant to the domain.
 	AddressHash []byte
-	Domain      *string
+	// Domain is the company domain, of the address or granted to.
+	Domain string
 	// Subject is what an admin reads: the masked address or the domain.
 	Subject   string
 	Note      string
@@ -148,10 +150,10 @@ func (q *Queries) ClaimEligibilityGrant(ctx context.Context, c GrantClaim) (Elig
 	return grantOf(r), true, nil
 }
 
-// EligibilityGrantsOf returns the latest max grants for the address with
-// addressHash or for companyDomain, newest first.
-func (q *Queries) EligibilityGrantsOf(ctx context.Context, addressHash []byte, companyDomain string, max int) ([]EligibilityGrant, error) {
-	rows, err := q.gen.EligibilityGrantsOf(ctx, dbsqlc.EligibilityGrantsOfParams{AddressHash: addressHash, Domain: &companyDomain, MaxRows: int32(max)})
+// EligibilityGrantsOf returns the latest max grants at companyDomain, to
+// its addresses and to itself, newest first.
+func (q *Queries) EligibilityGrantsOf(ctx context.Context, companyDomain string, max int) ([]EligibilityGrant, error) {
+	rows, err := q.gen.EligibilityGrantsOf(ctx, dbsqlc.EligibilityGrantsOfParams{Domain: companyDomain, MaxRows: int32(max)})
 	return mapRows(rows, err, "reading grants", grantOf)
 }
 

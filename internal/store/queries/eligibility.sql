@@ -33,7 +33,8 @@ ON CONFLICT (domain) DO UPDATE SET active_limit = EXCLUDED.active_limit, trials_
 UPDATE eligibility_grants SET used_at = @now::timestamptz
 WHERE id = (
     SELECT g.id FROM eligibility_grants g
-    WHERE g.used_at IS NULL AND (g.address_hash = @address_hash OR (@domain_grants::boolean AND g.domain = @domain::text))
+    WHERE g.used_at IS NULL
+      AND (g.address_hash = @address_hash OR (@domain_grants::boolean AND g.address_hash IS NULL AND g.domain = @domain::text))
     ORDER BY g.address_hash IS NULL, g.id
     LIMIT 1 FOR UPDATE
 )
@@ -61,8 +62,9 @@ ORDER BY h.started_at DESC, h.trial_id DESC
 LIMIT @max_rows;
 
 -- name: EligibilityGrantsOf :many
+-- The grants at a company domain, to its addresses and to itself.
 SELECT * FROM eligibility_grants
-WHERE address_hash = @address_hash OR domain = @domain
+WHERE domain = @domain
 ORDER BY id DESC
 LIMIT @max_rows;
 

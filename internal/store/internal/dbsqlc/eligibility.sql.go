@@ -14,7 +14,8 @@ const claimEligibilityGrant = `-- name: ClaimEligibilityGrant :one
 UPDATE eligibility_grants SET used_at = $1::timestamptz
 WHERE id = (
     SELECT g.id FROM eligibility_grants g
-    WHERE g.used_at IS NULL AND (g.address_hash = $2 OR ($3::boolean AND g.domain = $4::text))
+    WHERE g.used_at IS NULL
+      AND (g.address_hash = $2 OR ($3::boolean AND g.address_hash IS NULL AND g.domain = $4::text))
     ORDER BY g.address_hash IS NULL, g.id
     LIMIT 1 FOR UPDATE
 )
@@ -123,19 +124,19 @@ func (q *Queries) EligibilityDomainLimits(ctx context.Context, domain string) (E
 
 const eligibilityGrantsOf = `-- name: EligibilityGrantsOf :many
 SELECT id, address_hash, domain, subject, note, granted_by, granted_at, trial_id, used_at FROM eligibility_grants
-WHERE address_hash = $1 OR domain = $2
+WHERE domain = $1
 ORDER BY id DESC
-LIMIT $3
+LIMIT $2
 `
 
 type EligibilityGrantsOfParams struct {
-	AddressHash []byte
-	Domain      *string
-	MaxRows     int32
+	Domain  string
+	MaxRows int32
 }
 
+// The grants at a company domain, to its addresses and to itself.
 func (q *Queries) EligibilityGrantsOf(ctx context.Context, arg EligibilityGrantsOfParams) ([]EligibilityGrant, error) {
-	rows, err := q.db.Query(ctx, eligibilityGrantsOf, arg.AddressHash, arg.Domain, arg.MaxRows)
+	rows, err := q.db.Query(ctx, eligibilityGrantsOf, arg.Domain, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +234,7 @@ RETURNING id, address_hash, domain, subject, note, granted_by, granted_at, trial
 
 type InsertEligibilityGrantParams struct {
 	AddressHash []byte
-	Domain      *string
+	Domain      string
 	Subject     string
 	Note        string
 	GrantedBy   string

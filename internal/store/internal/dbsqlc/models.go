@@ -37,7 +37,7 @@ type EligibilityDomain struct {
 type EligibilityGrant struct {
 	ID          int64
 	AddressHash []byte
-	Domain      *string
+	Domain      string
 	Subject     string
 	Note        string
 	GrantedBy   string
