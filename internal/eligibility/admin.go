@@ -55,7 +55,7 @@ type Report struct {
 	Reason   string
 	Message  string
 	Limits   Limits
-	Counts   store.EligibilityCounts
+	Counts   Counts
 	History  []Trial
 	Grants   []Grant
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/apperr"
@@ -158,13 +159,23 @@ func (s *Service) limits(ctx context.Context, q *store.Queries, company string) 
 	return l, nil
 }
 
-// Verdict is what the rules say of one address now.
-type Verdict struct {
+// Counts are what the rules count for one address and its company domain.
+type Counts struct {
+	// AddressTrials are the address's trials ever, tombstones included.
+	AddressTrials int
+	// DomainActive are the domain's trials in state active now.
+	DomainActive int
+	// DomainRecent are the domain's trials started within the window.
+	DomainRecent int
+}
+
+// verdict is what the rules say of one address now.
+type verdict struct {
 	Address Address
 	// Reason is the first rule that refuses, "" when none does.
 	Reason string
 	Limits Limits
-	Counts store.EligibilityCounts
+	Counts Counts
 }
 
 // question is what judge is asked: an address, at an instant, of real
@@ -178,24 +189,26 @@ type question struct {
 }
 
 // judge applies the rules to the question's counts, cheapest first.
-func (s *Service) judge(ctx context.Context, q *store.Queries, qu question) (Verdict, error) {
+func (s *Service) judge(ctx context.Context, q *store.Queries, qu question) (verdict, error) {
 	a := qu.addr
-	v := Verdict{Address: a}
+	v := verdict{Address: a}
 	if isListed(s.disposable, a.Host) {
 		v.Reason = domain.RefusedDisposable
 		return v, nil
 	}
 	var err error
 	if v.Limits, err = s.limits(ctx, q, a.Company); err != nil {
-		return Verdict{}, err
+		return verdict{}, err
 	}
 	c := store.CountsOf{Domain: a.Company, Since: qu.now.Add(-v.Limits.Window), TestClockID: qu.testClockID}
 	if qu.withAddress {
 		c.AddressHash = s.hash(a)
 	}
-	if v.Counts, err = q.EligibilityCounts(ctx, c); err != nil {
-		return Verdict{}, err
+	counts, err := q.EligibilityCounts(ctx, c)
+	if err != nil {
+		return verdict{}, err
 	}
+	v.Counts = Counts(counts)
 	switch {
 	case qu.withAddress && s.cfg.OnePerAddress && v.Counts.AddressTrials > 0:
 		v.Reason = domain.RefusedAddressUsed
@@ -243,15 +256,16 @@ type Admission struct {
 	Grant *Grant
 }
 
-// Admit checks st in q's transaction: it locks the company domain's
+// Admit checks st in tx, the transaction that creates the trial: it locks the company domain's
 // starts until that transaction ends, applies the rules and, when one
 // refuses, uses an admin's grant that lifts it, or returns the Refusal.
 // Record the trial it admits with Record in the same transaction. A nil
 // Service admits everyone.
-func (s *Service) Admit(ctx context.Context, q *store.Queries, st Start) (Admission, error) {
+func (s *Service) Admit(ctx context.Context, tx pgx.Tx, st Start) (Admission, error) {
 	if s == nil {
 		return Admission{}, nil
 	}
+	q := store.New(tx)
 	a := Normalize(st.Email)
 	adm := Admission{hash: s.hash(a), company: a.Company, testClockID: st.TestClockID}
 	if s.off() {
@@ -293,7 +307,7 @@ func (s *Service) Admit(ctx context.Context, q *store.Queries, st Start) (Admiss
 
 // Record writes the trial Admit admitted, started at startedAt, to the
 // history, in the same transaction; a nil Service records nothing.
-func (s *Service) Record(ctx context.Context, q *store.Queries, adm Admission, trialID int64, startedAt time.Time) error {
+func (s *Service) Record(ctx context.Context, tx pgx.Tx, adm Admission, trialID int64, startedAt time.Time) error {
 	if s == nil {
 		return nil
 	}
@@ -301,5 +315,5 @@ func (s *Service) Record(ctx context.Context, q *store.Queries, adm Admission, t
 	if adm.Grant != nil {
 		h.GrantID = &adm.Grant.ID
 	}
-	return q.InsertTrialHistory(ctx, h)
+	return store.New(tx).InsertTrialHistory(ctx, h)
 }

@@ -144,7 +144,7 @@ func (c *change) terms(req StartTrialRequest) (trialTerms, error) {
 // through, the trial organization with user as its admin, the trial, its
 // eligibility history, its first event and its schedule.
 func (c *change) startTrial(ctx context.Context, user domain.User, req StartTrialRequest, terms trialTerms) (StartedTrial, error) {
-	admission, err := c.s.eligibility.Admit(ctx, c.q, eligibility.Start{Email: user.Email, Now: c.now, TestClockID: c.clockID()})
+	admission, err := c.s.eligibility.Admit(ctx, c.tx, eligibility.Start{Email: user.Email, Now: c.now, TestClockID: c.clockID()})
 	if err != nil {
 		return StartedTrial{}, err
 	}
@@ -168,7 +168,7 @@ func (c *change) startTrial(ctx context.Context, user domain.User, req StartTria
 	if err != nil {
 		return StartedTrial{}, err
 	}
-	if err := c.s.eligibility.Record(ctx, c.q, admission, trial.ID, c.now); err != nil {
+	if err := c.s.eligibility.Record(ctx, c.tx, admission, trial.ID, c.now); err != nil {
 		return StartedTrial{}, err
 	}
 	data := map[string]any{"expirationDate": terms.expiration, "organizationId": org.ID, "selfService": selfService}
