@@ -106,13 +106,23 @@ func New(d Deps) *Service {
 	mac.Write([]byte("trialsd eligibility history v1"))
 	s := &Service{
 		pool: d.Pool, clock: d.Clock, cfg: d.Config, key: mac.Sum(nil), keyed: secret != "", logger: d.Logger, observer: d.Observer,
-		free: set(d.FreeEmailDomains), exempt: set(d.Config.ExemptDomains),
+		free: set(d.FreeEmailDomains), exempt: companies(d.Config.ExemptDomains),
 		disposable: map[string]bool{},
 	}
 	if d.Config.BlockDisposable {
 		s.disposable = disposableDomains(d.Config.DisposableAdd, d.Config.DisposableRemove)
 	}
 	return s
+}
+
+// companies are the company domains of domains: an exempt eu.acme.com
+// exempts acme.com, the company its addresses count under.
+func companies(domains []string) map[string]bool {
+	m := make(map[string]bool, len(domains))
+	for _, d := range domains {
+		m[Normalize("x@"+d).Company] = true
+	}
+	return m
 }
 
 func set(items []string) map[string]bool {

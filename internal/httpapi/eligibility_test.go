@@ -113,7 +113,7 @@ func TestTrialsPerCompanyWithinTheWindow(t *testing.T) {
 
 func TestExemptAndOwnLimitsOfACompany(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(cfg *config.Config) { cfg.Eligibility.ExemptDomains = []string{"bigcorp.example"} })
+	b := setup(t, func(cfg *config.Config) { cfg.Eligibility.ExemptDomains = []string{"eu.bigcorp.example"} })
 	b.expectSignups(t, ok("a@bigcorp.example"), ok("b@bigcorp.example"), ok("c@bigcorp.example"), ok("d@bigcorp.example"))
 	// An admin gives a company two trials at a time.
 	if r := b.call(t, "PUT", "/v1/api/admin/trial-eligibility/domains/quarry.example", b.admin,
