@@ -48,6 +48,9 @@ func (a *app) eligibilityShowCommand() *cobra.Command {
 
 func printReport(w io.Writer, r eligibility.Report) error {
 	verdict := "eligible"
+	if r.Grant != nil {
+		verdict = fmt.Sprintf("eligible through grant %d, which lifts %s", r.Grant.ID, r.Reason)
+	}
 	if !r.Eligible {
 		verdict = fmt.Sprintf("refused (%s): %s", r.Reason, r.Message)
 	}
@@ -59,11 +62,15 @@ func printReport(w io.Writer, r eligibility.Report) error {
 	}
 	fmt.Fprintf(w, "%s\ndomain %s: %d active (limit %s), %d in the last %d days (limit %s), limits from %s\n",
 		verdict, r.Domain, r.Counts.DomainActive, limit(r.Limits.Active), r.Counts.DomainRecent,
-		int(r.Limits.Window.Hours()/24), limit(r.Limits.Trials), r.Limits.Source)
+		r.Limits.WindowDays(), limit(r.Limits.Trials), r.Limits.Source)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nTRIAL\tSTARTED\tSTATE\tPURGED\tTHIS ADDRESS\tGRANT")
 	for _, t := range r.History {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\n", t.TrialID, t.StartedAt.UTC().Format(time.DateOnly), t.State,
+		state := t.State
+		if t.Outcome != "" {
+			state += " (" + t.Outcome + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\n", t.TrialID, t.StartedAt.UTC().Format(time.DateOnly), state,
 			dateOr(t.PurgedAt), t.OfAddress, idOr(t.GrantID))
 	}
 	fmt.Fprintln(tw, "\nGRANT\tFOR\tBY\tGRANTED\tUSED BY TRIAL\tNOTE")

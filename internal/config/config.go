@@ -233,7 +233,8 @@ type Signup struct {
 // Eligibility configures who may start a trial: the rules every trial start
 // is checked against, in the transaction that creates the trial.
 type Eligibility struct {
-	// OnePerAddress gives each normalized e-mail address one trial, ever.
+	// OnePerAddress gives each normalized e-mail address one trial, for as
+	// long as the history keeps it (HistoryRetention after the purge).
 	OnePerAddress bool
 	// ActivePerDomain is how many trials one company domain may have
 	// active at a time; TrialsPerDomain how many it may start within

@@ -128,9 +128,6 @@ func (eligibilityView) Limit(n int) string {
 	return strconv.Itoa(n)
 }
 
-// WindowDays is the domain window in days.
-func (v eligibilityView) WindowDays() int { return int(v.Limits.Window.Hours() / 24) }
-
 // EmailNames are the notices the page links to the previews of.
 func (trialView) EmailNames() []string { return emails.Names }
 
@@ -223,11 +220,13 @@ func (c *console) liveView(r *http.Request, t domain.Trial) (trialView, error) {
 		return trialView{}, err
 	}
 	slices.SortFunc(v.Pending, func(a, b lifecycle.PendingJob) int { return a.ScheduledAt.Compare(b.ScheduledAt) })
-	rep, err := c.eligibility.Show(ctx, eligibility.Subject{Email: v.Parties.User.Email})
-	if err != nil {
-		return trialView{}, err
+	// The page is the trial's first: a failed eligibility report leaves
+	// out its section, not the page.
+	if rep, err := c.eligibility.Show(ctx, eligibility.Subject{Email: v.Parties.User.Email}); err != nil {
+		c.logger.WarnContext(ctx, "trial page without its eligibility section", "trial_id", t.ID, "error", err)
+	} else {
+		v.Eligibility = &eligibilityView{rep}
 	}
-	v.Eligibility = &eligibilityView{rep}
 	return v, nil
 }
 

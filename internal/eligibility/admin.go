@@ -17,6 +17,10 @@ import (
 // maxShown bounds the history and grants a report lists.
 const maxShown = 50
 
+// errNoRules answers an admin's change to the rules of a daemon built
+// without them.
+var errNoRules = apperr.Errorf(apperr.Unavailable, "Trial eligibility is not set up on this server")
+
 // Subject is what an admin asks about or grants to: an address, or a
 // company domain. Exactly one is set.
 type Subject struct {
@@ -56,16 +60,21 @@ type Report struct {
 	Message  string
 	Limits   Limits
 	Counts   Counts
-	History  []Trial
-	Grants   []Grant
+	// Grant, for an admin, is the unused grant that lifts Reason: the next
+	// start would use it, so Eligible is true.
+	Grant   *Grant
+	History []Trial
+	Grants  []Grant
 }
 
 // Trial is one trial of a domain's history.
 type Trial struct {
 	TrialID   int64
 	StartedAt time.Time
-	// State is the live trial's; "purged" for a tombstone.
+	// State is the live trial's; "purged" for a tombstone, whose Outcome
+	// is its state at the purge.
 	State     string
+	Outcome   string
 	ExpiredAt *time.Time
 	DeletedAt *time.Time
 	PurgedAt  *time.Time
@@ -90,17 +99,21 @@ func grantOf(g store.EligibilityGrant) Grant {
 	return Grant{ID: g.ID, Subject: g.Subject, Note: g.Note, GrantedBy: g.GrantedBy, GrantedAt: g.GrantedAt, TrialID: g.TrialID, UsedAt: g.UsedAt}
 }
 
-// Check is the pre-flight: whether sub could start a trial now. An
-// anonymous caller (full false) is told only what depends on the address's
-// domain (disposable, the company's limits) and a generic reason, so the
-// answer, and the work behind it, is the same for an address with an
-// account and one without. An admin (full) gets the address's own rule
-// too, the reason, the limits and the counts; a domain is asked about as
-// a new address at it.
+// Check is the pre-flight: whether sub could start a trial now, as Admit
+// would answer. An anonymous caller (full false) is told only what depends
+// on the address's domain (disposable, the company's limits and grants)
+// and a generic reason, so the answer, and the work behind it, is the same
+// for an address with an account and one without. An admin (full) gets
+// the address's own rule and grants too, the reason, the limits and the
+// counts; a domain is asked about as a new address at it. A nil Service,
+// or one with every rule off, finds everyone eligible.
 func (s *Service) Check(ctx context.Context, sub Subject, full bool) (Report, error) {
 	a, company, err := sub.parse()
 	if err != nil {
 		return Report{}, err
+	}
+	if s.off() {
+		return Report{Domain: company, Eligible: true, Limits: Limits{Source: "off"}}, nil
 	}
 	withAddress := full && a.Normalized != ""
 	if err := s.needKey(withAddress); err != nil {
@@ -109,16 +122,16 @@ func (s *Service) Check(ctx context.Context, sub Subject, full bool) (Report, er
 	if a.Normalized == "" {
 		a = Normalize("x@" + company)
 	}
-	v, err := s.judge(ctx, store.New(s.pool), question{addr: a, now: s.clock.Now(), withAddress: withAddress})
+	v, grant, err := s.verdictNow(ctx, a, withAddress)
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Domain: company, Eligible: v.Reason == ""}
+	r := Report{Domain: company, Eligible: v.Reason == "" || grant != nil}
 	switch {
 	case full:
-		r.Limits, r.Counts = v.Limits, v.Counts
+		r.Limits, r.Counts, r.Reason, r.Grant = v.Limits, v.Counts, v.Reason, grant
 		if !r.Eligible {
-			r.Reason, r.Message = v.Reason, refusals[v.Reason].message
+			r.Message = refusals[v.Reason].message
 		}
 	case !r.Eligible:
 		r.Message = GenericRefusal
@@ -126,12 +139,37 @@ func (s *Service) Check(ctx context.Context, sub Subject, full bool) (Report, er
 	return r, nil
 }
 
+// verdictNow judges a start of a, of real time, now, and finds the unused
+// grant that would lift its refusal, if any; the address's own rule and
+// grants count only withAddress.
+func (s *Service) verdictNow(ctx context.Context, a Address, withAddress bool) (verdict, *Grant, error) {
+	q := store.New(s.pool)
+	l, err := s.limits(ctx, q, a.Company)
+	if err != nil {
+		return verdict{}, nil, err
+	}
+	v, err := s.judge(ctx, q, question{addr: a, now: s.clock.Now(), withAddress: withAddress, limits: l})
+	if err != nil || v.Reason == "" {
+		return v, nil, err
+	}
+	var hash []byte
+	if withAddress {
+		hash = s.hash(a)
+	}
+	g, ok, err := q.UnusedEligibilityGrant(ctx, grantFor(hash, a.Company, v.Reason))
+	if err != nil || !ok {
+		return v, nil, err
+	}
+	granted := grantOf(g)
+	return v, &granted, nil
+}
+
 // Show is Check for an admin, with the domain's latest history and
 // grants; the trials of the address asked about are marked.
 func (s *Service) Show(ctx context.Context, sub Subject) (Report, error) {
 	r, err := s.Check(ctx, sub, true)
-	if err != nil {
-		return Report{}, err
+	if err != nil || s == nil {
+		return r, err
 	}
 	var h []byte
 	if a, _, _ := sub.parse(); a.Normalized != "" {
@@ -167,7 +205,7 @@ func (s *Service) needKey(hashing bool) error {
 
 func trialOf(h store.TrialHistory, addressHash []byte) Trial {
 	t := Trial{
-		TrialID: h.TrialID, StartedAt: h.StartedAt, State: string(h.State), GrantID: h.GrantID,
+		TrialID: h.TrialID, StartedAt: h.StartedAt, State: string(h.State), Outcome: h.Outcome, GrantID: h.GrantID,
 		ExpiredAt: h.ExpiredAt, DeletedAt: h.DeletedAt, PurgedAt: h.PurgedAt,
 		OfAddress: addressHash != nil && string(addressHash) == string(h.AddressHash),
 	}
@@ -188,6 +226,9 @@ type GrantRequest struct {
 // (whatever rule refuses it) or of anyone at the domain (the domain's
 // limits) goes through, once.
 func (s *Service) Grant(ctx context.Context, actor domain.Actor, req GrantRequest) (Grant, error) {
+	if s == nil {
+		return Grant{}, errNoRules
+	}
 	a, company, err := req.parse()
 	if err != nil {
 		return Grant{}, err
@@ -223,15 +264,26 @@ type DomainLimitsRequest struct {
 // SetDomainLimits gives a company domain its own limits (a large customer
 // exempted, or allowed more), replacing the configured ones for it.
 func (s *Service) SetDomainLimits(ctx context.Context, actor domain.Actor, req DomainLimitsRequest) error {
+	if s == nil {
+		return errNoRules
+	}
 	_, company, err := Subject{Domain: req.Domain}.parse()
 	if err != nil {
 		return err
 	}
-	if req.Active < 0 || req.Trials < 0 {
-		return apperr.InvalidField("activeLimit", "the limits are whole numbers from 0 (no limit) up")
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"activeLimit", req.Active}, {"trialsLimit", req.Trials}} {
+		if f.n < 0 {
+			return apperr.InvalidField(f.name, "%s is a whole number from 0 (no limit) up", f.name)
+		}
 	}
 	if strings.TrimSpace(req.Note) == "" {
 		return apperr.InvalidField("note", "note is required: say why the domain has limits of its own")
+	}
+	if err := domain.CheckLength("note", &req.Note, domain.MaxFieldLength); err != nil {
+		return err
 	}
 	l := store.DomainLimits{Domain: company, Active: req.Active, Trials: req.Trials, Note: req.Note, SetBy: actor.String(), SetAt: s.clock.Now()}
 	if err := store.New(s.pool).SetEligibilityDomainLimits(ctx, l); err != nil {
@@ -242,9 +294,13 @@ func (s *Service) SetDomainLimits(ctx context.Context, actor domain.Actor, req D
 	return nil
 }
 
-// Prune forgets the tombstones, and the used grants, older than
-// eligibility.history_retention.
+// Prune forgets the tombstones older than eligibility.history_retention,
+// and the used grants whose trial went with them; it returns how many
+// tombstones went.
 func (s *Service) Prune(ctx context.Context) (int64, error) {
+	if s == nil {
+		return 0, nil
+	}
 	return store.New(s.pool).PruneEligibilityHistory(ctx, s.clock.Now().Add(-s.cfg.HistoryRetention))
 }
 
@@ -255,6 +311,9 @@ const backfillBatch = 1000
 // that made it found) to it, in batches; a restart resumes it. It returns
 // how many it added.
 func (s *Service) Backfill(ctx context.Context) (int, error) {
+	if s == nil {
+		return 0, nil
+	}
 	var added int
 	for after := int64(0); ; {
 		var n int
@@ -267,7 +326,7 @@ func (s *Service) Backfill(ctx context.Context) (int, error) {
 			}
 			for _, t := range trials {
 				a := Normalize(t.Email)
-				h := store.TrialHistory{TrialID: t.ID, AddressHash: s.hash(a), Domain: a.Company, StartedAt: t.CreatedAt}
+				h := store.TrialHistory{TrialID: t.ID, AddressHash: s.hash(a), Domain: a.Company, StartedAt: t.CreatedAt, TestClockID: t.TestClockID}
 				if err := q.InsertTrialHistory(ctx, h); err != nil {
 					return err
 				}

@@ -1,4 +1,4 @@
-// Package eligibility decides who may start a trial: one trial ever per
+// Package eligibility decides who may start a trial: one trial per
 // person (their normalized address), a company domain's limits (active at
 // once, started within a window), no disposable addresses, and the admins'
 // grants that lift them. The lifecycle asks Admit in the transaction that
@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"slices"
@@ -147,9 +148,16 @@ type Limits struct {
 	Active, Trials int
 	Window         time.Duration
 	// Source says where they come from: "default", "exempt" (config),
-	// "free-mail" (no company's), or "admin" (set through the API).
+	// "free-mail" (no company's), "admin" (set through the API), or "off"
+	// (no rule is on, so none applies).
 	Source string
 }
+
+// WindowDays is Window in whole days, as the API and the console show it.
+func (l Limits) WindowDays() int { return int(l.Window.Hours() / 24) }
+
+// none says no domain limit applies: no count of the domain can refuse.
+func (l Limits) none() bool { return l.Active == 0 && l.Trials == 0 }
 
 // limits are the domain limits of company: an admin's own, else none for
 // an exempt or free-mail domain, else the configured ones.
@@ -189,26 +197,23 @@ type verdict struct {
 }
 
 // question is what judge is asked: an address, at an instant, of real
-// time or of a test clock.
+// time or of a test clock, under its domain's limits.
 type question struct {
 	addr Address
 	now  time.Time
 	// withAddress includes the rule of the address itself.
 	withAddress bool
 	testClockID *int64
+	limits      Limits
 }
 
 // judge applies the rules to the question's counts, cheapest first.
 func (s *Service) judge(ctx context.Context, q *store.Queries, qu question) (verdict, error) {
 	a := qu.addr
-	v := verdict{Address: a}
+	v := verdict{Address: a, Limits: qu.limits}
 	if isListed(s.disposable, a.Host) {
 		v.Reason = domain.RefusedDisposable
 		return v, nil
-	}
-	var err error
-	if v.Limits, err = s.limits(ctx, q, a.Company); err != nil {
-		return verdict{}, err
 	}
 	c := store.CountsOf{Domain: a.Company, Since: qu.now.Add(-v.Limits.Window), TestClockID: qu.testClockID}
 	if qu.withAddress {
@@ -230,10 +235,13 @@ func (s *Service) judge(ctx context.Context, q *store.Queries, qu question) (ver
 	return v, nil
 }
 
-// off says no rule is on: no trial start is checked (nor waits for its
-// domain's lock), and an admin's own limits for a domain are not applied
-// either; the history is still written.
+// off says no rule is on: no trial start is checked (nor waits for a
+// lock), and an admin's own limits for a domain are not applied either;
+// the history is still written. A nil Service is off.
 func (s *Service) off() bool {
+	if s == nil {
+		return true
+	}
 	c := s.cfg
 	return !c.OnePerAddress && c.ActivePerDomain == 0 && c.TrialsPerDomain == 0 && !c.BlockDisposable
 }
@@ -242,6 +250,12 @@ func (s *Service) off() bool {
 // the domain lifts; a grant to the address lifts every rule.
 func domainRule(reason string) bool {
 	return slices.Contains([]string{domain.RefusedDomainActive, domain.RefusedDomainLimit}, reason)
+}
+
+// grantFor asks for the unused grant that lifts reason: the address's
+// (when hash is set) or the domain's.
+func grantFor(hash []byte, company, reason string) store.GrantClaim {
+	return store.GrantClaim{AddressHash: hash, Domain: company, DomainGrants: domainRule(reason)}
 }
 
 // Start is a trial start to check.
@@ -266,25 +280,33 @@ type Admission struct {
 	Grant *Grant
 }
 
-// Admit checks st in tx, the transaction that creates the trial: it locks the company domain's
-// starts until that transaction ends, applies the rules and, when one
-// refuses, uses an admin's grant that lifts it, or returns the Refusal.
-// Record the trial it admits with Record in the same transaction. A nil
-// Service admits everyone.
+// Admit checks st in tx, the transaction that creates the trial: it locks
+// the starts its rules count until that transaction ends, applies the
+// rules and, when one refuses, uses an admin's grant that lifts it, or
+// returns the Refusal. Record the trial it admits with Record in the same
+// transaction. A nil Service admits everyone. tx must be READ COMMITTED
+// (store.InTx's), so the counts after the lock see the trials of the
+// starts that held it before.
 func (s *Service) Admit(ctx context.Context, tx pgx.Tx, st Start) (Admission, error) {
-	if s == nil {
-		return Admission{}, nil
+	if s.off() {
+		return s.admission(st), nil
 	}
 	q := store.New(tx)
-	a := Normalize(st.Email)
-	adm := Admission{hash: s.hash(a), company: a.Company, testClockID: st.TestClockID}
-	if s.off() {
-		return adm, nil
-	}
-	if err := q.LockEligibilityDomain(ctx, a.Company); err != nil {
+	adm, a := s.admission(st), Normalize(st.Email)
+	l, err := s.limits(ctx, q, a.Company)
+	if err != nil {
 		return Admission{}, err
 	}
-	v, err := s.judge(ctx, q, question{addr: a, now: st.Now, withAddress: true, testClockID: st.TestClockID})
+	// A domain without limits has only its addresses' own rule to keep:
+	// its starts lock their address, so a free-mail domain's do not queue.
+	key := "domain:" + a.Company
+	if l.none() {
+		key = "address:" + hex.EncodeToString(adm.hash)
+	}
+	if err := q.LockEligibility(ctx, key); err != nil {
+		return Admission{}, err
+	}
+	v, err := s.judge(ctx, q, question{addr: a, now: st.Now, withAddress: true, testClockID: st.TestClockID, limits: l})
 	if err != nil {
 		return Admission{}, err
 	}
@@ -292,9 +314,9 @@ func (s *Service) Admit(ctx context.Context, tx pgx.Tx, st Start) (Admission, er
 		return adm, nil
 	}
 	if st.TestClockID == nil {
-		g, ok, err := q.ClaimEligibilityGrant(ctx, store.GrantClaim{
-			AddressHash: adm.hash, Domain: a.Company, DomainGrants: domainRule(v.Reason), Now: st.Now,
-		})
+		claim := grantFor(adm.hash, a.Company, v.Reason)
+		claim.Now = st.Now
+		g, ok, err := q.ClaimEligibilityGrant(ctx, claim)
 		if err != nil {
 			return Admission{}, err
 		}
@@ -304,15 +326,29 @@ func (s *Service) Admit(ctx context.Context, tx pgx.Tx, st Start) (Admission, er
 			return adm, nil
 		}
 	}
-	attrs := []any{"reason", v.Reason, "email", logging.MaskEmail(st.Email), "domain", a.Company}
+	return Admission{}, s.refuse(ctx, st, a.Company, v.Reason)
+}
+
+// admission is st's, before any rule: what Record writes of it.
+func (s *Service) admission(st Start) Admission {
+	if s == nil {
+		return Admission{}
+	}
+	a := Normalize(st.Email)
+	return Admission{hash: s.hash(a), company: a.Company, testClockID: st.TestClockID}
+}
+
+// refuse logs and counts a refused start and returns its Refusal.
+func (s *Service) refuse(ctx context.Context, st Start, company, reason string) error {
+	attrs := []any{"reason", reason, "email", logging.MaskEmail(st.Email), "domain", company}
 	if st.TestClockID != nil {
 		attrs = append(attrs, "test_clock_id", *st.TestClockID)
 	}
 	s.logger.InfoContext(ctx, "trial refused", attrs...)
 	if s.observer != nil {
-		s.observer.TrialRefused(v.Reason)
+		s.observer.TrialRefused(reason)
 	}
-	return Admission{}, Refusal(v.Reason)
+	return Refusal(reason)
 }
 
 // Record writes the trial Admit admitted, started at startedAt, to the

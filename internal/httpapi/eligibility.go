@@ -20,6 +20,7 @@ type eligibilityResponse struct {
 	Reason   string             `json:"reason,omitempty"`
 	Message  string             `json:"message,omitempty"`
 	Domain   string             `json:"domain,omitempty"`
+	GrantID  *int64             `json:"grantId,omitempty"`
 	Limits   *eligibilityLimits `json:"limits,omitempty"`
 	Counts   *eligibilityCounts `json:"counts,omitempty"`
 	History  []eligibilityTrial `json:"history,omitempty"`
@@ -43,6 +44,7 @@ type eligibilityTrial struct {
 	TrialID     int64   `json:"trialId"`
 	Started     string  `json:"started"`
 	State       string  `json:"state"`
+	Outcome     *string `json:"outcome"`
 	ExpiredDate *string `json:"expiredDate"`
 	DeletedDate *string `json:"deletedDate"`
 	PurgedDate  *string `json:"purgedDate"`
@@ -72,12 +74,16 @@ func eligibilityOf(r eligibility.Report, full bool) eligibilityResponse {
 		return out
 	}
 	out.Reason, out.Domain = r.Reason, r.Domain
+	if r.Grant != nil {
+		out.GrantID = &r.Grant.ID
+	}
 	out.Limits = &eligibilityLimits{ActiveLimit: r.Limits.Active, TrialsLimit: r.Limits.Trials,
-		WindowDays: int(r.Limits.Window.Hours() / 24), Source: r.Limits.Source}
+		WindowDays: r.Limits.WindowDays(), Source: r.Limits.Source}
 	out.Counts = &eligibilityCounts{AddressTrials: r.Counts.AddressTrials, DomainActive: r.Counts.DomainActive, DomainRecent: r.Counts.DomainRecent}
 	for _, t := range r.History {
 		out.History = append(out.History, eligibilityTrial{
-			TrialID: t.TrialID, Started: wire.Format(t.StartedAt), State: t.State, OfAddress: t.OfAddress, GrantID: t.GrantID,
+			TrialID: t.TrialID, Started: wire.Format(t.StartedAt), State: t.State, Outcome: nonEmpty(t.Outcome),
+			OfAddress: t.OfAddress, GrantID: t.GrantID,
 			ExpiredDate: formatPtr(t.ExpiredAt), DeletedDate: formatPtr(t.DeletedAt), PurgedDate: formatPtr(t.PurgedAt),
 		})
 	}
@@ -206,4 +212,12 @@ func handleAdminDomainLimits(logger *slog.Logger, rules *eligibility.Service) ht
 		})
 		respondGeneric(w, r, logger, err)
 	})
+}
+
+// nonEmpty is s, or nil (JSON null) when s is empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -146,6 +146,13 @@ func TestAdminGrantLetsOneTrialThrough(t *testing.T) {
 	if r.status != http.StatusOK || r.body["id"] == nil {
 		t.Fatalf("grant: %d %v", r.status, r.body)
 	}
+	// The pre-flight says what the start will do: let barney in.
+	for _, admin := range []bool{false, true} {
+		p := b.preflight(t, "barney@quarry.example", admin)
+		if p.body["eligible"] != true || (admin && (p.body["grantId"] != r.body["id"] || p.body["reason"] != "domain_active")) {
+			t.Errorf("pre-flight (admin %v) with the grant unused: %v; want eligible through grant %v", admin, p.body, r.body["id"])
+		}
+	}
 	b.expectSignups(t, ok("barney@quarry.example"), refused("wilma@quarry.example", activeMsg))
 	data := b.scalar(t, `SELECT data->'eligibilityGrant' FROM trial_events WHERE trial_id = 2 AND kind = 'trial.created'`)
 	if !strings.Contains(data, `"note": "second team, deal 42"`) || !strings.Contains(data, `"grantedBy": "admin:1"`) {
@@ -224,14 +231,7 @@ func TestPreflightDoesNotEnumerate(t *testing.T) {
 		cfg.Eligibility.PreflightRateLimit = config.RateLimit{Events: 6, Per: time.Minute}
 	})
 	b.expectSignups(t, ok("fred@bedrock.example"))
-	ask := func(email string) response {
-		t.Helper()
-		r := b.call(t, "GET", "/v1/api/trial-eligibility?email="+url.QueryEscape(email), "", "")
-		if r.status != http.StatusOK {
-			t.Fatalf("pre-flight of %s: %d %v", email, r.status, r.body)
-		}
-		return r
-	}
+	ask := func(email string) response { return b.preflight(t, email, false) }
 	existing, unknown := ask("fred@bedrock.example"), ask("nobody@bedrock.example")
 	if !reflect.DeepEqual(existing.body, unknown.body) || existing.body["eligible"] != true {
 		t.Errorf("anonymous pre-flights differ: fred (who had a trial) %v, nobody %v; want both the same, eligible", existing.body, unknown.body)
@@ -239,7 +239,7 @@ func TestPreflightDoesNotEnumerate(t *testing.T) {
 	if r := ask("fred@mailinator.com"); r.body["eligible"] != false || r.body["reason"] != "not_eligible" || r.body["domain"] != nil {
 		t.Errorf("anonymous pre-flight of a disposable address: %v, want not eligible with only the generic reason", r.body)
 	}
-	admin := b.call(t, "GET", "/v1/api/trial-eligibility?email=Fred%2Bx@bedrock.example", b.admin, "")
+	admin := b.preflight(t, "Fred+x@bedrock.example", true)
 	history, _ := admin.body["history"].([]any)
 	if admin.body["reason"] != "address_used" || len(history) != 1 || history[0].(map[string]any)["ofAddress"] != true {
 		t.Errorf("admin pre-flight of fred: %d %v, want address_used and his trial in the history", admin.status, admin.body)
@@ -281,6 +281,14 @@ func TestConsoleShowsTheCompanyAndGrants(t *testing.T) {
 	if resp, _ := br.post("/console/trials/1/eligibility-grant", url.Values{"scope": {"domain"}, "note": {"x"}}); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("an unconfirmed grant: %d, want 400", resp.StatusCode)
 	}
+	// A report that fails leaves its section out, not the trial's page.
+	if _, err := b.pool.Exec(context.Background(), `ALTER TABLE eligibility_grants RENAME TO eligibility_grants_away`); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := br.get("/console/trials/1")
+	if resp.StatusCode != http.StatusOK || strings.Contains(body, "Eligibility of") || !strings.Contains(body, "fred@quarry.example") {
+		t.Errorf("the trial page with its eligibility report failing: %d\n%.3000s", resp.StatusCode, body)
+	}
 }
 
 // BenchmarkPreflightAnonymous measures the anonymous pre-flight of an
@@ -321,4 +329,19 @@ func BenchmarkPreflightAnonymous(b *testing.B) {
 	b.ReportMetric(e, "existing-µs/call")
 	b.ReportMetric(u, "unknown-µs/call")
 	b.ReportMetric(e/u, "existing/unknown")
+}
+
+// preflight asks the pre-flight about email, as an admin or anonymously,
+// and wants an answer.
+func (b *testBundle) preflight(t *testing.T, email string, admin bool) response {
+	t.Helper()
+	key := ""
+	if admin {
+		key = b.admin
+	}
+	r := b.call(t, "GET", "/v1/api/trial-eligibility?email="+url.QueryEscape(email), key, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("pre-flight of %s: %d %v", email, r.status, r.body)
+	}
+	return r
 }

@@ -49,8 +49,9 @@ type StartedTrial struct {
 // StartTrial gives the caller an enterprise trial: a new trial organization
 // with the caller as its admin, the trial, its history's first event and its
 // scheduled expiry, all in one transaction. A non-admin gets one self-service
-// trial of lifecycle.trial_length; an admin may set the date and notes and
-// start as many as they like.
+// trial of lifecycle.trial_length; an admin may set the date and notes.
+// The eligibility rules apply to both: an admin lifts them for a start by
+// granting it first (eligibility.Service.Grant).
 func (s *Service) StartTrial(ctx context.Context, actor domain.Actor, req StartTrialRequest, cause string) (StartedTrial, error) {
 	if _, err := ValidateStart(req); err != nil {
 		return StartedTrial{}, err

@@ -12,13 +12,15 @@ import (
 	"github.com/trialsd/trialsd/internal/store/internal/dbsqlc"
 )
 
-// LockEligibilityDomain serialises the trial starts of one company domain
-// until the transaction ends (an advisory lock, taken after the user and
-// the test clock and before any trial, in the lock order): the counts the
-// rules read cannot change before the trial they admit is written.
-func (q *Queries) LockEligibilityDomain(ctx context.Context, companyDomain string) error {
-	if err := q.gen.LockEligibilityDomain(ctx, companyDomain); err != nil {
-		return fmt.Errorf("locking eligibility of %s: %w", companyDomain, err)
+// LockEligibility serialises the trial starts of one key until the
+// transaction ends (an advisory lock, taken after the user and the test
+// clock and before any trial, in the lock order): the counts the rules
+// read cannot change before the trial they admit is written. The key is
+// the company domain whose limits are counted, or the address's hash when
+// its domain has none, so free-mail starts do not queue behind each other.
+func (q *Queries) LockEligibility(ctx context.Context, key string) error {
+	if err := q.gen.LockEligibility(ctx, key); err != nil {
+		return fmt.Errorf("locking eligibility of %s: %w", key, err)
 	}
 	return nil
 }
@@ -150,6 +152,21 @@ func (q *Queries) ClaimEligibilityGrant(ctx context.Context, c GrantClaim) (Elig
 	return grantOf(r), true, nil
 }
 
+// UnusedEligibilityGrant returns the grant ClaimEligibilityGrant would
+// claim for c, without claiming it; false: none.
+func (q *Queries) UnusedEligibilityGrant(ctx context.Context, c GrantClaim) (EligibilityGrant, bool, error) {
+	r, err := q.gen.UnusedEligibilityGrant(ctx, dbsqlc.UnusedEligibilityGrantParams{
+		AddressHash: c.AddressHash, DomainGrants: c.DomainGrants, Domain: c.Domain,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return EligibilityGrant{}, false, nil
+	}
+	if err != nil {
+		return EligibilityGrant{}, false, fmt.Errorf("reading grants: %w", err)
+	}
+	return grantOf(r), true, nil
+}
+
 // EligibilityGrantsOf returns the latest max grants at companyDomain, to
 // its addresses and to itself, newest first.
 func (q *Queries) EligibilityGrantsOf(ctx context.Context, companyDomain string, max int) ([]EligibilityGrant, error) {
@@ -210,8 +227,10 @@ func historyOf(h dbsqlc.EligibilityHistory, live string) TrialHistory {
 	return out
 }
 
-// PruneEligibilityHistory forgets the tombstones purged, and the grants
-// used, before before; it returns how many tombstones went.
+// PruneEligibilityHistory forgets the tombstones purged before before,
+// and the grants used before it whose trial's history is gone with them (a
+// live trial keeps the grant that let it in); it returns how many
+// tombstones went.
 func (q *Queries) PruneEligibilityHistory(ctx context.Context, before time.Time) (int64, error) {
 	n, err := q.gen.PruneEligibilityHistory(ctx, before)
 	if err != nil {
@@ -226,6 +245,8 @@ type BackfillTrial struct {
 	ID        int64
 	CreatedAt time.Time
 	Email     string
+	// TestClockID is the test clock of a rehearsal's trial.
+	TestClockID *int64
 }
 
 // TrialsToBackfill returns up to max trials after after that predate the
@@ -237,7 +258,7 @@ func (q *Queries) TrialsToBackfill(ctx context.Context, after int64, max int) ([
 	}
 	rows, err := q.gen.TrialsToBackfill(ctx, dbsqlc.TrialsToBackfillParams{After: after, UpTo: upTo, MaxRows: int32(max)})
 	return mapRows(rows, err, "reading trials to backfill", func(r dbsqlc.TrialsToBackfillRow) BackfillTrial {
-		return BackfillTrial{ID: r.ID, CreatedAt: r.CreatedAt, Email: r.Email}
+		return BackfillTrial{ID: r.ID, CreatedAt: r.CreatedAt, Email: r.Email, TestClockID: r.TestClockID}
 	})
 }
 

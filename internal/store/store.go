@@ -12,9 +12,10 @@
 //  2. a test clock: an advance's step, a clock's deletion and a trial
 //     created on the clock lock it; a transition of one of its trials only
 //     reads it, after locking the trial;
-//  3. a company domain's eligibility (LockEligibilityDomain, an advisory
-//     lock): a trial start takes it after its user and its test clock,
-//     before counting the domain's trials and creating its own;
+//  3. a trial start's eligibility (LockEligibility, an advisory lock on its
+//     company domain, or on its address when the domain has no limits): a
+//     trial start takes it after its user and its test clock, before
+//     counting the domain's trials and creating its own;
 //  4. trials, in id order: a transition's own trial first, then the ones an
 //     expiry batch claims (SKIP LOCKED, so the claim never waits);
 //  5. the organizations of those trials, in id order; an operation on a
@@ -99,6 +100,13 @@ const txRetryBase = 10 * time.Millisecond
 // InTx runs fn in a transaction on pool, committing when fn returns nil and
 // rolling back otherwise, so a failed request writes nothing.
 //
+// The transaction is READ COMMITTED whatever the server's
+// default_transaction_isolation says: the locks of the lock order are taken
+// so that each statement after them sees what the lock's previous holder
+// committed (the eligibility counts after their advisory lock, a claim
+// after its row locks), which a REPEATABLE READ snapshot, taken at the
+// first statement, would not.
+//
 // A transaction that Postgres aborted with a serialization failure (40001)
 // or a deadlock (40P01) is run again, from the start, up to maxTxAttempts
 // times in all, after a jittered pause. The lock order (package doc) keeps
@@ -157,7 +165,7 @@ func AbortsSoFar() Aborts {
 
 // runTx is one attempt of InTx.
 func runTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
-	tx, err := pool.Begin(ctx)
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}

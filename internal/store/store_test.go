@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/trialsd/trialsd/internal/store"
 	"github.com/trialsd/trialsd/internal/testdb"
@@ -67,5 +68,34 @@ func TestInTxRetriesADeadlock(t *testing.T) {
 	}
 	if n := runs.Load(); n != 3 {
 		t.Errorf("%d runs of the two transactions, want 3: one retried once", n)
+	}
+}
+
+// A server (or a role) whose default isolation is stricter does not change
+// InTx's: the lock order's waits rely on each statement seeing what the
+// lock's previous holder committed.
+func TestInTxIsReadCommittedWhateverTheDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, url := testdb.NewWithURL(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var level string
+	err = store.InTx(ctx, pool, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SHOW transaction_isolation`).Scan(&level)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if level != "read committed" {
+		t.Errorf("InTx ran at %q, want read committed", level)
 	}
 }

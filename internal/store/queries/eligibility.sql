@@ -1,8 +1,9 @@
--- name: LockEligibilityDomain :exec
--- Serialises the trial starts of one company domain, for the length of
--- the transaction: what the eligibility rules count cannot change between
--- the count and the trial that follows it.
-SELECT pg_advisory_xact_lock(hashtextextended('trialsd.eligibility:' || @domain::text, 0));
+-- name: LockEligibility :exec
+-- Serialises the trial starts of one key (a company domain, or an
+-- address's hash for a domain without limits), for the length of the
+-- transaction: what the eligibility rules count cannot change between the
+-- count and the trial that follows it.
+SELECT pg_advisory_xact_lock(hashtextextended('trialsd.eligibility:' || @key::text, 0));
 
 -- name: EligibilityCounts :one
 -- What the rules count for one address and its domain: the address's
@@ -40,6 +41,15 @@ WHERE id = (
 )
 RETURNING *;
 
+-- name: UnusedEligibilityGrant :one
+-- The grant ClaimEligibilityGrant would claim, left unused: what a
+-- pre-flight reports.
+SELECT * FROM eligibility_grants g
+WHERE g.used_at IS NULL
+  AND (g.address_hash = @address_hash OR (@domain_grants::boolean AND g.address_hash IS NULL AND g.domain = @domain::text))
+ORDER BY g.address_hash IS NULL, g.id
+LIMIT 1;
+
 -- name: InsertEligibilityGrant :one
 INSERT INTO eligibility_grants (address_hash, domain, subject, note, granted_by, granted_at)
 VALUES (@address_hash, @domain, @subject, @note, @granted_by, @granted_at)
@@ -70,8 +80,14 @@ LIMIT @max_rows;
 
 -- name: PruneEligibilityHistory :execrows
 -- Forgets the tombstones purged before @before, and the grants used
--- before it.
-WITH grants AS (DELETE FROM eligibility_grants WHERE used_at < @before::timestamptz)
+-- before it whose trial is not in the history any more (its tombstone
+-- goes now, or went before): a live trial's grant stays, as the record of
+-- who let it in. Both DELETEs see the table as the statement found it.
+WITH grants AS (
+    DELETE FROM eligibility_grants g WHERE g.used_at < @before::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM eligibility_history h WHERE h.grant_id = g.id
+                    AND (h.purged_at IS NULL OR h.purged_at >= @before::timestamptz))
+)
 DELETE FROM eligibility_history WHERE purged_at < @before::timestamptz;
 
 -- name: EligibilityBackfillUpTo :one
@@ -79,8 +95,8 @@ SELECT coalesce(max(up_to), 0)::bigint FROM eligibility_backfill;
 
 -- name: TrialsToBackfill :many
 -- The trials up to @up_to that have no history yet, after @after, with
--- their user's address.
-SELECT t.id, t.created_at, u.email
+-- their user's address and their test clock.
+SELECT t.id, t.created_at, t.test_clock_id, u.email
 FROM trials t JOIN users u ON u.id = t.user_id
 WHERE t.id > @after AND t.id <= @up_to
   AND NOT EXISTS (SELECT 1 FROM eligibility_history h WHERE h.trial_id = t.id)

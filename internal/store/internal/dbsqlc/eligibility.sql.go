@@ -294,25 +294,32 @@ func (q *Queries) InsertEligibilityHistory(ctx context.Context, arg InsertEligib
 	return err
 }
 
-const lockEligibilityDomain = `-- name: LockEligibilityDomain :exec
+const lockEligibility = `-- name: LockEligibility :exec
 SELECT pg_advisory_xact_lock(hashtextextended('trialsd.eligibility:' || $1::text, 0))
 `
 
-// Serialises the trial starts of one company domain, for the length of
-// the transaction: what the eligibility rules count cannot change between
-// the count and the trial that follows it.
-func (q *Queries) LockEligibilityDomain(ctx context.Context, domain string) error {
-	_, err := q.db.Exec(ctx, lockEligibilityDomain, domain)
+// Serialises the trial starts of one key (a company domain, or an
+// address's hash for a domain without limits), for the length of the
+// transaction: what the eligibility rules count cannot change between the
+// count and the trial that follows it.
+func (q *Queries) LockEligibility(ctx context.Context, key string) error {
+	_, err := q.db.Exec(ctx, lockEligibility, key)
 	return err
 }
 
 const pruneEligibilityHistory = `-- name: PruneEligibilityHistory :execrows
-WITH grants AS (DELETE FROM eligibility_grants WHERE used_at < $1::timestamptz)
+WITH grants AS (
+    DELETE FROM eligibility_grants g WHERE g.used_at < $1::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM eligibility_history h WHERE h.grant_id = g.id
+                    AND (h.purged_at IS NULL OR h.purged_at >= $1::timestamptz))
+)
 DELETE FROM eligibility_history WHERE purged_at < $1::timestamptz
 `
 
 // Forgets the tombstones purged before @before, and the grants used
-// before it.
+// before it whose trial is not in the history any more (its tombstone
+// goes now, or went before): a live trial's grant stays, as the record of
+// who let it in. Both DELETEs see the table as the statement found it.
 func (q *Queries) PruneEligibilityHistory(ctx context.Context, before time.Time) (int64, error) {
 	result, err := q.db.Exec(ctx, pruneEligibilityHistory, before)
 	if err != nil {
@@ -322,7 +329,7 @@ func (q *Queries) PruneEligibilityHistory(ctx context.Context, before time.Time)
 }
 
 const trialsToBackfill = `-- name: TrialsToBackfill :many
-SELECT t.id, t.created_at, u.email
+SELECT t.id, t.created_at, t.test_clock_id, u.email
 FROM trials t JOIN users u ON u.id = t.user_id
 WHERE t.id > $1 AND t.id <= $2
   AND NOT EXISTS (SELECT 1 FROM eligibility_history h WHERE h.trial_id = t.id)
@@ -337,13 +344,14 @@ type TrialsToBackfillParams struct {
 }
 
 type TrialsToBackfillRow struct {
-	ID        int64
-	CreatedAt time.Time
-	Email     string
+	ID          int64
+	CreatedAt   time.Time
+	TestClockID *int64
+	Email       string
 }
 
 // The trials up to @up_to that have no history yet, after @after, with
-// their user's address.
+// their user's address and their test clock.
 func (q *Queries) TrialsToBackfill(ctx context.Context, arg TrialsToBackfillParams) ([]TrialsToBackfillRow, error) {
 	rows, err := q.db.Query(ctx, trialsToBackfill, arg.After, arg.UpTo, arg.MaxRows)
 	if err != nil {
@@ -353,7 +361,12 @@ func (q *Queries) TrialsToBackfill(ctx context.Context, arg TrialsToBackfillPara
 	var items []TrialsToBackfillRow
 	for rows.Next() {
 		var i TrialsToBackfillRow
-		if err := rows.Scan(&i.ID, &i.CreatedAt, &i.Email); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.TestClockID,
+			&i.Email,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -362,6 +375,39 @@ func (q *Queries) TrialsToBackfill(ctx context.Context, arg TrialsToBackfillPara
 		return nil, err
 	}
 	return items, nil
+}
+
+const unusedEligibilityGrant = `-- name: UnusedEligibilityGrant :one
+SELECT id, address_hash, domain, subject, note, granted_by, granted_at, trial_id, used_at FROM eligibility_grants g
+WHERE g.used_at IS NULL
+  AND (g.address_hash = $1 OR ($2::boolean AND g.address_hash IS NULL AND g.domain = $3::text))
+ORDER BY g.address_hash IS NULL, g.id
+LIMIT 1
+`
+
+type UnusedEligibilityGrantParams struct {
+	AddressHash  []byte
+	DomainGrants bool
+	Domain       string
+}
+
+// The grant ClaimEligibilityGrant would claim, left unused: what a
+// pre-flight reports.
+func (q *Queries) UnusedEligibilityGrant(ctx context.Context, arg UnusedEligibilityGrantParams) (EligibilityGrant, error) {
+	row := q.db.QueryRow(ctx, unusedEligibilityGrant, arg.AddressHash, arg.DomainGrants, arg.Domain)
+	var i EligibilityGrant
+	err := row.Scan(
+		&i.ID,
+		&i.AddressHash,
+		&i.Domain,
+		&i.Subject,
+		&i.Note,
+		&i.GrantedBy,
+		&i.GrantedAt,
+		&i.TrialID,
+		&i.UsedAt,
+	)
+	return i, err
 }
 
 const upsertEligibilityDomain = `-- name: UpsertEligibilityDomain :exec
