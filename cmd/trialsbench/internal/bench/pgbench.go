@@ -75,8 +75,8 @@ func pgbenchScript(cfg *config.Config) (string, error) {
 	}{
 		{"UserByAPIKeyHash", map[string]string{"key_hash": "(SELECT key_hash FROM api_keys WHERE user_id = :uid)"}, ";"},
 		{"UserByIDForUpdate", map[string]string{"id": ":uid"}, ";"},
-		{"LockEligibilityDomain", map[string]string{"domain": company}, ";"},
 		{"EligibilityDomainLimits", map[string]string{"domain": company}, ";"},
+		{"LockEligibility", map[string]string{"key": "'domain:' || " + company}, ";"},
 		{"EligibilityCounts", map[string]string{"address_hash": hash, "domain": company, "since": "now() - interval '365 days'", "test_clock_id": "NULL"}, ";"},
 		{"InsertOrganization", map[string]string{"name": "'Intake Org'", "is_trial": "true", "enterprise_features": "true", "created_at": "now()"}, " \\gset org_"},
 		{"InsertMembership", map[string]string{"organization_id": ":org_id", "user_id": ":uid", "role": "'admin'", "created_at": "now()"}, ";"},
