@@ -89,7 +89,7 @@ func TestBenchSmoke(t *testing.T) {
 
 	var scale ScaleReport
 	read(t, opts.OutDir, ScenarioScale, &scale)
-	if scale.ListTrials.N != opts.ScaleListRequests || scale.Metrics.N != opts.ScaleScrapes || scale.ReconcileS <= 0 ||
+	if scale.ListTrials.N != opts.ScaleListRequests || scale.ListTrialsCold.N != opts.ScaleListRequests || scale.Metrics.N != opts.ScaleScrapes || scale.ReconcileS <= 0 ||
 		scale.StormBig.Done != opts.ScaleStormTrials || scale.StormSmall.Done != opts.ScaleStormTrials || scale.StormRatio <= 0 {
 		t.Errorf("scale: %+v", scale)
 	}
